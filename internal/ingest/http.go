@@ -1,0 +1,299 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/sluice-dev/sluice/internal/stream"
+)
+
+// Register adds the ingest endpoint to mux:
+//
+//	POST /v1/streams/{stream}/records
+//
+// The body is one JSON object, a JSON array of objects, or NDJSON, optionally
+// with Content-Encoding: gzip. Valid events are published and invalid ones
+// reported; the answer is
+//
+//	{"accepted": N, "rejected": M, "errors": [{"index": i, "reason": "invalid_json"}]}
+//
+// with 200 when at least one event was accepted (and is durable) and 400
+// when none was. Index counts events in body order (array elements, or
+// non-blank NDJSON lines); reasons are empty, invalid_json, not_object and
+// too_large. Whole-request failures answer {"error": {"code", "message"}}:
+// 404 unknown stream, 413 body over MaxBodyBytes, 415 unsupported
+// Content-Type or Content-Encoding, 400 unreadable body, 429 queue full and
+// 503 stream failing or shutting down (both with Retry-After).
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/streams/{stream}/records", s.serveRecords)
+}
+
+// reqState holds one request's buffers; pooled so that steady-state ingest
+// does not allocate per event.
+type reqState struct {
+	body  []byte
+	spans [][]byte
+	errs  []recordError
+	enc   encoder
+	w     *waiter
+	out   []byte
+	gz    *gzip.Reader
+	attrs [1]stream.Attr
+}
+
+type recordError struct {
+	index  int
+	reason string
+}
+
+// maxPooledBody keeps rare huge buffers out of the pool.
+const maxPooledBody = 4 << 20
+
+var reqPool = sync.Pool{New: func() any { return &reqState{w: newWaiter()} }}
+
+func getReqState() *reqState { return reqPool.Get().(*reqState) }
+
+func putReqState(st *reqState) {
+	if cap(st.body) > maxPooledBody || cap(st.enc.buf) > maxPooledBody {
+		return
+	}
+	st.body = st.body[:0]
+	clear(st.spans)
+	st.spans = st.spans[:0]
+	st.errs = st.errs[:0]
+	st.out = st.out[:0]
+	st.attrs = [1]stream.Attr{}
+	reqPool.Put(st)
+}
+
+// retryAfter is the Retry-After (seconds) sent with 429 and 503.
+const retryAfter = "1"
+
+func (s *Service) serveRecords(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("stream")
+	if !s.enter() {
+		s.fail(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
+		return
+	}
+	defer s.leave()
+	if s.allowed != nil && !s.allowed[name] {
+		s.fail(w, http.StatusNotFound, "stream_not_found", fmt.Sprintf("stream %q is not accepted here", name))
+		return
+	}
+	c, err := s.committerFor(r.Context(), name)
+	if err != nil {
+		s.failErr(w, err)
+		return
+	}
+	if s.limit.full() {
+		s.fail(w, http.StatusTooManyRequests, "backpressure", "too much data is waiting for the stream; retry later")
+		return
+	}
+	gzipped := false
+	switch ce := r.Header.Get("Content-Encoding"); {
+	case ce == "" || strings.EqualFold(ce, "identity"):
+	case strings.EqualFold(ce, "gzip") || strings.EqualFold(ce, "x-gzip"):
+		gzipped = true
+	default:
+		s.fail(w, http.StatusUnsupportedMediaType, "unsupported_encoding", fmt.Sprintf("Content-Encoding %q is not supported (use gzip or none)", ce))
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !acceptedContentType(ct) {
+		s.fail(w, http.StatusUnsupportedMediaType, "unsupported_media_type", fmt.Sprintf("Content-Type %q is not supported (send JSON or NDJSON)", ct))
+		return
+	}
+	max := s.opts.MaxBodyBytes
+	if r.ContentLength > max {
+		s.fail(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body is %d bytes, limit %d", r.ContentLength, max))
+		return
+	}
+
+	st := getReqState()
+	defer putReqState(st)
+	var body io.Reader = http.MaxBytesReader(w, r.Body, max)
+	if gzipped {
+		if st.gz == nil {
+			st.gz = new(gzip.Reader)
+		}
+		if err := st.gz.Reset(body); err != nil {
+			s.readFail(w, err, "gzip")
+			return
+		}
+		body = st.gz
+	}
+	if st.body, err = readBody(st.body[:0], body, r.ContentLength, max); err != nil {
+		s.readFail(w, err, "")
+		return
+	}
+
+	if st.spans, err = splitBody(st.spans[:0], st.body); err != nil {
+		s.fail(w, http.StatusBadRequest, "bad_body", err.Error())
+		return
+	}
+	if len(st.spans) == 0 {
+		s.fail(w, http.StatusBadRequest, "empty_body", errNoRecords.Error())
+		return
+	}
+	st.enc.reset(s.opts.GroupCommitBytes)
+	rejected := s.m.rejected[sourceHTTP]
+	accepted, size := 0, 0
+	for i, ev := range st.spans {
+		if reason := checkEvent(ev, s.opts.MaxRecordBytes); reason != "" {
+			st.errs = append(st.errs, recordError{i, reason})
+			rejected[reason].Inc()
+			continue
+		}
+		key := findDeviceID(ev)
+		// The key is copied into the frame by AppendRecord before st.body
+		// can change, so a string view of it is safe and saves a copy.
+		st.enc.add(stream.Record{Key: unsafe.String(unsafe.SliceData(key), len(key)), Data: ev})
+		accepted++
+		size += len(ev)
+	}
+	if accepted == 0 {
+		s.m.requestError(http.StatusBadRequest)
+		s.writeResult(w, st, http.StatusBadRequest, 0)
+		return
+	}
+	chunks := st.enc.finish()
+	if !s.limit.tryReserve(int64(len(st.enc.buf))) {
+		s.fail(w, http.StatusTooManyRequests, "backpressure", "too much data is waiting for the stream; retry later")
+		return
+	}
+	if err := s.submit(c, chunks, st.w); err != nil {
+		s.failErr(w, err)
+		return
+	}
+	s.m.accepted[sourceHTTP].Add(float64(accepted))
+	s.m.bytes[sourceHTTP].Add(float64(size))
+	s.writeResult(w, st, http.StatusOK, accepted)
+}
+
+// acceptedContentType allows JSON, NDJSON and the generic types clients
+// send when they do not say (curl's default, octet-stream, text).
+func acceptedContentType(ct string) bool {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(ct)
+	if ct == "" {
+		return true
+	}
+	for _, ok := range [...]string{"application/json", "application/x-ndjson", "application/ndjson",
+		"application/jsonl", "application/x-jsonlines", "application/jsonlines", "application/json-seq",
+		"text/plain", "application/octet-stream", "application/x-www-form-urlencoded"} {
+		if strings.EqualFold(ct, ok) {
+			return true
+		}
+	}
+	return false
+}
+
+// errBodyTooLarge reports a decompressed body over the limit.
+var errBodyTooLarge = errors.New("body too large")
+
+// readBody appends all of r to dst, failing with errBodyTooLarge past max bytes.
+func readBody(dst []byte, r io.Reader, hint, max int64) ([]byte, error) {
+	if hint > 0 && int64(cap(dst)) < hint {
+		dst = make([]byte, 0, hint)
+	} else if cap(dst) == 0 {
+		dst = make([]byte, 0, 4096)
+	}
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := r.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if int64(len(dst)) > max {
+			return dst, errBodyTooLarge
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+}
+
+func (s *Service) readFail(w http.ResponseWriter, err error, what string) {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		s.fail(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body is over the limit of %d bytes", mbe.Limit))
+	case errors.Is(err, errBodyTooLarge):
+		s.fail(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("decompressed body is over the limit of %d bytes", s.opts.MaxBodyBytes))
+	case what == "gzip" || errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum):
+		s.fail(w, http.StatusBadRequest, "bad_gzip", "reading gzip body: "+err.Error())
+	default:
+		s.fail(w, http.StatusBadRequest, "bad_body", "reading body: "+err.Error())
+	}
+}
+
+// failErr answers a publishing error with its status.
+func (s *Service) failErr(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, stream.ErrNoStream):
+		s.fail(w, http.StatusNotFound, "stream_not_found", err.Error())
+	case errors.Is(err, stream.ErrBackpressure):
+		s.fail(w, http.StatusTooManyRequests, "backpressure", err.Error())
+	case errors.Is(err, ErrShuttingDown):
+		s.fail(w, http.StatusServiceUnavailable, "shutting_down", err.Error())
+	default:
+		s.fail(w, http.StatusServiceUnavailable, "stream_unavailable", err.Error())
+	}
+}
+
+func (s *Service) fail(w http.ResponseWriter, status int, code, msg string) {
+	s.m.requestError(status)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", retryAfter)
+	}
+	var body struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	body.Error.Code, body.Error.Message = code, msg
+	b, _ := json.Marshal(body) // cannot fail: strings only
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (s *Service) writeResult(w http.ResponseWriter, st *reqState, status, accepted int) {
+	out := append(st.out[:0], `{"accepted":`...)
+	out = strconv.AppendInt(out, int64(accepted), 10)
+	out = append(out, `,"rejected":`...)
+	out = strconv.AppendInt(out, int64(len(st.errs)), 10)
+	out = append(out, `,"errors":[`...)
+	for i, e := range st.errs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `{"index":`...)
+		out = strconv.AppendInt(out, int64(e.index), 10)
+		out = append(out, `,"reason":"`...)
+		out = append(out, e.reason...) // fixed identifiers: no escaping needed
+		out = append(out, `"}`...)
+	}
+	out = append(out, "]}\n"...)
+	st.out = out
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(status)
+	_, _ = w.Write(out)
+}
