@@ -1,0 +1,588 @@
+// Package event decodes device events and maps them to tsdb records
+// (DESIGN.md §4.1), correcting timestamps from clocks that run ahead
+// (§4.2).
+//
+// An event is one flat JSON object such as the seed's
+//
+//	{"Time": 1609757175225.499, "DeviceID": "1234…", "temperature_measure": 11.2, "humidity_measure": 33.4}
+//
+// Keys ending in _measure are measures, time and timeunit give the
+// timestamp, every other key is a dimension. The exact rules are on Map.
+//
+// Concurrency: the package has no global state. Decode and the Options are
+// safe to use from any goroutine; a Mapper and a Decoder keep scratch
+// buffers and must be used by one goroutine at a time (use one per worker).
+//
+// Invariants of what Map returns: dimensions and multi-measure values are
+// sorted by name (byte order) with no duplicate names, so equal series
+// compare equal element by element; all records of one event share one time
+// and one Dimensions slice, which callers must treat as read-only; nothing
+// returned aliases the input bytes or the Mapper's scratch space. Every
+// event that cannot be mapped gives an *Error whose message tells an
+// operator what was wrong (it becomes the dead letter's reason).
+package event
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/stream"
+	"github.com/sluice-dev/sluice/internal/tsdb"
+)
+
+// Limits (Timestream's, reference/aws-compat.md §1.7), enforced per event.
+const (
+	MaxDimensions       = 128
+	MaxDimensionName    = 60   // bytes
+	MaxMeasureName      = 256  // bytes
+	MaxValueLen         = 2048 // bytes, dimension values and VARCHAR measures
+	MaxMeasures         = 256
+	DefaultMultiMeasure = "metrics"
+	DefaultFuture       = 15 * time.Minute
+)
+
+const measureSuffix = "_measure"
+
+// Mode says how an event's measures become records.
+type Mode uint8
+
+const (
+	// Single makes one record per measure, named after it (the seed's mapping).
+	Single Mode = iota
+	// Multi makes one multi-measure record per event holding all measures.
+	Multi
+)
+
+// ParseMode parses "single" or "multi" (any case); "" is Single.
+func ParseMode(s string) (Mode, error) {
+	switch strings.ToLower(s) {
+	case "", "single":
+		return Single, nil
+	case "multi":
+		return Multi, nil
+	}
+	return 0, fmt.Errorf("event: unknown record mode %q, want single or multi", s)
+}
+
+// String returns "single" or "multi".
+func (m Mode) String() string {
+	switch m {
+	case Single:
+		return "single"
+	case Multi:
+		return "multi"
+	}
+	return fmt.Sprintf("Mode(%d)", uint8(m))
+}
+
+// Options configure a Mapper. Zero fields mean defaults.
+type Options struct {
+	Mode Mode
+	// MultiMeasureName is the measure name of multi-measure records
+	// (default "metrics"); unused in Single mode.
+	MultiMeasureName string
+	// FutureThreshold is how far ahead of its arrival an event's time may be
+	// before it is replaced by the arrival time (default 15 minutes).
+	FutureThreshold time.Duration
+}
+
+// Error is why an event could not be mapped. Field is the event's key the
+// problem is with (possibly shortened), empty when it concerns the whole
+// event.
+type Error struct {
+	Field  string
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return "event: " + e.Reason
+	}
+	return "event: key " + strconv.Quote(e.Field) + ": " + e.Reason
+}
+
+// Correction reports an event whose time was replaced by its arrival time
+// because it lay more than the future threshold ahead (DESIGN.md §4.2).
+// Dimensions is the event's (shared with its records, read-only).
+type Correction struct {
+	Dimensions []tsdb.Dimension
+	Original   int64 // ns since the epoch, as the device sent it
+	Corrected  int64 // ns since the epoch, the arrival time
+}
+
+// Mapper maps events to records. It keeps scratch buffers and interned
+// names between calls, so it is not safe for concurrent use: use one per
+// goroutine.
+type Mapper struct {
+	// Set in NewMapper.
+	mode      Mode
+	multiName string
+	future    int64 // ns
+
+	// Scratch, reused by every Map call.
+	dec    Decoder
+	fields []Field
+	dims   []tsdb.Dimension
+	meas   []tsdb.MeasureValue
+	names  interner // dimension and measure names
+	values interner // short dimension and VARCHAR measure values
+}
+
+// Interning bounds: device ids and names repeat from event to event, so
+// sharing their strings saves an allocation per value and memory in every
+// consumer that keeps them. The tables are cleared when full so that a
+// stream of unique values cannot grow them without bound (≈1 MiB each).
+const (
+	maxInternNames  = 4096
+	maxInternValues = 16384
+	maxInternLen    = 64
+)
+
+// NewMapper checks opts and returns a Mapper.
+func NewMapper(opts Options) (*Mapper, error) {
+	if opts.Mode != Single && opts.Mode != Multi {
+		return nil, fmt.Errorf("event: unknown record mode %d", opts.Mode)
+	}
+	if opts.FutureThreshold < 0 {
+		return nil, fmt.Errorf("event: future threshold %v is negative", opts.FutureThreshold)
+	}
+	if opts.FutureThreshold == 0 {
+		opts.FutureThreshold = DefaultFuture
+	}
+	if opts.MultiMeasureName == "" {
+		opts.MultiMeasureName = DefaultMultiMeasure
+	}
+	if opts.Mode == Multi {
+		if len(opts.MultiMeasureName) > MaxMeasureName {
+			return nil, fmt.Errorf("event: multi-measure name is %d bytes, limit is %d", len(opts.MultiMeasureName), MaxMeasureName)
+		}
+		if reserved([]byte(opts.MultiMeasureName)) {
+			return nil, fmt.Errorf("event: multi-measure name %q is reserved", opts.MultiMeasureName)
+		}
+	}
+	return &Mapper{
+		mode:      opts.Mode,
+		multiName: opts.MultiMeasureName,
+		future:    int64(opts.FutureThreshold),
+		names:     interner{max: maxInternNames},
+		values:    interner{max: maxInternValues},
+	}, nil
+}
+
+// Map decodes one event and appends its records to dst; on error dst is
+// returned unchanged. arrival is when the stream stored the event; extra
+// are dimensions learned outside the payload (the MQTT topic).
+//
+// Rules (ASCII letters compare case-insensitively where "any case" is said):
+//   - A key ending in _measure (any case) is a measure named by the rest of
+//     the key, whose case is kept. Values: number → DOUBLE (finite), true or
+//     false → BOOLEAN, numeric string → DOUBLE, other string → VARCHAR;
+//     null is an error.
+//   - time (any case) is the timestamp in timeunit (key and value any case:
+//     MILLISECONDS (default) or ms, SECONDS or s, MICROSECONDS or us,
+//     NANOSECONDS or ns), as a number or numeric string, fractions and
+//     exponents kept exactly (digits below a nanosecond are dropped), or an
+//     RFC 3339 string (timeunit ignored). It must lie in 1970-01-01 ..
+//     2262-04-11. Without it the record time is the arrival time.
+//   - Every other key is a dimension whose value is the string, the number
+//     literal as sent, or true/false; null is an error. An extra attribute
+//     is added unless the event has a dimension of that name (any case).
+//   - Errors: nested objects or arrays, duplicate keys (time and timeunit
+//     in any case), two keys naming one measure, no measures, reserved
+//     names (time, measure_value*, measure_name*, ts_*, any case), and the
+//     limits above.
+//
+// Single mode appends one record per measure, in measure name order; Multi
+// mode one record holding all measures. A time more than the future
+// threshold ahead of arrival is replaced by arrival and reported in corr.
+func (m *Mapper) Map(dst []tsdb.Record, data []byte, arrival time.Time, extra []stream.Attr) (recs []tsdb.Record, corr *Correction, err error) {
+	fields, err := m.dec.Decode(m.fields[:0], data)
+	m.fields = fields[:0]
+	if err != nil {
+		return dst, nil, err
+	}
+	m.dims, m.meas = m.dims[:0], m.meas[:0]
+	timeIdx, unitIdx := -1, -1
+	for i := range fields {
+		f := &fields[i]
+		k := f.Key
+		switch {
+		case hasSuffixFold(k, measureSuffix):
+			if err := m.addMeasure(f); err != nil {
+				return dst, nil, err
+			}
+		case equalFold(k, "time"):
+			if timeIdx >= 0 {
+				return dst, nil, &Error{Field: fieldName(k), Reason: fmt.Sprintf("duplicate time key (also %q)", fieldName(fields[timeIdx].Key))}
+			}
+			timeIdx = i
+		case equalFold(k, "timeunit"):
+			if unitIdx >= 0 {
+				return dst, nil, &Error{Field: fieldName(k), Reason: fmt.Sprintf("duplicate timeunit key (also %q)", fieldName(fields[unitIdx].Key))}
+			}
+			unitIdx = i
+		default:
+			if err := m.addDimension(f); err != nil {
+				return dst, nil, err
+			}
+		}
+	}
+	if len(m.meas) == 0 {
+		return dst, nil, &Error{Reason: "no measures: keys ending in _measure"}
+	}
+
+	// Extra attributes fill in dimensions the event lacks.
+	nEvent := len(m.dims)
+	for _, a := range extra {
+		if m.hasDimensionFold(a.Name) {
+			continue
+		}
+		if err := checkDimension([]byte(a.Name), len(a.Value)); err != nil {
+			err.Reason += " (attribute from outside the payload)"
+			return dst, nil, err
+		}
+		m.dims = append(m.dims, tsdb.Dimension{Name: a.Name, Value: a.Value})
+	}
+	if len(m.dims) > MaxDimensions {
+		return dst, nil, &Error{Reason: fmt.Sprintf("%d dimensions (%d in the event), limit is %d", len(m.dims), nEvent, MaxDimensions)}
+	}
+
+	sortDims(m.dims)
+	for i := 1; i < len(m.dims); i++ {
+		if m.dims[i].Name == m.dims[i-1].Name {
+			return dst, nil, &Error{Field: fieldName([]byte(m.dims[i].Name)), Reason: "duplicate key"}
+		}
+	}
+	sortMeasures(m.meas)
+	for i := 1; i < len(m.meas); i++ {
+		if m.meas[i].Name == m.meas[i-1].Name {
+			return dst, nil, &Error{Reason: fmt.Sprintf("two keys name the measure %q (keys ending in _measure must differ in more than the suffix's case)", fieldName([]byte(m.meas[i].Name)))}
+		}
+	}
+	if m.mode == Multi {
+		// Multi-measure values and dimensions are both columns.
+		for i, j := 0, 0; i < len(m.dims) && j < len(m.meas); {
+			switch c := strings.Compare(m.dims[i].Name, m.meas[j].Name); {
+			case c < 0:
+				i++
+			case c > 0:
+				j++
+			default:
+				return dst, nil, &Error{Field: fieldName([]byte(m.dims[i].Name)), Reason: "a dimension and a measure have the same name, which multi-measure records do not allow"}
+			}
+		}
+	}
+
+	// Time.
+	unit := 6 // milliseconds: the scale from the unit to nanoseconds
+	if unitIdx >= 0 {
+		if unit, err = parseUnit(&fields[unitIdx]); err != nil {
+			return dst, nil, err
+		}
+	}
+	arr, ok := unixNano(arrival)
+	if !ok {
+		return dst, nil, &Error{Reason: fmt.Sprintf("arrival time %v is outside 1970-01-01 .. 2262-04-11", arrival)}
+	}
+	t := arr
+	if timeIdx >= 0 {
+		if t, err = parseTime(&fields[timeIdx], unit); err != nil {
+			return dst, nil, err
+		}
+	}
+
+	var dims []tsdb.Dimension
+	if len(m.dims) > 0 {
+		dims = make([]tsdb.Dimension, len(m.dims))
+		copy(dims, m.dims)
+	}
+	if t-arr > m.future { // both ≥ 0, so no overflow
+		corr = &Correction{Dimensions: dims, Original: t, Corrected: arr}
+		t = arr
+	}
+	if m.mode == Multi {
+		multi := make([]tsdb.MeasureValue, len(m.meas))
+		copy(multi, m.meas)
+		dst = append(dst, tsdb.Record{Dimensions: dims, MeasureName: m.multiName, Time: t, Multi: multi})
+	} else {
+		for _, mv := range m.meas {
+			dst = append(dst, tsdb.Record{Dimensions: dims, MeasureName: mv.Name, Time: t, Value: mv.Value})
+		}
+	}
+	return dst, corr, nil
+}
+
+func (m *Mapper) addMeasure(f *Field) error {
+	name := f.Key[:len(f.Key)-len(measureSuffix)]
+	switch {
+	case len(name) == 0:
+		return &Error{Field: fieldName(f.Key), Reason: "empty measure name (the key is only the _measure suffix)"}
+	case len(name) > MaxMeasureName:
+		return &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure name is %d bytes, limit is %d", len(name), MaxMeasureName)}
+	case reserved(name):
+		return &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure name %q is reserved", fieldName(name))}
+	case len(m.meas) == MaxMeasures:
+		return &Error{Reason: fmt.Sprintf("more than %d measures", MaxMeasures)}
+	}
+	var v tsdb.Value
+	switch f.Kind {
+	case KindNumber:
+		x, err := strconv.ParseFloat(unsafeString(f.Value), 64)
+		if err != nil || math.IsInf(x, 0) {
+			return &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure value %s is out of the range of a double", fieldName(f.Value))}
+		}
+		v = tsdb.Value{Type: columnar.Float64, F: x}
+	case KindBool:
+		v = tsdb.Value{Type: columnar.Bool, B: f.Value[0] == 't'}
+	case KindNull:
+		return &Error{Field: fieldName(f.Key), Reason: "measure value is null"}
+	default:
+		if _, ok := parseDecimal(f.Value); ok {
+			x, err := strconv.ParseFloat(unsafeString(f.Value), 64)
+			if err != nil || math.IsInf(x, 0) {
+				return &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure value %q is out of the range of a double", fieldName(f.Value))}
+			}
+			v = tsdb.Value{Type: columnar.Float64, F: x}
+			break
+		}
+		if len(f.Value) > MaxValueLen {
+			return &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure value is %d bytes, limit is %d", len(f.Value), MaxValueLen)}
+		}
+		v = tsdb.Value{Type: columnar.String, S: m.values.get(f.Value)}
+	}
+	m.meas = append(m.meas, tsdb.MeasureValue{Name: m.names.get(name), Value: v})
+	return nil
+}
+
+func (m *Mapper) addDimension(f *Field) error {
+	if f.Kind == KindNull {
+		return &Error{Field: fieldName(f.Key), Reason: "dimension value is null"}
+	}
+	if err := checkDimension(f.Key, len(f.Value)); err != nil {
+		return err
+	}
+	if len(m.dims) == MaxDimensions {
+		return &Error{Reason: fmt.Sprintf("more than %d dimensions", MaxDimensions)}
+	}
+	// Strings, number literals and true/false all render as their bytes.
+	m.dims = append(m.dims, tsdb.Dimension{Name: m.names.get(f.Key), Value: m.values.get(f.Value)})
+	return nil
+}
+
+func checkDimension(name []byte, valueLen int) *Error {
+	switch {
+	case len(name) == 0:
+		return &Error{Reason: "empty dimension name"}
+	case len(name) > MaxDimensionName:
+		return &Error{Field: fieldName(name), Reason: fmt.Sprintf("dimension name is %d bytes, limit is %d", len(name), MaxDimensionName)}
+	case reserved(name):
+		return &Error{Field: fieldName(name), Reason: "dimension name is reserved"}
+	case valueLen > MaxValueLen:
+		return &Error{Field: fieldName(name), Reason: fmt.Sprintf("dimension value is %d bytes, limit is %d", valueLen, MaxValueLen)}
+	}
+	return nil
+}
+
+func (m *Mapper) hasDimensionFold(name string) bool {
+	for i := range m.dims {
+		if equalFoldString(m.dims[i].Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseUnit returns the power of ten from the unit to nanoseconds.
+func parseUnit(f *Field) (int, error) {
+	if f.Kind == KindString {
+		switch v := f.Value; {
+		case equalFold(v, "milliseconds"), equalFold(v, "ms"):
+			return 6, nil
+		case equalFold(v, "seconds"), equalFold(v, "s"):
+			return 9, nil
+		case equalFold(v, "microseconds"), equalFold(v, "us"):
+			return 3, nil
+		case equalFold(v, "nanoseconds"), equalFold(v, "ns"):
+			return 0, nil
+		}
+	}
+	return 0, &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("unknown time unit %s, want MILLISECONDS, SECONDS, MICROSECONDS or NANOSECONDS", renderValue(f))}
+}
+
+// parseTime converts the time field to ns since the epoch; scale is the
+// unit's power of ten.
+func parseTime(f *Field, scale int) (int64, error) {
+	switch f.Kind {
+	case KindNumber, KindString:
+		if d, ok := parseDecimal(f.Value); ok {
+			ns, st := d.nanos(scale)
+			switch st {
+			case timeNegative:
+				return 0, &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("time %s is negative", renderValue(f))}
+			case timeOverflow:
+				return 0, &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("time %s is past 2262-04-11, the end of the nanosecond range", renderValue(f))}
+			}
+			return ns, nil
+		}
+		if f.Kind == KindString {
+			t, err := time.Parse(time.RFC3339Nano, string(f.Value))
+			if err != nil {
+				return 0, &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("time %s is neither a number nor an RFC 3339 timestamp", renderValue(f))}
+			}
+			ns, ok := unixNano(t)
+			if !ok {
+				return 0, &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("time %s is outside 1970-01-01 .. 2262-04-11", renderValue(f))}
+			}
+			return ns, nil
+		}
+	}
+	return 0, &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("time is %s, want a number or a string", f.Kind)}
+}
+
+// unixNano returns t in ns since the epoch if that is in [0, MaxInt64].
+func unixNano(t time.Time) (int64, bool) {
+	const maxSec = math.MaxInt64 / 1_000_000_000 // 9223372036
+	s, ns := t.Unix(), int64(t.Nanosecond())
+	if s < 0 || s > maxSec || (s == maxSec && ns > math.MaxInt64%1_000_000_000) {
+		return 0, false
+	}
+	return s*1e9 + ns, true
+}
+
+// reserved reports names Timestream reserves (aws-compat.md §1.7) or that
+// would collide with sluice's columns: time, measure_value and
+// measure_value::type, measure_name*, ts_*. It compares in any case because
+// sluice SQL matches unquoted identifiers case-insensitively.
+func reserved(name []byte) bool {
+	return equalFold(name, "time") ||
+		hasPrefixFold(name, "measure_value") ||
+		hasPrefixFold(name, "measure_name") ||
+		hasPrefixFold(name, "ts_")
+}
+
+// renderValue shows a value in an error message as JSON would (strings
+// quoted), shortened.
+func renderValue(f *Field) string {
+	if f.Kind == KindString {
+		return strconv.Quote(fieldName(f.Value))
+	}
+	return fieldName(f.Value)
+}
+
+// maxFieldName bounds keys and values quoted in errors, which travel with
+// dead letters.
+const maxFieldName = 128
+
+func fieldName(b []byte) string {
+	if len(b) > maxFieldName {
+		return string(b[:maxFieldName]) + "…"
+	}
+	return string(b)
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// equalFold compares b with the lower-case ASCII string s, ignoring the
+// case of ASCII letters in b.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		if lower(b[i]) != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func hasSuffixFold(b []byte, s string) bool {
+	return len(b) >= len(s) && equalFold(b[len(b)-len(s):], s)
+}
+
+func hasPrefixFold(b []byte, s string) bool {
+	return len(b) >= len(s) && equalFold(b[:len(s)], s)
+}
+
+func equalFoldString(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		if lower(a[i]) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sortDims and sortMeasures sort by name; events are small, so insertion
+// sort beats the generic sort and allocates nothing.
+func sortDims(d []tsdb.Dimension) {
+	if len(d) > 12 {
+		slices.SortFunc(d, func(a, b tsdb.Dimension) int { return strings.Compare(a.Name, b.Name) })
+		return
+	}
+	for i := 1; i < len(d); i++ {
+		for j := i; j > 0 && d[j].Name < d[j-1].Name; j-- {
+			d[j], d[j-1] = d[j-1], d[j]
+		}
+	}
+}
+
+func sortMeasures(d []tsdb.MeasureValue) {
+	if len(d) > 12 {
+		slices.SortFunc(d, func(a, b tsdb.MeasureValue) int { return strings.Compare(a.Name, b.Name) })
+		return
+	}
+	for i := 1; i < len(d); i++ {
+		for j := i; j > 0 && d[j].Name < d[j-1].Name; j-- {
+			d[j], d[j-1] = d[j-1], d[j]
+		}
+	}
+}
+
+// unsafeString views b as a string for a call that does not keep it
+// (strconv copies the input into any error it returns).
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// interner shares strings between events. It is bounded: when full it is
+// emptied and refilled, so unique values cost an allocation each, as
+// without it, but never unbounded memory.
+type interner struct {
+	m   map[string]string
+	max int
+}
+
+func (in *interner) get(b []byte) string {
+	if len(b) > maxInternLen {
+		return string(b)
+	}
+	if s, ok := in.m[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	if in.m == nil {
+		in.m = make(map[string]string)
+	} else if len(in.m) >= in.max {
+		clear(in.m)
+	}
+	s := string(b)
+	in.m[s] = s
+	return s
+}
