@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 )
@@ -227,7 +228,7 @@ func scanSegment(br io.Reader, size int64, s int, buf *[]byte, fn func(int, []by
 		if _, err := io.ReadFull(br, rec); err != nil {
 			return nil, readErr(off, err)
 		}
-		if got := recordCRC(rec); got != crc {
+		if got := crc32.Update(lengthCRC(uint32(n)), castagnoli, rec); got != crc {
 			return corrupt(off, "checksum mismatch: stored %08x, computed %08x", crc, got)
 		}
 		if err := fn(s, rec); err != nil {

@@ -73,9 +73,19 @@ func listSegments(dir string) ([]int, error) {
 
 // recordCRC is the checksum stored in a record's frame header.
 func recordCRC(rec []byte) uint32 {
-	var l [4]byte
-	binary.LittleEndian.PutUint32(l[:], uint32(len(rec)))
-	return crc32.Update(crc32.Update(0, castagnoli, l[:]), castagnoli, rec)
+	return crc32.Update(lengthCRC(uint32(len(rec))), castagnoli, rec)
+}
+
+// lengthCRC is CRC32C of the four little-endian length bytes, computed byte
+// by byte from the table: handing crc32.Update a slice of a local array would
+// move the array to the heap on every record.
+func lengthCRC(n uint32) uint32 {
+	crc := ^uint32(0)
+	for range 4 {
+		crc = castagnoli[byte(crc)^byte(n)] ^ crc>>8
+		n >>= 8
+	}
+	return ^crc
 }
 
 // appendFrame appends rec framed with its precomputed crc to dst.
