@@ -1,0 +1,465 @@
+// Package pipeline runs the stream's consumers: the processor, which maps
+// raw device events to records, corrects device clocks and writes batches
+// to the tsdb; and (later) the lake writer.
+//
+// Contract: a stream message is acknowledged only after everything derived
+// from it is durable — its records in the tsdb, its dead letters in the
+// dead-letter stream and table, its clock corrections in their table. A
+// crash before the ack leads to redelivery, which the tsdb's upsert rules
+// make harmless (same key, same value, same version is a no-op). Several
+// processors, in one process or several, may consume as the same durable
+// consumer; the stream hands each message to one of them at a time.
+//
+// A Processor is started once and stopped once; its methods are safe for
+// concurrent use.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluice-dev/sluice/internal/event"
+	"github.com/sluice-dev/sluice/internal/stream"
+	"github.com/sluice-dev/sluice/internal/tsdb"
+)
+
+// System tables (database "sluice").
+const (
+	SystemDatabase   = "sluice"
+	DeadLettersTable = "dead_letters"
+	CorrectionsTable = "clock_corrections"
+)
+
+// Options configure a Processor. Zero fields mean defaults.
+type Options struct {
+	Stream           string        // default "events"
+	Durable          string        // durable consumer name; default "tsdb"
+	DeadLetterStream string        // default "events-dlq"
+	Database, Table  string        // default "iot", "telemetry"
+	BatchSize        int           // records per tsdb write; default 10000
+	FlushInterval    time.Duration // longest a record waits for its batch; default 100 ms
+	Workers          int           // consumer goroutines; default 1
+	Mapping          event.Options
+}
+
+func (o *Options) ensureDefaults() {
+	if o.Stream == "" {
+		o.Stream = stream.DefaultStream
+	}
+	if o.Durable == "" {
+		o.Durable = "tsdb"
+	}
+	if o.DeadLetterStream == "" {
+		o.DeadLetterStream = stream.DefaultDeadLetter
+	}
+	if o.Database == "" {
+		o.Database = "iot"
+	}
+	if o.Table == "" {
+		o.Table = "telemetry"
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 10000
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = 100 * time.Millisecond
+	}
+	if o.Workers <= 0 {
+		o.Workers = 1
+	}
+}
+
+// Processor consumes raw events and writes records to the tsdb.
+type Processor struct {
+	// Set in NewProcessor.
+	broker  stream.Broker
+	db      *tsdb.DB
+	opts    Options
+	logger  *slog.Logger
+	metrics *metrics
+
+	mu        sync.Mutex
+	consumers []stream.Consumer
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	running   atomic.Int32 // workers inside their loop
+	started   bool
+}
+
+// NewProcessor checks options and prepares tables; Start begins consuming.
+func NewProcessor(ctx context.Context, broker stream.Broker, db *tsdb.DB, opts Options, logger *slog.Logger, reg prometheus.Registerer) (*Processor, error) {
+	opts.ensureDefaults()
+	if _, err := event.NewMapper(opts.Mapping); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := db.EnsureTable(ctx, opts.Database, opts.Table, tsdb.TableOptions{}); err != nil {
+		return nil, fmt.Errorf("pipeline: create table %s.%s: %w", opts.Database, opts.Table, err)
+	}
+	for _, name := range []string{DeadLettersTable, CorrectionsTable} {
+		if err := db.EnsureTable(ctx, SystemDatabase, name, tsdb.TableOptions{System: true}); err != nil {
+			return nil, fmt.Errorf("pipeline: create system table %s.%s: %w", SystemDatabase, name, err)
+		}
+	}
+	if err := broker.EnsureStream(ctx, stream.Config{Name: opts.DeadLetterStream}); err != nil {
+		return nil, fmt.Errorf("pipeline: create dead-letter stream %q: %w", opts.DeadLetterStream, err)
+	}
+	return &Processor{broker: broker, db: db, opts: opts, logger: logger, metrics: newMetrics(reg, opts.Durable)}, nil
+}
+
+// Start starts the workers. The context bounds the consumer set-up only.
+func (p *Processor) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return errors.New("pipeline: processor already started")
+	}
+	p.started = true
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	for i := 0; i < p.opts.Workers; i++ {
+		c, err := p.broker.Consumer(ctx, stream.ConsumerConfig{Stream: p.opts.Stream, Durable: p.opts.Durable})
+		if err != nil {
+			cancel()
+			for _, c := range p.consumers {
+				c.Close()
+			}
+			return fmt.Errorf("pipeline: consumer %q on stream %q: %w", p.opts.Durable, p.opts.Stream, err)
+		}
+		p.consumers = append(p.consumers, c)
+		w, err := p.newWorker(c)
+		if err != nil {
+			cancel()
+			return err
+		}
+		p.wg.Add(1)
+		p.running.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer p.running.Add(-1)
+			w.run(runCtx)
+		}()
+	}
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); p.watchLag(runCtx) }()
+	return nil
+}
+
+// Ready reports whether every worker is consuming.
+func (p *Processor) Ready() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.started && int(p.running.Load()) == p.opts.Workers
+}
+
+// Lag reports the messages not yet handled by the processor's consumer.
+func (p *Processor) Lag(ctx context.Context) (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.consumers) == 0 {
+		return 0, errors.New("pipeline: processor not started")
+	}
+	return p.consumers[0].Pending(ctx)
+}
+
+// Shutdown stops fetching, lets every worker write and acknowledge what it
+// holds, and returns when they are done or ctx ends.
+func (p *Processor) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	cancel := p.cancel
+	p.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("pipeline: processor shutdown: %w", ctx.Err())
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for _, c := range p.consumers {
+		errs = append(errs, c.Close())
+	}
+	p.consumers = nil
+	return errors.Join(errs...)
+}
+
+func (p *Processor) watchLag(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if lag, err := p.Lag(ctx); err == nil {
+			p.metrics.lag.Set(float64(lag))
+		}
+	}
+}
+
+// worker owns one consumer and the batch being built from it.
+type worker struct {
+	p      *Processor
+	c      stream.Consumer
+	mapper *event.Mapper
+
+	msgs        []*stream.Message
+	recs        []tsdb.Record
+	deadLetters []deadLetter
+	corrections []tsdb.Record
+	first       time.Time // when the oldest pending message was fetched
+}
+
+type deadLetter struct {
+	Stream  string    `json:"stream"`
+	Seq     uint64    `json:"seq"`
+	Index   int       `json:"index"`
+	Arrival time.Time `json:"arrival"`
+	Reason  string    `json:"reason"`
+	Payload []byte    `json:"payload"` // base64 in JSON: the original bytes, exactly
+}
+
+func (p *Processor) newWorker(c stream.Consumer) (*worker, error) {
+	m, err := event.NewMapper(p.opts.Mapping)
+	if err != nil {
+		return nil, err
+	}
+	return &worker{p: p, c: c, mapper: m}, nil
+}
+
+func (w *worker) run(ctx context.Context) {
+	p := w.p
+	backoff := 100 * time.Millisecond
+	for {
+		wait := p.opts.FlushInterval
+		if len(w.msgs) > 0 {
+			wait = time.Until(w.first.Add(p.opts.FlushInterval))
+		}
+		if ctx.Err() != nil {
+			// Stopping: write and ack what we hold, then leave.
+			w.flushWithRetry(context.Background(), 3)
+			return
+		}
+		if wait > 0 {
+			msgs, err := w.c.Fetch(ctx, 256, wait)
+			if err != nil && ctx.Err() == nil {
+				p.logger.Warn("pipeline: fetch failed", "consumer", p.opts.Durable, "err", err)
+				sleep(ctx, backoff)
+				continue
+			}
+			for _, m := range msgs {
+				w.add(m)
+			}
+		}
+		if len(w.msgs) == 0 {
+			continue
+		}
+		if len(w.recs) >= p.opts.BatchSize || time.Since(w.first) >= p.opts.FlushInterval {
+			if err := w.flush(ctx); err != nil {
+				p.logger.Error("pipeline: batch not written; it will be retried", "records", len(w.recs), "err", err)
+				sleep(ctx, backoff)
+				backoff = min(backoff*2, 5*time.Second)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// add decodes one message into the pending batch.
+func (w *worker) add(m *stream.Message) {
+	if len(w.msgs) == 0 {
+		w.first = time.Now()
+	}
+	w.msgs = append(w.msgs, m)
+	err := stream.DecodeFrame(m.Data, func(i int, r stream.Record) error {
+		w.p.metrics.events.Inc()
+		before := len(w.recs)
+		recs, corr, err := w.mapper.Map(w.recs, r.Data, m.Time, r.Attrs)
+		if err != nil {
+			w.recs = w.recs[:before]
+			w.deadLetter(m, i, err.Error(), r.Data)
+			return nil
+		}
+		w.recs = recs
+		if corr != nil {
+			w.correction(m, corr)
+		}
+		return nil
+	})
+	if err != nil {
+		// Not a frame sluice wrote: keep the whole message as a dead letter.
+		w.deadLetter(m, -1, err.Error(), m.Data)
+	}
+}
+
+func (w *worker) deadLetter(m *stream.Message, index int, reason string, payload []byte) {
+	w.p.metrics.deadLetters.Inc()
+	w.deadLetters = append(w.deadLetters, deadLetter{
+		Stream: m.Stream, Seq: m.Seq, Index: index, Arrival: m.Time, Reason: reason,
+		Payload: append([]byte(nil), payload...),
+	})
+}
+
+func (w *worker) correction(m *stream.Message, c *event.Correction) {
+	w.p.metrics.corrections.Inc()
+	dims := append(append([]tsdb.Dimension(nil), c.Dimensions...), tsdb.Dimension{Name: "stream", Value: m.Stream})
+	// Keyed by the device's claimed time, which is unique per device event;
+	// a redelivery writes the same values again (a no-op).
+	w.corrections = append(w.corrections, tsdb.Record{
+		Dimensions:  dims,
+		MeasureName: "clock_correction",
+		Time:        c.Original,
+		Multi: []tsdb.MeasureValue{
+			{Name: "original_time", Value: tsdb.TimestampValue(c.Original)},
+			{Name: "corrected_time", Value: tsdb.TimestampValue(c.Corrected)},
+			{Name: "arrival_time", Value: tsdb.TimestampValue(m.Time.UnixNano())},
+			{Name: "offset_seconds", Value: tsdb.Double(float64(c.Original-c.Corrected) / 1e9)},
+		},
+	})
+}
+
+func (w *worker) flushWithRetry(ctx context.Context, tries int) {
+	for i := 0; i < tries && len(w.msgs) > 0; i++ {
+		if err := w.flush(ctx); err != nil {
+			w.p.logger.Error("pipeline: final batch not written; the stream will redeliver it", "err", err)
+			continue
+		}
+	}
+}
+
+// flush writes the pending batch, then acknowledges its messages.
+func (w *worker) flush(ctx context.Context) error {
+	p := w.p
+	start := time.Now()
+	if len(w.recs) > 0 {
+		rejects, err := p.db.Write(ctx, p.opts.Database, p.opts.Table, w.recs)
+		if err != nil {
+			return fmt.Errorf("write %d records to %s.%s: %w", len(w.recs), p.opts.Database, p.opts.Table, err)
+		}
+		for _, r := range rejects {
+			// The store refused the record (e.g. a different value for a time
+			// already stored): keep it visible as a dead letter.
+			p.metrics.storeRejects.Inc()
+			rec := w.recs[r.Index]
+			payload, _ := json.Marshal(recordJSON(rec))
+			w.deadLetters = append(w.deadLetters, deadLetter{Stream: p.opts.Stream, Index: r.Index, Arrival: time.Now().UTC(),
+				Reason: "rejected by the store: " + r.Reason, Payload: payload})
+		}
+	}
+	if len(w.corrections) > 0 {
+		if _, err := p.db.Write(ctx, SystemDatabase, CorrectionsTable, w.corrections); err != nil {
+			return fmt.Errorf("write clock corrections: %w", err)
+		}
+	}
+	if len(w.deadLetters) > 0 {
+		if err := w.writeDeadLetters(ctx); err != nil {
+			return err
+		}
+	}
+	for _, m := range w.msgs {
+		if err := m.Ack(); err != nil {
+			// Redelivery is harmless; count it and go on.
+			p.logger.Warn("pipeline: ack failed; the message will be redelivered", "seq", m.Seq, "err", err)
+		}
+	}
+	p.metrics.batchRecords.Observe(float64(len(w.recs)))
+	p.metrics.flushSeconds.Observe(time.Since(start).Seconds())
+	p.metrics.records.Add(float64(len(w.recs)))
+	p.metrics.messages.Add(float64(len(w.msgs)))
+	w.msgs = w.msgs[:0]
+	w.recs = w.recs[:0]
+	w.corrections = w.corrections[:0]
+	w.deadLetters = w.deadLetters[:0]
+	return nil
+}
+
+func (w *worker) writeDeadLetters(ctx context.Context) error {
+	p := w.p
+	recs := make([]tsdb.Record, 0, len(w.deadLetters))
+	for i, d := range w.deadLetters {
+		b, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		if _, err := p.broker.Publish(ctx, p.opts.DeadLetterStream, b); err != nil {
+			return fmt.Errorf("publish dead letter to %q: %w", p.opts.DeadLetterStream, err)
+		}
+		seq := strconv.FormatUint(d.Seq, 10)
+		if d.Seq == 0 {
+			// A store reject has no stream position of its own.
+			seq = "reject-" + strconv.FormatInt(d.Arrival.UnixNano(), 10) + "-" + strconv.Itoa(i)
+		}
+		recs = append(recs, tsdb.Record{
+			Dimensions:  []tsdb.Dimension{{Name: "stream", Value: d.Stream}, {Name: "seq", Value: seq}, {Name: "index", Value: strconv.Itoa(d.Index)}},
+			MeasureName: "dead_letter",
+			Time:        d.Arrival.UnixNano(),
+			Multi: []tsdb.MeasureValue{
+				{Name: "reason", Value: tsdb.Varchar(d.Reason)},
+				{Name: "payload", Value: tsdb.Varchar(truncate(string(d.Payload), 2048))},
+			},
+		})
+	}
+	rejects, err := p.db.Write(ctx, SystemDatabase, DeadLettersTable, recs)
+	if err != nil {
+		return fmt.Errorf("write dead letters: %w", err)
+	}
+	for _, r := range rejects {
+		p.logger.Warn("pipeline: dead letter not stored in the system table (it is in the dead-letter stream)", "reason", r.Reason)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// recordJSON renders a record for a dead letter.
+func recordJSON(r tsdb.Record) map[string]any {
+	dims := map[string]string{}
+	for _, d := range r.Dimensions {
+		dims[d.Name] = d.Value
+	}
+	m := map[string]any{"dimensions": dims, "measure_name": r.MeasureName, "time": r.Time, "version": r.Version}
+	if r.Multi == nil {
+		m["value"] = r.Value.String()
+		m["type"] = r.Value.Type.String()
+	} else {
+		vals := map[string]string{}
+		for _, mv := range r.Multi {
+			vals[mv.Name] = mv.Value.String()
+		}
+		m["values"] = vals
+	}
+	return m
+}

@@ -1,0 +1,296 @@
+package tsdb
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/tsdb/part"
+)
+
+// Flush writes the hot tier of every table to part files and truncates the
+// WAL. It returns when the parts and the manifest naming them are durable.
+//
+// Steps: (1) with every table locked, the active memtables become the
+// flushing ones, fresh memtables take new writes, and a WAL cut is queued,
+// so the log splits exactly between the generations; (2) without locks, the
+// flushing memtables are written as parts, one per table and partition;
+// (3) the manifest names the new parts and the first WAL segment after the
+// cut; (4) the parts join the tables and the flushing memtables are dropped;
+// (5) WAL segments before the cut are deleted. A crash before (3) leaves
+// orphan files that Open deletes and a WAL that still holds everything.
+func (db *DB) Flush(ctx context.Context) error {
+	db.flushMu.Lock()
+	defer db.flushMu.Unlock()
+	return db.flushLocked(ctx)
+}
+
+func (db *DB) sortedTables() []*table {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	ts := make([]*table, 0, len(db.tables))
+	for _, t := range db.tables {
+		ts = append(ts, t)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].id < ts[j].id })
+	return ts
+}
+
+func (db *DB) flushLocked(ctx context.Context) error {
+	db.mu.RLock()
+	closed := db.closed
+	db.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	start := time.Now()
+	tables := db.sortedTables()
+	for _, t := range tables {
+		t.mu.Lock()
+	}
+	var flushing []*table
+	for _, t := range tables {
+		if t.flushing != nil {
+			// A previous flush failed: its memtable is still here. The active
+			// one is newer, so its points win.
+			mergeInto(t.flushing, t.active)
+			t.active = newMemtable()
+			flushing = append(flushing, t)
+		} else if t.active.points > 0 {
+			t.flushing, t.active = t.active, newMemtable()
+			flushing = append(flushing, t)
+		}
+	}
+	if len(flushing) == 0 {
+		for _, t := range tables {
+			t.mu.Unlock()
+		}
+		return nil
+	}
+	db.walGenAtomic.Add(1)
+	cut := db.commit.enqueueCut()
+	for _, t := range tables {
+		t.mu.Unlock()
+	}
+	seg, err := db.commit.waitCut(cut)
+	if err != nil {
+		return fmt.Errorf("tsdb: flush: cut wal: %w", err)
+	}
+
+	now := db.now()
+	var added []*partRef
+	var points int
+	fail := func(err error) error {
+		for _, p := range added {
+			p.obsolete()
+		}
+		db.metrics.flushErrors.Inc()
+		return fmt.Errorf("tsdb: flush: %w", err)
+	}
+	for _, t := range flushing {
+		db.mu.RLock()
+		oldest := now - int64(t.info.Retention.Magnetic)
+		db.mu.RUnlock()
+		for _, pb := range db.partitionBatches(t, t.flushing, oldest) {
+			p, err := db.writePart(t, pb.partition, pb.batch, pb.dims, 0)
+			if err != nil {
+				return fail(err)
+			}
+			added = append(added, p)
+			points += pb.batch.Len()
+		}
+	}
+
+	db.mu.Lock()
+	old := db.manifest.Parts
+	oldStart := db.manifest.WALStart
+	for _, p := range added {
+		db.manifest.Parts = append(db.manifest.Parts, p.entry)
+	}
+	db.manifest.WALStart = seg
+	if err := db.manifest.save(filepath.Join(db.dir, "MANIFEST")); err != nil {
+		db.manifest.Parts, db.manifest.WALStart = old, oldStart
+		db.mu.Unlock()
+		return fail(err)
+	}
+	db.mu.Unlock()
+
+	byTable := map[uint32][]*partRef{}
+	for _, p := range added {
+		byTable[p.entry.Table] = append(byTable[p.entry.Table], p)
+	}
+	for _, t := range flushing {
+		t.mu.Lock()
+		for _, p := range byTable[t.id] {
+			t.addPart(p)
+		}
+		for _, ms := range t.flushing.series {
+			if n := len(ms.times); n > 0 {
+				s := ms.s
+				s.coldMin = min(s.coldMin, ms.times[0])
+				s.coldMax = max(s.coldMax, ms.times[n-1])
+			}
+		}
+		t.flushing = nil
+		t.flushEpoch++
+		t.mu.Unlock()
+	}
+	if err := db.wal.TruncateBefore(seg); err != nil {
+		db.logger.Warn("tsdb: truncating the wal after a flush failed; it will be retried", "err", err)
+	}
+	db.metrics.flushes.Inc()
+	db.metrics.flushDuration.Observe(time.Since(start).Seconds())
+	db.logger.Debug("tsdb: flushed hot tier", "points", points, "parts", len(added), "took", time.Since(start))
+	return nil
+}
+
+// addPart adds p to its partition; t.mu must be held for writing.
+func (t *table) addPart(p *partRef) {
+	ps := t.partitions[p.entry.Partition]
+	n := make([]*partRef, 0, len(ps)+1)
+	n = append(n, ps...)
+	t.partitions[p.entry.Partition] = append(n, p)
+}
+
+// mergeInto puts every point of src into dst (src wins on equal times).
+func mergeInto(dst, src *memtable) {
+	for _, ms := range src.series {
+		for i := range ms.times {
+			dst.put(ms.s, ms.pointAt(i))
+		}
+	}
+}
+
+type partitionBatch struct {
+	partition int64
+	batch     *columnar.Batch
+	dims      []string
+}
+
+// partitionBatches turns a memtable into one sorted batch per partition,
+// leaving out points older than oldest (expired by retention). The
+// memtable must not change while this runs (it is the flushing one).
+func (db *DB) partitionBatches(t *table, m *memtable, oldest int64) []partitionBatch {
+	t.mu.RLock()
+	dimSet := map[string]bool{}
+	fieldSet := map[string]columnar.Type{}
+	list := make([]*memSeries, 0, len(m.series))
+	for _, ms := range m.series {
+		list = append(list, ms)
+		for _, d := range ms.s.dims {
+			dimSet[d.Name] = true
+		}
+		for _, f := range ms.fields {
+			fieldSet[f.name] = f.col.Type
+		}
+	}
+	t.mu.RUnlock()
+	dims := make([]string, 0, len(dimSet))
+	for d := range dimSet {
+		dims = append(dims, d)
+	}
+	sort.Strings(dims)
+	sort.Slice(list, func(i, j int) bool { return compareSeries(list[i].s, list[j].s, dims) < 0 })
+
+	byPart := map[int64]*batchBuilder{}
+	var order []int64
+	for _, ms := range list {
+		i := 0
+		for i < len(ms.times) {
+			if ms.times[i] < oldest {
+				i++
+				continue
+			}
+			p := db.partitionOf(ms.times[i])
+			j := i + 1
+			for j < len(ms.times) && ms.times[j] < p+int64(db.opts.PartitionDuration) {
+				j++
+			}
+			bb := byPart[p]
+			if bb == nil {
+				bb = newBatchBuilder(dims, fieldSet, true)
+				byPart[p] = bb
+				order = append(order, p)
+			}
+			bb.appendMem(ms.s, ms.times, ms.versions, ms.fields, i, j)
+			i = j
+		}
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	out := make([]partitionBatch, 0, len(order))
+	for _, p := range order {
+		out = append(out, partitionBatch{partition: p, batch: byPart[p].b, dims: dims})
+	}
+	return out
+}
+
+// compareSeries orders series as part files are sorted: measure name, then
+// each dimension in dims order with a missing dimension (NULL) first.
+func compareSeries(a, b *series, dims []string) int {
+	if a.measure != b.measure {
+		if a.measure < b.measure {
+			return -1
+		}
+		return 1
+	}
+	for _, d := range dims {
+		av, aok := dimValue(a.dims, d)
+		bv, bok := dimValue(b.dims, d)
+		switch {
+		case aok != bok:
+			if !aok {
+				return -1
+			}
+			return 1
+		case av != bv:
+			if av < bv {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func dimValue(dims []Dimension, name string) (string, bool) {
+	for _, d := range dims {
+		if d.Name == name {
+			return d.Value, true
+		}
+	}
+	return "", false
+}
+
+// writePart writes one part file and returns its reference (one ref held
+// for the manifest).
+func (db *DB) writePart(t *table, partition int64, b *columnar.Batch, dims []string, level int) (*partRef, error) {
+	db.mu.Lock()
+	seq := db.manifest.NextPart
+	db.manifest.NextPart++
+	db.mu.Unlock()
+	rel := filepath.Join("tables", fmt.Sprint(t.id), fmt.Sprint(partition), fmt.Sprintf("%08d.parquet", seq))
+	path := filepath.Join(db.dir, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if err := syncDir(filepath.Join(db.dir, "tables")); err != nil {
+		return nil, err
+	}
+	meta, err := part.Write(path, b, dims, part.WriterOptions{RowGroupRows: db.opts.PartRowGroupRows})
+	if err != nil {
+		return nil, fmt.Errorf("write part %s: %w", path, err)
+	}
+	if err := syncDir(filepath.Dir(filepath.Dir(path))); err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	e := partEntry{Table: t.id, Partition: partition, File: rel, MinTime: meta.MinTime, MaxTime: meta.MaxTime, Rows: meta.Rows, Bytes: st.Size(), Level: level}
+	return openPartRef(db.dir, e)
+}

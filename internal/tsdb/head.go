@@ -1,0 +1,366 @@
+package tsdb
+
+import (
+	"encoding/binary"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluice-dev/sluice/internal/columnar"
+)
+
+// table is one table's in-memory state: its series, its hot tier and the
+// list of its parts.
+type table struct {
+	info *TableInfo // guarded by DB.mu
+	id   uint32     // set in newTable
+
+	mu sync.RWMutex // guards everything below
+	// series by key (seriesKey) and by id.
+	series   map[string]*series
+	byID     map[uint64]*series
+	active   *memtable // takes writes
+	flushing *memtable // being written to parts; read-only; nil if none
+	// measureTypes fixes the type of each single-measure measure name;
+	// fieldTypes fixes the type of each value column (multi measures and
+	// measure_value::<type>); dims is the set of dimension names.
+	measureTypes map[string]columnar.Type
+	fieldTypes   map[string]columnar.Type
+	dims         map[string]struct{}
+	// partitions maps partition start to its live parts, oldest first. The
+	// slices are replaced, never modified in place, so scans may keep them.
+	partitions map[int64][]*partRef
+	// flushEpoch changes whenever head data moves to parts, so a writer that
+	// looked up cold points without the lock can tell its answer is stale.
+	flushEpoch uint64
+	deleted    bool
+}
+
+func newTable(ti *TableInfo) *table {
+	return &table{
+		info:         ti,
+		id:           ti.ID,
+		series:       map[string]*series{},
+		byID:         map[uint64]*series{},
+		active:       newMemtable(),
+		measureTypes: map[string]columnar.Type{},
+		fieldTypes:   map[string]columnar.Type{},
+		dims:         map[string]struct{}{},
+		partitions:   map[int64][]*partRef{},
+	}
+}
+
+// series is one series' identity and what is known about it across tiers.
+// Fields other than id, key, measure and dims are guarded by table.mu.
+type series struct {
+	id      uint64
+	key     string
+	measure string
+	dims    []Dimension // sorted by name
+
+	defGen uint64 // WAL generation in which this series' definition was last logged
+	// coldMin/coldMax bound the times of this series' points in parts; a
+	// write outside them needs no part lookup. coldMin > coldMax: none.
+	coldMin, coldMax int64
+	// latest is the newest point (by time, then version) for the
+	// latest-point fast path; latestSet reports whether it is valid.
+	latestSet bool
+	latest    point
+}
+
+// point is one point's data outside a memSeries (latest cache, lookups).
+type point struct {
+	t, v   int64
+	fields []fieldValue
+}
+
+type fieldValue struct {
+	name string
+	val  Value
+}
+
+var seriesIDs atomic.Uint64
+
+// seriesKey encodes a series identity unambiguously: length-prefixed measure
+// name, then each dimension's name and value, dimensions sorted by name.
+func seriesKey(dst []byte, measure string, dims []Dimension) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(measure)))
+	dst = append(dst, measure...)
+	for _, d := range dims {
+		dst = binary.AppendUvarint(dst, uint64(len(d.Name)))
+		dst = append(dst, d.Name...)
+		dst = binary.AppendUvarint(dst, uint64(len(d.Value)))
+		dst = append(dst, d.Value...)
+	}
+	return dst
+}
+
+// getOrCreateSeries must be called with t.mu held for writing.
+func (t *table) getOrCreateSeries(key []byte, measure string, dims []Dimension) *series {
+	if s := t.series[string(key)]; s != nil {
+		return s
+	}
+	s := &series{
+		id:      seriesIDs.Add(1),
+		key:     string(key),
+		measure: measure,
+		dims:    append([]Dimension(nil), dims...),
+		coldMin: maxTime,
+		coldMax: minTime,
+	}
+	t.series[s.key] = s
+	t.byID[s.id] = s
+	for _, d := range dims {
+		t.dims[d.Name] = struct{}{}
+	}
+	return s
+}
+
+// memtable is a generation of the hot tier.
+type memtable struct {
+	series map[uint64]*memSeries
+	points int
+	minT   int64
+}
+
+func newMemtable() *memtable {
+	return &memtable{series: map[uint64]*memSeries{}, minT: maxTime}
+}
+
+// memSeries holds one series' points of one memtable, sorted by time.
+// Appends past the end never disturb a reader that captured a prefix; any
+// other change copies the slices first when shared is set, so scans can read
+// captured slices without the lock.
+type memSeries struct {
+	s        *series
+	times    []int64
+	versions []int64
+	fields   []*fieldCol
+	shared   atomic.Bool
+}
+
+// fieldCol is one value column of a memSeries, aligned with times.
+type fieldCol struct {
+	name string
+	col  *columnar.Column
+}
+
+func (ms *memSeries) field(name string, typ columnar.Type) *fieldCol {
+	for _, f := range ms.fields {
+		if f.name == name {
+			return f
+		}
+	}
+	f := &fieldCol{name: name, col: columnar.NewColumn(typ, len(ms.times)+1)}
+	for range ms.times {
+		f.col.AppendNull()
+	}
+	ms.fields = append(ms.fields, f)
+	return f
+}
+
+// find returns the index of time t and whether it is present.
+func (ms *memSeries) find(t int64) (int, bool) {
+	n := len(ms.times)
+	if n == 0 || t > ms.times[n-1] {
+		return n, false
+	}
+	i := sort.Search(n, func(i int) bool { return ms.times[i] >= t })
+	return i, i < n && ms.times[i] == t
+}
+
+// unshare copies the slices if a scan may be reading them.
+func (ms *memSeries) unshare() {
+	if !ms.shared.Load() {
+		return
+	}
+	ms.times = append([]int64(nil), ms.times...)
+	ms.versions = append([]int64(nil), ms.versions...)
+	for i, f := range ms.fields {
+		c := columnar.NewColumn(f.col.Type, f.col.Len())
+		for j := 0; j < f.col.Len(); j++ {
+			c.AppendFrom(f.col, j)
+		}
+		ms.fields[i] = &fieldCol{name: f.name, col: c}
+	}
+	ms.shared.Store(false)
+}
+
+// pointAt returns the point at index i.
+func (ms *memSeries) pointAt(i int) point {
+	p := point{t: ms.times[i], v: ms.versions[i]}
+	for _, f := range ms.fields {
+		if !f.col.IsNull(i) {
+			p.fields = append(p.fields, fieldValue{f.name, valueAt(f.col, i)})
+		}
+	}
+	return p
+}
+
+func valueAt(c *columnar.Column, i int) Value {
+	switch c.Type {
+	case columnar.Float64:
+		return Double(c.Floats[i])
+	case columnar.Int64:
+		return Bigint(c.Ints[i])
+	case columnar.Timestamp:
+		return TimestampValue(c.Ints[i])
+	case columnar.String:
+		return Varchar(c.Strs[i])
+	case columnar.Bool:
+		return Boolean(c.Bools[i])
+	}
+	return Value{}
+}
+
+func appendValue(c *columnar.Column, v Value) {
+	switch c.Type {
+	case columnar.Float64:
+		c.AppendFloat(v.F)
+	case columnar.Int64, columnar.Timestamp:
+		c.AppendInt(v.I)
+	case columnar.String:
+		c.AppendString(v.S)
+	case columnar.Bool:
+		c.AppendBool(v.B)
+	}
+}
+
+func setValue(c *columnar.Column, i int, v Value, null bool) {
+	if null {
+		if c.Nulls == nil {
+			c.Nulls = make([]bool, c.Len())
+		}
+		c.Nulls[i] = true
+		return
+	}
+	if c.Nulls != nil {
+		c.Nulls[i] = false
+	}
+	switch c.Type {
+	case columnar.Float64:
+		c.Floats[i] = v.F
+	case columnar.Int64, columnar.Timestamp:
+		c.Ints[i] = v.I
+	case columnar.String:
+		c.Strs[i] = v.S
+	case columnar.Bool:
+		c.Bools[i] = v.B
+	}
+}
+
+// insertValue inserts v (or NULL) at row i of c.
+func insertValue(c *columnar.Column, i int, v Value, null bool) {
+	if null {
+		c.AppendNull()
+	} else {
+		appendValue(c, v)
+	}
+	n := c.Len() - 1
+	if i == n {
+		return
+	}
+	switch c.Type {
+	case columnar.Float64:
+		copy(c.Floats[i+1:], c.Floats[i:n])
+	case columnar.Int64, columnar.Timestamp:
+		copy(c.Ints[i+1:], c.Ints[i:n])
+	case columnar.String:
+		copy(c.Strs[i+1:], c.Strs[i:n])
+	case columnar.Bool:
+		copy(c.Bools[i+1:], c.Bools[i:n])
+	}
+	if c.Nulls != nil {
+		copy(c.Nulls[i+1:], c.Nulls[i:n])
+	}
+	setValue(c, i, v, null)
+}
+
+// put stores point p in the memtable, replacing a point with the same time.
+// It must be called with the table lock held for writing.
+func (m *memtable) put(s *series, p point) {
+	ms := m.series[s.id]
+	if ms == nil {
+		ms = &memSeries{s: s}
+		m.series[s.id] = ms
+	}
+	if p.t < m.minT {
+		m.minT = p.t
+	}
+	i, found := ms.find(p.t)
+	if found {
+		ms.unshare()
+		ms.versions[i] = p.v
+		for _, f := range ms.fields {
+			setValue(f.col, i, Value{}, true)
+		}
+		for _, fv := range p.fields {
+			setValue(ms.field(fv.name, fv.val.Type).col, i, fv.val, false)
+		}
+		return
+	}
+	m.points++
+	if i == len(ms.times) {
+		ms.times = append(ms.times, p.t)
+		ms.versions = append(ms.versions, p.v)
+		for _, f := range ms.fields {
+			f.col.AppendNull()
+		}
+		for _, fv := range p.fields {
+			setValue(ms.field(fv.name, fv.val.Type).col, i, fv.val, false)
+		}
+		return
+	}
+	ms.unshare()
+	ms.times = append(ms.times, 0)
+	copy(ms.times[i+1:], ms.times[i:])
+	ms.times[i] = p.t
+	ms.versions = append(ms.versions, 0)
+	copy(ms.versions[i+1:], ms.versions[i:])
+	ms.versions[i] = p.v
+	for _, f := range ms.fields {
+		insertValue(f.col, i, Value{}, true)
+	}
+	for _, fv := range p.fields {
+		setValue(ms.field(fv.name, fv.val.Type).col, i, fv.val, false)
+	}
+}
+
+// get returns the point of series s at time t in this memtable.
+func (m *memtable) get(s *series, t int64) (point, bool) {
+	if m == nil {
+		return point{}, false
+	}
+	ms := m.series[s.id]
+	if ms == nil {
+		return point{}, false
+	}
+	i, found := ms.find(t)
+	if !found {
+		return point{}, false
+	}
+	return ms.pointAt(i), true
+}
+
+// sameValues reports whether two points carry the same set of values.
+func sameValues(a, b []fieldValue) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			if x.name == y.name {
+				if !x.val.Equal(y.val) {
+					return false
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

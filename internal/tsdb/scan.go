@@ -1,0 +1,492 @@
+package tsdb
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/tsdb/part"
+)
+
+// DimFilter restricts a dimension: equal to one of Values (if any) and
+// starting with Prefix (if set). A series without the dimension never
+// matches a filter on it.
+type DimFilter struct {
+	Name   string
+	Values []string
+	Prefix string
+}
+
+func (f DimFilter) match(v string) bool {
+	if len(f.Values) > 0 && !slices.Contains(f.Values, v) {
+		return false
+	}
+	return strings.HasPrefix(v, f.Prefix)
+}
+
+// ScanRequest selects rows of a table. MinTime and MaxTime are inclusive;
+// use math.MinInt64 and math.MaxInt64 for open bounds. Nil MeasureNames
+// means all measures; nil Columns means all columns (time and measure_name
+// always come back).
+type ScanRequest struct {
+	Database, Table  string
+	MinTime, MaxTime int64
+	MeasureNames     []string
+	Dims             []DimFilter
+	Columns          []string
+}
+
+// ColumnInfo describes one column of a table.
+type ColumnInfo struct {
+	Name string
+	Type columnar.Type
+	Kind string // "time", "measure_name", "dimension" or "measure"
+}
+
+const scanBatchRows = 8192
+
+// Schema returns a table's columns: time, measure_name, the dimensions and
+// the value columns, each group sorted by name.
+func (db *DB) Schema(ctx context.Context, dbName, tableName string) ([]ColumnInfo, error) {
+	t, err := db.table(dbName, tableName)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	dims, fields := t.columns(nil)
+	out := []ColumnInfo{{"time", columnar.Timestamp, "time"}, {"measure_name", columnar.String, "measure_name"}}
+	for _, d := range dims {
+		out = append(out, ColumnInfo{d, columnar.String, "dimension"})
+	}
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		out = append(out, ColumnInfo{n, fields[n], "measure"})
+	}
+	return out, nil
+}
+
+// MeasureNames returns the table's measure names with their value types
+// (MULTI measures report the type "MULTI" as a nil type list).
+func (db *DB) MeasureNames(ctx context.Context, dbName, tableName string) (map[string]columnar.Type, error) {
+	t, err := db.table(dbName, tableName)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := map[string]columnar.Type{}
+	for _, s := range t.series {
+		if _, ok := out[s.measure]; !ok {
+			out[s.measure] = t.measureTypes[s.measure] // Unknown for multi-measure
+		}
+	}
+	return out, nil
+}
+
+// columns returns the projected dimension names and value columns; t.mu held.
+func (t *table) columns(proj []string) ([]string, map[string]columnar.Type) {
+	want := func(n string) bool { return proj == nil || slices.Contains(proj, n) }
+	var dims []string
+	for d := range t.dims {
+		if want(d) {
+			dims = append(dims, d)
+		}
+	}
+	sort.Strings(dims)
+	fields := map[string]columnar.Type{}
+	for f, typ := range t.fieldTypes {
+		if want(f) {
+			fields[f] = typ
+		}
+	}
+	return dims, fields
+}
+
+// matchSeries reports whether s passes the request's measure and dimension filters.
+func (req *ScanRequest) matchSeries(s *series) bool {
+	if req.MeasureNames != nil && !slices.Contains(req.MeasureNames, s.measure) {
+		return false
+	}
+	for _, f := range req.Dims {
+		v, ok := dimValue(s.dims, f.Name)
+		if !ok || !f.match(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// memSnap is a captured, read-only range of one series' hot-tier points.
+type memSnap struct {
+	s        *series
+	times    []int64
+	versions []int64
+	fields   []*fieldCol
+}
+
+func captureMem(ms *memSeries, lo, hi int64) (memSnap, bool) {
+	i := sort.Search(len(ms.times), func(i int) bool { return ms.times[i] >= lo })
+	j := sort.Search(len(ms.times), func(i int) bool { return ms.times[i] > hi })
+	if i >= j {
+		return memSnap{}, false
+	}
+	ms.shared.Store(true)
+	snap := memSnap{s: ms.s, times: ms.times[i:j:j], versions: ms.versions[i:j:j]}
+	for _, f := range ms.fields {
+		c := *f.col // copy the slice headers; appends cannot reach [i:j]
+		c.Bools, c.Ints, c.Floats, c.Strs = sub(c.Bools, i, j), sub(c.Ints, i, j), sub(c.Floats, i, j), sub(c.Strs, i, j)
+		if c.Nulls != nil {
+			c.Nulls = c.Nulls[i:j:j]
+		}
+		snap.fields = append(snap.fields, &fieldCol{name: f.name, col: &c})
+	}
+	return snap, true
+}
+
+func sub[T any](s []T, i, j int) []T {
+	if s == nil {
+		return nil
+	}
+	return s[i:j:j]
+}
+
+// snapshot is everything a scan reads, captured under the table lock.
+type snapshot struct {
+	dims    []string // projected dimensions
+	allDims []string // every dimension (series identity, for merging)
+	fields  map[string]columnar.Type
+	mem     map[int64][]memSnap // by partition
+	memSrc  map[int64]int       // number of memtables with data per partition
+	parts   map[int64][]*partRef
+}
+
+func (s *snapshot) release() {
+	for _, ps := range s.parts {
+		for _, p := range ps {
+			p.release()
+		}
+	}
+}
+
+func (db *DB) capture(t *table, req *ScanRequest) *snapshot {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	snap := &snapshot{mem: map[int64][]memSnap{}, memSrc: map[int64]int{}, parts: map[int64][]*partRef{}}
+	snap.dims, snap.fields = t.columns(req.Columns)
+	snap.allDims, _ = t.columns(nil)
+	for _, m := range []*memtable{t.active, t.flushing} {
+		if m == nil {
+			continue
+		}
+		seen := map[int64]bool{}
+		for _, ms := range m.series {
+			if !req.matchSeries(ms.s) {
+				continue
+			}
+			ms := ms
+			snapAll, ok := captureMem(ms, req.MinTime, req.MaxTime)
+			if !ok {
+				continue
+			}
+			// Split by partition.
+			i := 0
+			for i < len(snapAll.times) {
+				p := db.partitionOf(snapAll.times[i])
+				end := p + int64(db.opts.PartitionDuration)
+				j := i + sort.Search(len(snapAll.times)-i, func(k int) bool { return snapAll.times[i+k] >= end })
+				snap.mem[p] = append(snap.mem[p], sliceSnap(snapAll, i, j))
+				if !seen[p] {
+					seen[p] = true
+					snap.memSrc[p]++
+				}
+				i = j
+			}
+		}
+	}
+	lo := db.partitionOf(req.MinTime)
+	for p, ps := range t.partitions {
+		if p < lo || p > req.MaxTime {
+			continue
+		}
+		var keep []*partRef
+		for _, pr := range ps {
+			if pr.entry.MaxTime < req.MinTime || pr.entry.MinTime > req.MaxTime {
+				continue
+			}
+			pr.acquire()
+			keep = append(keep, pr)
+		}
+		if len(keep) > 0 {
+			snap.parts[p] = keep
+		}
+	}
+	return snap
+}
+
+func sliceSnap(s memSnap, i, j int) memSnap {
+	out := memSnap{s: s.s, times: s.times[i:j:j], versions: s.versions[i:j:j]}
+	for _, f := range s.fields {
+		c := *f.col
+		c.Bools, c.Ints, c.Floats, c.Strs = sub(c.Bools, i, j), sub(c.Ints, i, j), sub(c.Floats, i, j), sub(c.Strs, i, j)
+		if c.Nulls != nil {
+			c.Nulls = c.Nulls[i:j:j]
+		}
+		out.fields = append(out.fields, &fieldCol{name: f.name, col: &c})
+	}
+	return out
+}
+
+// Scan calls fn with batches of the rows that match req, read from a
+// consistent snapshot of both tiers while writes go on. Where a (series,
+// time) exists in several places, the highest version wins. Rows come
+// partition by partition; within one, by series and time. fn must not keep
+// the batch after it returns.
+func (db *DB) Scan(ctx context.Context, req ScanRequest, fn func(*columnar.Batch) error) error {
+	t, err := db.table(req.Database, req.Table)
+	if err != nil {
+		return err
+	}
+	db.mu.RLock()
+	oldest := db.now() - int64(t.info.Retention.Magnetic)
+	db.mu.RUnlock()
+	if req.MinTime < oldest {
+		req.MinTime = oldest
+	}
+	if req.MinTime > req.MaxTime {
+		return nil
+	}
+	snap := db.capture(t, &req)
+	defer snap.release()
+
+	var partitions []int64
+	for p := range snap.mem {
+		partitions = append(partitions, p)
+	}
+	for p := range snap.parts {
+		if _, ok := snap.mem[p]; !ok {
+			partitions = append(partitions, p)
+		}
+	}
+	sort.Slice(partitions, func(i, j int) bool { return partitions[i] < partitions[j] })
+	out := newBatchBuilder(snap.dims, snap.fields, false)
+	emit := func() error {
+		if out.b.Len() == 0 {
+			return nil
+		}
+		err := fn(out.b)
+		out.reset()
+		return err
+	}
+	for _, p := range partitions {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		parts, mem := snap.parts[p], snap.mem[p]
+		sources := len(parts) + snap.memSrc[p]
+		switch {
+		case sources == 1 && len(parts) == 1:
+			if err := emit(); err != nil {
+				return err
+			}
+			if f, ok := partFilter(parts[0], &req, snap.dims, snap.fields); ok {
+				err = parts[0].r.Scan(ctx, f, func(b *columnar.Batch) error {
+					return fn(conform(b, out.b))
+				})
+			}
+		case sources == 1:
+			sort.Slice(mem, func(i, j int) bool { return compareSeries(mem[i].s, mem[j].s, snap.allDims) < 0 })
+			for _, m := range mem {
+				out.appendMem(m.s, m.times, m.versions, m.fields, 0, len(m.times))
+				if out.b.Len() >= scanBatchRows {
+					if err = emit(); err != nil {
+						return err
+					}
+				}
+			}
+		default:
+			err = db.mergePartition(ctx, &req, snap, parts, mem, out, emit)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return emit()
+}
+
+// partFilter translates a request into a filter for part p, projecting the
+// dims and fields p has. ok is false when p cannot hold a matching row (a
+// dimension filter on a dimension p lacks).
+func partFilter(p *partRef, req *ScanRequest, dims []string, fields map[string]columnar.Type) (f part.Filter, ok bool) {
+	has := map[string]bool{}
+	for _, c := range p.r.Meta().Columns {
+		has[c.Name] = true
+	}
+	f = part.Filter{MinTime: req.MinTime, MaxTime: req.MaxTime, MeasureNames: req.MeasureNames, Columns: []string{}}
+	for _, d := range req.Dims {
+		if !has[d.Name] {
+			return f, false
+		}
+		f.Dims = append(f.Dims, part.DimFilter{Name: d.Name, Values: d.Values, Prefix: d.Prefix})
+	}
+	for _, d := range dims {
+		if has[d] {
+			f.Columns = append(f.Columns, d)
+		}
+	}
+	for n := range fields {
+		if has[n] {
+			f.Columns = append(f.Columns, n)
+		}
+	}
+	return f, true
+}
+
+// conform returns b with exactly the columns of like, in like's order;
+// columns b lacks become NULL, columns of another type too.
+func conform(b, like *columnar.Batch) *columnar.Batch {
+	out := &columnar.Batch{Names: like.Names, Cols: make([]*columnar.Column, len(like.Names))}
+	n := b.Len()
+	for i, name := range like.Names {
+		c := b.Col(name)
+		if c == nil || c.Type != like.Cols[i].Type {
+			c = nullColumn(like.Cols[i].Type, n)
+		}
+		out.Cols[i] = c
+	}
+	return out
+}
+
+// mergePartition reads every source of a partition, keeps the highest
+// version of each (series, time) and emits the rows in series, time order.
+func (db *DB) mergePartition(ctx context.Context, req *ScanRequest, snap *snapshot, parts []*partRef, mem []memSnap, out *batchBuilder, emit func() error) error {
+	all := newBatchBuilder(snap.allDims, snap.fields, true)
+	var keys []string
+	var key []byte
+	for _, p := range parts {
+		f, ok := partFilter(p, req, snap.allDims, snap.fields)
+		if !ok {
+			continue
+		}
+		err := p.r.Scan(ctx, f, func(b *columnar.Batch) error {
+			rows := newRowReader(b, snap.allDims)
+			for i := 0; i < b.Len(); i++ {
+				_, dims := rows.key(key[:0], i)
+				key = orderKey(key[:0], rows.measure.Strs[i], dims, snap.allDims)
+				keys = append(keys, string(key))
+				all.appendRow(b, i)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, m := range mem {
+		all.appendMem(m.s, m.times, m.versions, m.fields, 0, len(m.times))
+		k := string(orderKey(key[:0], m.s.measure, m.s.dims, snap.allDims))
+		for range m.times {
+			keys = append(keys, k)
+		}
+	}
+	b := all.b
+	times, versions := b.Col("time").Ints, b.Col("version").Ints
+	perm := make([]int, len(keys))
+	for i := range perm {
+		perm[i] = i
+	}
+	sort.SliceStable(perm, func(x, y int) bool {
+		i, j := perm[x], perm[y]
+		if keys[i] != keys[j] {
+			return keys[i] < keys[j]
+		}
+		if times[i] != times[j] {
+			return times[i] < times[j]
+		}
+		return versions[i] > versions[j]
+	})
+	for x, i := range perm {
+		if x > 0 {
+			prev := perm[x-1]
+			if keys[prev] == keys[i] && times[prev] == times[i] {
+				continue // a lower version of the row just emitted
+			}
+		}
+		out.appendRow(b, i)
+		if out.b.Len() >= scanBatchRows {
+			if err := emit(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Latest calls fn with one batch holding, for each series that matches req,
+// its newest point (newest time, then highest version) if that point lies
+// in [MinTime, MaxTime]. It reads only memory.
+func (db *DB) Latest(ctx context.Context, req ScanRequest, fn func(*columnar.Batch) error) error {
+	t, err := db.table(req.Database, req.Table)
+	if err != nil {
+		return err
+	}
+	t.mu.RLock()
+	dims, fields := t.columns(req.Columns)
+	allDims, _ := t.columns(nil)
+	out := newBatchBuilder(dims, fields, false)
+	var list []*series
+	for _, s := range t.series {
+		if s.latestSet && s.latest.t >= req.MinTime && s.latest.t <= req.MaxTime && req.matchSeries(s) {
+			list = append(list, s)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return compareSeries(list[i], list[j], allDims) < 0 })
+	for _, s := range list {
+		p := s.latest
+		fcs := make([]*fieldCol, 0, len(p.fields))
+		for _, f := range p.fields {
+			c := columnar.NewColumn(f.val.Type, 1)
+			appendValue(c, f.val)
+			fcs = append(fcs, &fieldCol{name: f.name, col: c})
+		}
+		out.appendMem(s, []int64{p.t}, []int64{p.v}, fcs, 0, 1)
+	}
+	t.mu.RUnlock()
+	if out.b.Len() == 0 {
+		return nil
+	}
+	return fn(out.b)
+}
+
+// orderKey encodes a series identity so that byte order is part order
+// (measure name, then each of allDims with a missing one first). Strings
+// are escaped (0x00 -> 0x00 0xFF) and end with 0x00 0x01, so a prefix
+// sorts first.
+func orderKey(dst []byte, measure string, dims []Dimension, allDims []string) []byte {
+	dst = appendOrdered(dst, measure)
+	for _, name := range allDims {
+		if v, ok := dimValue(dims, name); ok {
+			dst = append(dst, 2)
+			dst = appendOrdered(dst, v)
+		} else {
+			dst = append(dst, 1)
+		}
+	}
+	return dst
+}
+
+func appendOrdered(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		dst = append(dst, s[i])
+		if s[i] == 0 {
+			dst = append(dst, 0xFF)
+		}
+	}
+	return append(dst, 0, 1)
+}
