@@ -1,0 +1,659 @@
+package part
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/tsdb/enc"
+)
+
+// maxBatchRows caps the rows decoded (and handed to fn) at once, bounding
+// a Scan's memory to a few MB whatever the part size.
+const maxBatchRows = 64 << 10
+
+type rowRange struct{ lo, hi int64 }
+
+type dimPred struct {
+	col    int      // index into r.cols
+	values []string // sorted, deduplicated; nil = any
+	prefix string
+}
+
+// query is a compiled Filter plus the buffers of one Scan.
+type query struct {
+	f        Filter
+	measures []string // sorted; nil = all
+	dims     []dimPred
+	timeOnly bool     // no measure or dimension predicate
+	read     []int    // columns to decode (indices into r.cols)
+	slot     []int    // r.cols index → position in read, or -1
+	out      []int    // positions in read that are returned, in output order
+	buf      []*columnar.Column
+	outBatch columnar.Batch
+	gathered []*columnar.Column
+	sel      []int32
+	pages    []parquet.Pages // per read position, for the current row group
+}
+
+func (r *Reader) compile(f Filter) (*query, error) {
+	q := &query{f: f, slot: make([]int, len(r.cols))}
+	for i := range q.slot {
+		q.slot[i] = -1
+	}
+	want := func(c int) int {
+		if q.slot[c] < 0 {
+			q.slot[c] = len(q.read)
+			q.read = append(q.read, c)
+		}
+		return q.slot[c]
+	}
+	for _, name := range []string{ColTime, ColVersion, ColMeasureName} {
+		q.out = append(q.out, want(r.byName[name]))
+	}
+	if f.Columns == nil {
+		for i := range r.cols {
+			if q.slot[i] < 0 {
+				q.out = append(q.out, want(i))
+			}
+		}
+	} else {
+		for _, name := range f.Columns {
+			i, ok := r.byName[name]
+			if !ok {
+				return nil, fmt.Errorf("%w: no column %q in part", ErrInvalid, name)
+			}
+			if q.slot[i] < 0 {
+				q.out = append(q.out, want(i))
+			}
+		}
+	}
+	if f.MeasureNames != nil {
+		q.measures = sortedSet(f.MeasureNames)
+	}
+	for _, d := range f.Dims {
+		i, ok := r.byName[d.Name]
+		if !ok || !r.cols[i].info.Dim {
+			// A filter on a dimension the part does not have matches no
+			// row: every row lacks it.
+			return nil, nil
+		}
+		p := dimPred{col: i, prefix: d.Prefix}
+		if len(d.Values) > 0 {
+			p.values = sortedSet(d.Values)
+		}
+		want(i)
+		q.dims = append(q.dims, p)
+	}
+	q.timeOnly = q.measures == nil && len(q.dims) == 0
+	q.buf = make([]*columnar.Column, len(q.read))
+	q.gathered = make([]*columnar.Column, len(q.read))
+	for p, c := range q.read {
+		t := r.cols[c].info.Type
+		q.buf[p] = columnar.NewColumn(t, 0)
+		q.gathered[p] = columnar.NewColumn(t, 0)
+	}
+	q.pages = make([]parquet.Pages, len(q.read))
+	for _, p := range q.out {
+		q.outBatch.Names = append(q.outBatch.Names, r.cols[q.read[p]].info.Name)
+	}
+	q.outBatch.Cols = make([]*columnar.Column, len(q.out))
+	return q, nil
+}
+
+func sortedSet(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// Scan calls fn with batches of the rows that match f exactly, in file order,
+// holding time, version, measure_name and the projected columns with their
+// logical types. Row groups and pages that cannot match are skipped using
+// column-chunk statistics and the page index. fn must not keep the batch or
+// its columns after returning: their memory is reused. Strings in the batch
+// are immutable and may be kept.
+func (r *Reader) Scan(ctx context.Context, f Filter, fn func(*columnar.Batch) error) error {
+	_, err := r.ScanWithStats(ctx, f, fn)
+	return err
+}
+
+// ScanWithStats is Scan that also reports what was read and skipped.
+func (r *Reader) ScanWithStats(ctx context.Context, f Filter, fn func(*columnar.Batch) error) (st ScanStats, err error) {
+	st.RowGroups = len(r.rgRows)
+	for g := range r.rgRows {
+		st.Pages += r.numPages(g)
+	}
+	q, err := r.compile(f)
+	if err != nil || q == nil || f.MinTime > f.MaxTime || f.MaxTime < r.meta.MinTime || f.MinTime > r.meta.MaxTime {
+		st.RowGroupsSkipped, st.PagesSkipped = st.RowGroups, st.Pages
+		return st, err
+	}
+	for g := range r.rgRows {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		np := r.numPages(g)
+		if !r.rowGroupMayMatch(g, q) {
+			st.RowGroupsSkipped++
+			st.PagesSkipped += np
+			continue
+		}
+		ranges := r.candidateRanges(g, q)
+		st.PagesSkipped += np - r.pagesTouched(g, ranges)
+		if err := r.scanGroup(ctx, g, q, ranges, &st, fn); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+func (r *Reader) numPages(g int) int {
+	if _, oi, ok := r.chunkIndex(g, r.cols[r.timeCol].leaf); ok {
+		return len(oi.PageLocations)
+	}
+	return 1
+}
+
+// pagesTouched counts pages of the time column overlapping ranges.
+func (r *Reader) pagesTouched(g int, ranges []rowRange) int {
+	_, oi, ok := r.chunkIndex(g, r.cols[r.timeCol].leaf)
+	if !ok {
+		if len(ranges) > 0 {
+			return 1
+		}
+		return 0
+	}
+	n, k := 0, 0
+	locs := oi.PageLocations
+	for p := range locs {
+		lo, hi := locs[p].FirstRowIndex, r.rgRows[g]
+		if p+1 < len(locs) {
+			hi = locs[p+1].FirstRowIndex
+		}
+		for k < len(ranges) && ranges[k].hi <= lo {
+			k++
+		}
+		if k < len(ranges) && ranges[k].lo < hi {
+			n++
+		}
+	}
+	return n
+}
+
+// bounds is a [min, max] range of a chunk or page; hiOpen means max is not
+// a valid upper bound (possibly truncated).
+type bounds struct {
+	min, max []byte
+	hiOpen   bool
+	allNull  bool
+	unknown  bool // no statistics: assume anything
+}
+
+func (r *Reader) mayMatch(c int, q *query, b bounds) bool {
+	if b.unknown {
+		return true
+	}
+	switch {
+	case c == r.timeCol:
+		if len(b.min) != 8 || len(b.max) != 8 {
+			return true
+		}
+		lo := int64(binary.LittleEndian.Uint64(b.min))
+		hi := int64(binary.LittleEndian.Uint64(b.max))
+		return hi >= q.f.MinTime && lo <= q.f.MaxTime
+	case c == r.mnCol:
+		return b.allNull || valuesMayMatch(q.measures, b)
+	}
+	for _, d := range q.dims {
+		if d.col != c {
+			continue
+		}
+		if b.allNull {
+			return false
+		}
+		if d.values != nil && !valuesMayMatch(d.values, b) {
+			return false
+		}
+		if d.prefix != "" && !prefixMayMatch(d.prefix, b) {
+			return false
+		}
+	}
+	return true
+}
+
+func valuesMayMatch(values []string, b bounds) bool {
+	i, _ := slices.BinarySearchFunc(values, b.min, func(v string, m []byte) int { return strings.Compare(v, string(m)) })
+	return i < len(values) && (b.hiOpen || values[i] <= string(b.max))
+}
+
+func prefixMayMatch(p string, b bounds) bool {
+	if !b.hiOpen && string(b.max) < p {
+		return false
+	}
+	// Strings with prefix p are < succ(p), the shortest string above them.
+	succ := []byte(p)
+	for len(succ) > 0 && succ[len(succ)-1] == 0xff {
+		succ = succ[:len(succ)-1]
+	}
+	if len(succ) == 0 {
+		return true
+	}
+	succ[len(succ)-1]++
+	return bytes.Compare(b.min, succ) < 0
+}
+
+// filterCols lists the columns whose statistics can prune for q.
+func (r *Reader) filterCols(q *query) []int {
+	cols := []int{}
+	if q.f.MinTime != minInt64 || q.f.MaxTime != maxInt64 {
+		cols = append(cols, r.timeCol)
+	}
+	if q.measures != nil {
+		cols = append(cols, r.mnCol)
+	}
+	for _, d := range q.dims {
+		cols = append(cols, d.col)
+	}
+	return cols
+}
+
+func (r *Reader) rowGroupMayMatch(g int, q *query) bool {
+	rg := &r.pf.Metadata().RowGroups[g]
+	for _, c := range r.filterCols(q) {
+		md := &rg.Columns[r.cols[c].leaf].MetaData
+		s := &md.Statistics
+		b := bounds{min: s.MinValue, max: s.MaxValue, hiOpen: len(s.MaxValue) >= columnIndexSizeLimit}
+		switch {
+		case s.NullCount == md.NumValues && md.NumValues > 0:
+			b.allNull = true
+		case len(s.MinValue) == 0 && len(s.MaxValue) == 0:
+			b.unknown = true
+		}
+		if !r.mayMatch(c, q, b) {
+			return false
+		}
+	}
+	return true
+}
+
+// candidateRanges intersects, over the filter columns, the row ranges of
+// pages whose column-index bounds may match.
+func (r *Reader) candidateRanges(g int, q *query) []rowRange {
+	ranges := []rowRange{{0, r.rgRows[g]}}
+	for _, c := range r.filterCols(q) {
+		ci, oi, ok := r.chunkIndex(g, r.cols[c].leaf)
+		if !ok {
+			continue
+		}
+		var keep []rowRange
+		locs := oi.PageLocations
+		for p := range locs {
+			b := bounds{min: ci.MinValues[p], max: ci.MaxValues[p], hiOpen: len(ci.MaxValues[p]) >= columnIndexSizeLimit, allNull: ci.NullPages[p]}
+			if !r.mayMatch(c, q, b) {
+				continue
+			}
+			lo, hi := locs[p].FirstRowIndex, r.rgRows[g]
+			if p+1 < len(locs) {
+				hi = locs[p+1].FirstRowIndex
+			}
+			if n := len(keep); n > 0 && keep[n-1].hi == lo {
+				keep[n-1].hi = hi
+			} else {
+				keep = append(keep, rowRange{lo, hi})
+			}
+		}
+		ranges = intersect(ranges, keep)
+		if len(ranges) == 0 {
+			break
+		}
+	}
+	return ranges
+}
+
+func intersect(a, b []rowRange) []rowRange {
+	var out []rowRange
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		lo, hi := max(a[i].lo, b[j].lo), min(a[i].hi, b[j].hi)
+		if lo < hi {
+			out = append(out, rowRange{lo, hi})
+		}
+		if a[i].hi < b[j].hi {
+			i++
+		} else {
+			j++
+		}
+	}
+	return out
+}
+
+func (r *Reader) scanGroup(ctx context.Context, g int, q *query, ranges []rowRange, st *ScanStats, fn func(*columnar.Batch) error) (err error) {
+	if len(ranges) == 0 {
+		return nil
+	}
+	rgs := r.pf.RowGroups()
+	chunks := rgs[g].ColumnChunks()
+	defer func() {
+		for i, p := range q.pages {
+			if p != nil {
+				p.Close()
+				q.pages[i] = nil
+			}
+		}
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: parquet-go panicked reading row group %d: %v", ErrCorrupt, g, p)
+		}
+	}()
+	for i, c := range q.read {
+		q.pages[i] = chunks[r.cols[c].leaf].Pages()
+	}
+	for _, rr := range ranges {
+		for lo := rr.lo; lo < rr.hi; lo += maxBatchRows {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			hi := min(lo+maxBatchRows, rr.hi)
+			for i, c := range q.read {
+				q.buf[i].Reset()
+				if err := r.readColumn(g, c, q.pages[i], lo, hi, q.buf[i]); err != nil {
+					return err
+				}
+			}
+			st.RowsRead += hi - lo
+			b := q.filter(r, int(hi-lo))
+			if b == nil {
+				continue
+			}
+			st.RowsMatched += int64(b.Len())
+			if err := fn(b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// filter evaluates q on the decoded rows in q.buf and returns the batch to
+// hand out, or nil when no row matches.
+func (q *query) filter(r *Reader, n int) *columnar.Batch {
+	ts := q.buf[q.slot[r.timeCol]].Ints
+	q.sel = q.sel[:0]
+	for i, t := range ts[:n] {
+		if t >= q.f.MinTime && t <= q.f.MaxTime {
+			q.sel = append(q.sel, int32(i))
+		}
+	}
+	if q.measures != nil {
+		q.sel = filterStrings(q.sel, q.buf[q.slot[r.mnCol]], func(s string) bool {
+			_, ok := slices.BinarySearch(q.measures, s)
+			return ok
+		})
+	}
+	for _, d := range q.dims {
+		q.sel = filterStrings(q.sel, q.buf[q.slot[d.col]], func(s string) bool {
+			if d.values != nil {
+				if _, ok := slices.BinarySearch(d.values, s); !ok {
+					return false
+				}
+			}
+			return strings.HasPrefix(s, d.prefix)
+		})
+	}
+	if len(q.sel) == 0 {
+		return nil
+	}
+	if len(q.sel) == n {
+		for k, p := range q.out {
+			q.outBatch.Cols[k] = q.buf[p]
+		}
+		return &q.outBatch
+	}
+	for k, p := range q.out {
+		dst := q.gathered[p]
+		dst.Reset()
+		gather(dst, q.buf[p], q.sel)
+		q.outBatch.Cols[k] = dst
+	}
+	return &q.outBatch
+}
+
+// filterStrings keeps the selected rows whose value matches. Rows are sorted
+// by series, so equal strings come in runs; the last verdict is reused
+// while the string does not change.
+func filterStrings(sel []int32, c *columnar.Column, match func(string) bool) []int32 {
+	out := sel[:0]
+	var last string
+	lastOK, have := false, false
+	for _, i := range sel {
+		if c.IsNull(int(i)) {
+			continue
+		}
+		s := c.Strs[i]
+		if !have || s != last {
+			last, lastOK, have = s, match(s), true
+		}
+		if lastOK {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func gather(dst, src *columnar.Column, sel []int32) {
+	if src.Nulls != nil {
+		for _, i := range sel {
+			dst.AppendFrom(src, int(i))
+		}
+		return
+	}
+	switch src.Type {
+	case columnar.Int64, columnar.Timestamp:
+		for _, i := range sel {
+			dst.Ints = append(dst.Ints, src.Ints[i])
+		}
+	case columnar.Float64:
+		for _, i := range sel {
+			dst.Floats = append(dst.Floats, src.Floats[i])
+		}
+	case columnar.String:
+		for _, i := range sel {
+			dst.Strs = append(dst.Strs, src.Strs[i])
+		}
+	case columnar.Bool:
+		for _, i := range sel {
+			dst.Bools = append(dst.Bools, src.Bools[i])
+		}
+	}
+}
+
+// readColumn decodes rows [lo, hi) of column c of row group g into dst.
+func (r *Reader) readColumn(g, c int, pages parquet.Pages, lo, hi int64, dst *columnar.Column) error {
+	cm := &r.cols[c]
+	if err := pages.SeekToRow(lo); err != nil {
+		return fmt.Errorf("%w: seeking column %q of row group %d to row %d: %v", ErrCorrupt, cm.info.Name, g, lo, err)
+	}
+	for need := hi - lo; need > 0; {
+		page, err := pages.ReadPage()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("%w: reading column %q of row group %d: %v", ErrCorrupt, cm.info.Name, g, err)
+		}
+		take := min(page.NumRows(), need)
+		err = r.appendPage(g, cm, page, int(take), dst)
+		parquet.Release(page)
+		if err != nil {
+			return fmt.Errorf("%w: decoding column %q of row group %d: %v", ErrCorrupt, cm.info.Name, g, err)
+		}
+		if take <= 0 {
+			return fmt.Errorf("%w: column %q of row group %d: empty page", ErrCorrupt, cm.info.Name, g)
+		}
+		need -= take
+	}
+	return nil
+}
+
+// appendPage appends the first n rows of page to dst.
+func (r *Reader) appendPage(g int, cm *colMeta, page parquet.Page, n int, dst *columnar.Column) error {
+	var levels []byte
+	nn := n // non-NULL values among the n rows
+	if cm.optional {
+		levels = page.DefinitionLevels()
+		if len(levels) < n {
+			return fmt.Errorf("page has %d levels for %d rows", len(levels), n)
+		}
+		levels = levels[:n]
+		nn = 0
+		for _, l := range levels {
+			nn += int(l)
+		}
+		if nn == n {
+			levels = nil
+		}
+	}
+	if cm.kind == parquet.Boolean {
+		return appendBools(page, n, dst)
+	}
+	data := page.Data()
+	switch cm.kind {
+	case parquet.Int64:
+		v := data.Int64()
+		if len(v) < nn {
+			return fmt.Errorf("page has %d values, want %d", len(v), nn)
+		}
+		v = v[:nn]
+		if cm.info.Decimal {
+			start := len(dst.Floats)
+			dst.Floats = enc.AppendFloats(dst.Floats, v, cm.info.Scale)
+			spread(dst, levels, start, nn)
+			return nil
+		}
+		start := len(dst.Ints)
+		dst.Ints = append(dst.Ints, v...)
+		spread(dst, levels, start, nn)
+	case parquet.Double:
+		v := data.Double()
+		if len(v) < nn {
+			return fmt.Errorf("page has %d values, want %d", len(v), nn)
+		}
+		start := len(dst.Floats)
+		dst.Floats = append(dst.Floats, v[:nn]...)
+		spread(dst, levels, start, nn)
+	case parquet.ByteArray:
+		start := len(dst.Strs)
+		if d := page.Dictionary(); d != nil {
+			dict := r.dictionary(g, cm.leaf, d)
+			idx := data.Int32()
+			if len(idx) < nn {
+				return fmt.Errorf("page has %d values, want %d", len(idx), nn)
+			}
+			for _, i := range idx[:nn] {
+				if uint(i) >= uint(len(dict)) {
+					return fmt.Errorf("dictionary index %d out of %d", i, len(dict))
+				}
+				dst.Strs = append(dst.Strs, dict[i])
+			}
+		} else {
+			b, offs := data.ByteArray()
+			if len(offs) < nn+1 {
+				return fmt.Errorf("page has %d values, want %d", len(offs)-1, nn)
+			}
+			for k := range nn {
+				a, z := offs[k], offs[k+1]
+				if a > z || int(z) > len(b) {
+					return fmt.Errorf("bad byte array offsets")
+				}
+				dst.Strs = append(dst.Strs, string(b[a:z]))
+			}
+		}
+		spread(dst, levels, start, nn)
+	default:
+		return fmt.Errorf("unexpected physical type %v", cm.kind)
+	}
+	return nil
+}
+
+// spread turns the nn dense values appended at start into len(levels) rows,
+// inserting NULLs where levels is 0. levels == nil means no NULLs.
+func spread(dst *columnar.Column, levels []byte, start, nn int) {
+	if levels == nil {
+		if dst.Nulls != nil {
+			for range nn {
+				dst.Nulls = append(dst.Nulls, false)
+			}
+		}
+		return
+	}
+	n := len(levels)
+	if dst.Nulls == nil {
+		dst.Nulls = make([]bool, start, start+n)
+	}
+	// Grow the data slice to start+n and move values into place from the
+	// back, so it works in place.
+	switch dst.Type {
+	case columnar.Int64, columnar.Timestamp:
+		dst.Ints = spreadSlice(dst.Ints, levels, start, nn)
+	case columnar.Float64:
+		dst.Floats = spreadSlice(dst.Floats, levels, start, nn)
+	case columnar.String:
+		dst.Strs = spreadSlice(dst.Strs, levels, start, nn)
+	}
+	for _, l := range levels {
+		dst.Nulls = append(dst.Nulls, l == 0)
+	}
+}
+
+func spreadSlice[T any](s []T, levels []byte, start, nn int) []T {
+	var zero T
+	n := len(levels)
+	s = append(s, make([]T, n-nn)...)
+	j := start + nn - 1
+	for i := n - 1; i >= 0; i-- {
+		if levels[i] == 0 {
+			s[start+i] = zero
+		} else {
+			s[start+i] = s[j]
+			j--
+		}
+	}
+	return s
+}
+
+func appendBools(page parquet.Page, n int, dst *columnar.Column) error {
+	vr := page.Values()
+	buf := make([]parquet.Value, 256)
+	for n > 0 {
+		k, err := vr.ReadValues(buf[:min(n, len(buf))])
+		for _, v := range buf[:k] {
+			if v.IsNull() {
+				dst.AppendNull()
+			} else {
+				dst.AppendBool(v.Boolean())
+			}
+		}
+		n -= k
+		if err != nil {
+			if err == io.EOF && n == 0 {
+				return nil
+			}
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if k == 0 {
+			return io.ErrNoProgress
+		}
+	}
+	return nil
+}
+
+
