@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -48,6 +49,7 @@ const (
 )
 
 type device struct {
+	index  int32 // Options-independent device number
 	id     string
 	field  []byte // `,"DeviceID":"<id>"`
 	phase  int64  // µs within a tick
@@ -75,7 +77,7 @@ type sample struct {
 	shiftEnd    int64 // level shift: end µs
 	flushStart  int64 // first late event of a flush: when the device went offline
 	flushN      int32 // … and how many events it buffered
-	device      int32
+	device      int32 // position in Generator.devices
 	kind        uint8 // 0 none, else kindSpike…
 	measure     uint8
 	skew, late  bool
@@ -118,11 +120,11 @@ type Generator struct {
 	pcg *rand.PCG
 	rng *rand.Rand
 
-	devices []device
-	order   []int32 // device indexes by phase
+	devices []device // in phase order
+	ids     []string // by device index
 
 	tick int64
-	pos  int // in order
+	pos  int // in devices
 
 	queue []sample
 	qpos  int
@@ -134,6 +136,9 @@ type Generator struct {
 	done                                          bool
 
 	labels []Label
+
+	angleTick      int64 // tick whose day angle is cached, -1 = none
+	sinDay, cosDay float64
 }
 
 // NewGenerator returns a generator for opts (zero fields take defaults).
@@ -142,7 +147,7 @@ func NewGenerator(opts Options) (*Generator, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Generator{opts: o, startUS: o.Start.UnixMicro(), skewUS: o.SkewOffset.Microseconds(), ticks: -1}
+	g := &Generator{opts: o, startUS: o.Start.UnixMicro(), skewUS: o.SkewOffset.Microseconds(), ticks: -1, angleTick: -1}
 	g.interval = max(1, int64(math.Round(1e6/o.Rate)))
 	if o.Duration > 0 {
 		d := o.Duration.Microseconds()
@@ -163,22 +168,28 @@ func NewGenerator(opts Options) (*Generator, error) {
 	g.nextOffline = g.geometric(g.pOffline)
 	g.nextBurst = g.geometric(g.pBurst)
 
-	g.devices = make([]device, o.Devices)
-	g.order = make([]int32, o.Devices)
-	for i := range g.devices {
-		g.initDevice(i)
-		g.order[i] = int32(i)
+	// Devices are stored in phase order, the order a tick visits them, so
+	// a large fleet is walked sequentially in memory.
+	fleet := make([]device, o.Devices)
+	perm := make([]int32, o.Devices)
+	for i := range fleet {
+		g.initDevice(&fleet[i], i)
+		perm[i] = int32(i)
 	}
-	slices.SortStableFunc(g.order, func(a, b int32) int {
-		pa, pb := g.devices[a].phase, g.devices[b].phase
-		switch {
-		case pa < pb:
-			return -1
-		case pa > pb:
-			return 1
+	slices.SortFunc(perm, func(a, b int32) int { // ties by index: deterministic
+		if pa, pb := fleet[a].phase, fleet[b].phase; pa != pb {
+			return cmp.Compare(pa, pb)
 		}
-		return 0
+		return cmp.Compare(a, b)
 	})
+	g.devices = make([]device, o.Devices)
+	for i, j := range perm {
+		g.devices[i] = fleet[j]
+	}
+	g.ids = make([]string, o.Devices)
+	for _, d := range g.devices {
+		g.ids[d.index] = d.id
+	}
 	g.labels = make([]Label, 0, 4)
 	return g, nil
 }
@@ -216,8 +227,8 @@ func DeviceID(seed int64, i int) string {
 	return string(b[:])
 }
 
-func (g *Generator) initDevice(i int) {
-	d := &g.devices[i]
+func (g *Generator) initDevice(d *device, i int) {
+	d.index = int32(i)
 	d.id = DeviceID(g.opts.Seed, i)
 	d.field = append(append(append([]byte(nil), `,"DeviceID":"`...), d.id...), '"')
 	state := splitmix64(uint64(g.opts.Seed) ^ uint64(i)*0xa0761d6478bd642f ^ 0xe7037ed1a0b428db)
@@ -282,11 +293,7 @@ func (g *Generator) Start() time.Time { return time.UnixMicro(g.startUS).UTC() }
 
 // DeviceIDs returns the ids of the fleet, by device index.
 func (g *Generator) DeviceIDs() []string {
-	ids := make([]string, len(g.devices))
-	for i := range g.devices {
-		ids[i] = g.devices[i].id
-	}
-	return ids
+	return slices.Clone(g.ids)
 }
 
 // Emitted returns the number of events Next has produced.
@@ -298,12 +305,12 @@ func (g *Generator) step() bool {
 		g.done = true
 		return false
 	}
-	di := g.order[g.pos]
+	di := int32(g.pos)
 	d := &g.devices[di]
 	tickStart := g.startUS + g.tick*g.interval
 	jitter := int64(g.pcg.Uint64() % uint64(g.interval/10+1))
 	s := tickStart + d.phase + jitter
-	if g.pos++; g.pos == len(g.order) {
+	if g.pos++; g.pos == len(g.devices) {
 		g.pos = 0
 		g.tick++
 	}
@@ -346,20 +353,42 @@ func (g *Generator) step() bool {
 		d.buf = d.buf[:0]
 	}
 	for j := n - 1; j >= 0; j-- {
-		smp := g.sample(d, di, s-j*delta)
-		smp.delivery, smp.burst = s, n > 1
+		var smp *sample
 		if offline {
-			d.buf = append(d.buf, smp)
+			d.buf = append(d.buf, sample{})
+			smp = &d.buf[len(d.buf)-1]
 		} else {
-			g.queue = append(g.queue, smp)
+			g.queue = append(g.queue, sample{})
+			smp = &g.queue[len(g.queue)-1]
 		}
+		g.sample(smp, d, di, s-j*delta, tickStart)
+		smp.delivery, smp.burst = s, n > 1
 	}
 	return true
 }
 
-// sample computes device d's measures at time t (µs).
-func (g *Generator) sample(d *device, di int32, t int64) sample {
-	smp := sample{t: t, device: di, skew: d.skewUntil != 0}
+// seasonAngle returns sin and cos of the time of day at t as an angle.
+// Within one tick of at most maxSharedTick it is shared by all devices: the
+// angle moves less than 1e-3 rad in that time.
+func (g *Generator) seasonAngle(t, tickStart int64) (float64, float64) {
+	const maxSharedTick = 10_000_000 // µs
+	if g.interval > maxSharedTick {
+		return dayAngle(t)
+	}
+	if tickStart != g.angleTick {
+		g.angleTick = tickStart
+		g.sinDay, g.cosDay = dayAngle(tickStart)
+	}
+	return g.sinDay, g.cosDay
+}
+
+func dayAngle(t int64) (float64, float64) {
+	return math.Sincos(float64((t%usPerDay+usPerDay)%usPerDay) / usPerDay * 2 * math.Pi)
+}
+
+// sample computes device d's measures at time t (µs) into smp.
+func (g *Generator) sample(smp *sample, d *device, di int32, t, tickStart int64) {
+	*smp = sample{t: t, device: di, skew: d.skewUntil != 0}
 	am, ak := -1, kNone
 	if g.hit(&g.nextAnomaly, g.opts.AnomalyProb) {
 		am, ak = g.rng.IntN(numMeasures), kSpike+uint8(g.rng.IntN(3))
@@ -367,8 +396,7 @@ func (g *Generator) sample(d *device, di int32, t int64) sample {
 			ak = kSpike // one shift at a time per measure keeps labels exact
 		}
 	}
-	tod := float64((t%usPerDay+usPerDay)%usPerDay) / usPerDay * 2 * math.Pi
-	sa, ca := math.Sincos(tod)
+	sa, ca := g.seasonAngle(t, tickStart)
 	noise := g.pcg.Uint64()
 	for m := range numMeasures {
 		md := &models[m]
@@ -380,7 +408,7 @@ func (g *Generator) sample(d *device, di int32, t int64) sample {
 		if m == am && ak == kShift {
 			mag := d.scale[m] * (3 + 3*g.rng.Float64())
 			if g.rng.IntN(2) == 0 {
-				mag = -mag
+				mag = -min(mag, 0.7*d.level[m]) // down, but not through zero
 			}
 			d.shift[m] = mag
 			d.shiftEnd[m] = t + g.exp(g.opts.ShiftDuration, 2*g.interval, 10*g.opts.ShiftDuration.Microseconds()+2*g.interval)
@@ -388,25 +416,25 @@ func (g *Generator) sample(d *device, di int32, t int64) sample {
 		}
 		base := d.level[m] + d.amp[m]*(sa*d.cosPhi[m]+ca*d.sinPhi[m]) + d.dev[m]
 		v := base + d.shift[m]
-		p := pow10[md.decimals]
+		expected := v // what the point would be without the anomaly
 		switch {
 		case m != am:
 		case ak == kSpike:
-			v = base + d.scale[m]*(5+5*g.rng.Float64())
+			v += d.scale[m] * (5 + 5*g.rng.Float64())
 		case ak == kDip:
-			v = base - d.scale[m]*(5+5*g.rng.Float64())
+			v -= d.scale[m] * (5 + 5*g.rng.Float64())
 		case ak == kShift:
-			base = v - d.shift[m] // expected: without the shift
+			expected = base
 		}
+		p := pow10[md.decimals]
 		smp.v[m] = int64(math.Round(min(max(v, md.min), md.max) * p))
 		if m == am {
-			smp.expected = int64(math.Round(min(max(base, md.min), md.max) * p))
+			smp.expected = int64(math.Round(min(max(expected, md.min), md.max) * p))
 		}
 	}
 	if am >= 0 {
 		smp.kind, smp.measure = ak, uint8(am)
 	}
-	return smp
 }
 
 // Next appends the next event's JSON to dst and describes it. It returns
@@ -439,7 +467,7 @@ func (g *Generator) Next(dst []byte) ([]byte, Event, bool) {
 	dst = append(dst, '}')
 
 	ev := Event{
-		Device:    int(s.device),
+		Device:    int(d.index),
 		DeviceID:  d.id,
 		Time:      time.UnixMicro(s.t).UTC(),
 		EventTime: time.UnixMicro(et).UTC(),
