@@ -80,7 +80,7 @@ var settings = []setting{
 	str("stream", secStream, "Stream that device events are written to.", func(c *Config) *string { return &c.Stream }),
 	str("dead-letter-stream", secStream, "Stream that receives events that cannot be mapped, with the reason and the original bytes.", func(c *Config) *string { return &c.DeadLetterStream }),
 	dur("stream-retention", secStream, "How long the stream keeps events (0 keeps them until stream-max-bytes is reached).", func(c *Config) *time.Duration { return &c.StreamRetention }),
-	choice(str("stream-sync", secStream, `When the stream fsyncs. "always": before every acknowledgement, so an acknowledged event survives power loss. "interval": every stream-sync-interval (relaxed, faster); a machine crash or power loss can lose events acknowledged within the last interval, a process crash cannot.`, func(c *Config) *string { return &c.StreamSync }), "always", "interval"),
+	choice(str("stream-sync", secStream, `When the stream fsyncs. "always": before every acknowledgement, so an acknowledged event survives power loss. "interval": every stream-sync-interval (relaxed, faster): a machine crash or power loss can lose events that were acknowledged within the last interval.`, func(c *Config) *string { return &c.StreamSync }), "always", "interval"),
 	dur("stream-sync-interval", secStream, `Time between fsyncs when stream-sync is "interval".`, func(c *Config) *time.Duration { return &c.StreamSyncInterval }),
 	size("stream-max-bytes", secStream, "Largest size of the stream on disk; the oldest events are removed beyond it. 0 means unlimited.", func(c *Config) *int64 { return &c.StreamMaxBytes }),
 
@@ -102,7 +102,7 @@ var settings = []setting{
 
 	dur("memory-retention", secStorage, "Default memory-store (hot tier) retention of new tables, like Timestream's MemoryStoreRetentionPeriodInHours: whole hours from 1h to 8766h.", func(c *Config) *time.Duration { return &c.MemoryRetention }),
 	dur("magnetic-retention", secStorage, `Default magnetic-store retention of new tables, like Timestream's MagneticStoreRetentionPeriodInDays: whole days from 1d to 73000d ("d" means 24h).`, func(c *Config) *time.Duration { return &c.MagneticRetention }),
-	choice(str("wal-sync", secStorage, `When the store's write-ahead log fsyncs. "always": before a write is acknowledged. "relaxed": in the background (faster); a machine crash or power loss can lose the last moments of acknowledged writes, which the stream then redelivers only if it still holds them.`, func(c *Config) *string { return &c.WALSync }), "always", "relaxed"),
+	choice(str("wal-sync", secStorage, `When the store's write-ahead log fsyncs. "always": before a write is acknowledged. "relaxed": in the background (faster): a machine crash or power loss can lose the most recent records although the stream already counts them as processed.`, func(c *Config) *string { return &c.WALSync }), "always", "relaxed"),
 	dur("partition-duration", secStorage, "Time span of one storage partition (from 1m to 7d).", func(c *Config) *time.Duration { return &c.PartitionDuration }),
 
 	choice(str("log-level", secLogging, "Lowest level that is logged.", func(c *Config) *string { return &c.LogLevel }), "debug", "info", "warn", "error"),
@@ -110,7 +110,7 @@ var settings = []setting{
 
 	str("aws-access-key-id", secSecurity, "Access key id that clients sign requests with (AWS SigV4). Needs aws-secret-access-key.", func(c *Config) *string { return &c.AWSAccessKeyID }),
 	secret(str("aws-secret-access-key", secSecurity, "Secret access key that goes with aws-access-key-id. Never printed; prefer the environment variable or the YAML file to the flag, which other local users can see.", func(c *Config) *string { return &c.AWSSecretAccessKey })),
-	str("keys-file", secSecurity, "File of access keys (instead of, or besides, the single key above).", func(c *Config) *string { return &c.KeysFile }),
+	str("keys-file", secSecurity, "File of access keys, used instead of or besides aws-access-key-id.", func(c *Config) *string { return &c.KeysFile }),
 	boolean("allow-open", secSecurity, "Allow listeners on non-loopback addresses without access keys: anyone who can reach them can write and read all data.", func(c *Config) *bool { return &c.AllowOpen }),
 	str("tls-cert", secSecurity, "PEM certificate file for TLS on the HTTP listener. Needs tls-key.", func(c *Config) *string { return &c.TLSCert }),
 	str("tls-key", secSecurity, "PEM private key file that goes with tls-cert.", func(c *Config) *string { return &c.TLSKey }),
