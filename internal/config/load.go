@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -21,8 +22,8 @@ import (
 // malformed flag stops at fs.Parse, as with any Go command, and its error is
 // returned wrapped (errors.Is(err, flag.ErrHelp) for -h). Every other problem
 // — bad values in the file or the environment, unknown YAML keys, failed
-// validation — is collected into one *Error. The returned Config is filled
-// as far as possible even when err is not nil, for diagnostics.
+// validation — is collected into one *Error; the Config returned with an
+// *Error is filled as far as possible, for diagnostics.
 func Load(fs *flag.FlagSet, args []string, environ []string) (Config, error) {
 	scratch := Default()
 	scratch.RegisterFlags(fs) // no-op for flags already registered
@@ -101,8 +102,8 @@ func envMap(environ []string) map[string]string {
 }
 
 // UnknownEnv returns the SLUICE_* variables in environ that name no setting,
-// so that a caller can warn about typos. They are not errors: other tools
-// may share the prefix.
+// sorted, so that a caller can warn about typos. They are not errors: other
+// tools may share the prefix.
 func UnknownEnv(environ []string) []string {
 	var out []string
 	for k := range envMap(environ) {
@@ -120,6 +121,7 @@ func UnknownEnv(environ []string) []string {
 			out = append(out, k)
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 
