@@ -195,27 +195,33 @@ func (s *Service) committerFor(ctx context.Context, name string) (*committer, er
 	return c, nil
 }
 
-// streamExists reports whether the broker has the stream, from a cache that
-// is refreshed on a miss at most every 100 ms.
+// streamExists reports whether the broker has the stream. Known names are
+// cached; a miss lists the broker's streams again, but concurrent misses
+// share one listing that started after they arrived, so a flood of
+// requests for unknown streams costs one broker call at a time.
 func (s *Service) streamExists(ctx context.Context, name string) (bool, error) {
+	arrived := time.Now()
+	s.knownMu.Lock()
+	defer s.knownMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.known[name] {
-		return true, nil
+	ok, fresh := s.known[name], s.knownAt.After(arrived)
+	s.mu.Unlock()
+	if ok || fresh {
+		return ok, nil
 	}
-	if !s.knownAt.IsZero() && time.Since(s.knownAt) < 100*time.Millisecond {
-		return false, nil
-	}
+	started := time.Now()
 	infos, err := s.broker.Streams(ctx)
 	if err != nil {
 		return false, fmt.Errorf("ingest: listing streams: %w", err)
 	}
-	s.known = make(map[string]bool, len(infos))
+	known := make(map[string]bool, len(infos))
 	for _, in := range infos {
-		s.known[in.Config.Name] = true
+		known[in.Config.Name] = true
 	}
-	s.knownAt = time.Now()
-	return s.known[name], nil
+	s.mu.Lock()
+	s.known, s.knownAt = known, started
+	s.mu.Unlock()
+	return known[name], nil
 }
 
 func (c *committer) enqueue(chunks []chunk) error {

@@ -122,7 +122,8 @@ type Service struct {
 	mu         sync.Mutex
 	committers map[string]*committer // guarded by mu
 	known      map[string]bool       // existing streams seen in the broker; guarded by mu
-	knownAt    time.Time             // last refresh of known; guarded by mu
+	knownAt    time.Time             // when the listing in known was started; guarded by mu
+	knownMu    sync.Mutex            // serializes listings; taken before mu
 
 	mqttMu sync.Mutex
 	mqtt   *mqttFront // guarded by mqttMu; nil until StartMQTT

@@ -89,7 +89,10 @@ func (p *topicPattern) match(topic string) (device string, ok bool) {
 			return "", false
 		}
 	}
-	return device, pos > n
+	if pos <= n {
+		return "", false // topic has more levels
+	}
+	return device, true
 }
 
 // matchTopic returns the stream and device id for an MQTT topic.
