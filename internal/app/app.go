@@ -1,0 +1,285 @@
+// Package app assembles sluice's components for `sluice server` and
+// `sluice demo`: the stream, the store, ingest, the processor and the HTTP
+// listener, started in dependency order and stopped in reverse.
+//
+// Lifecycle: New → Start(ctx) → (Ready) → Shutdown(ctx). Shutdown stops
+// accepting (HTTP, MQTT), publishes what ingest has queued, lets the
+// processor write and acknowledge what it holds, closes the store and the
+// stream. Nothing acknowledged to a client is lost at any point: what the
+// processor has not acknowledged stays in the stream.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/config"
+	"github.com/sluice-dev/sluice/internal/event"
+	"github.com/sluice-dev/sluice/internal/ingest"
+	"github.com/sluice-dev/sluice/internal/pipeline"
+	"github.com/sluice-dev/sluice/internal/stream"
+	"github.com/sluice-dev/sluice/internal/stream/jetstream"
+	"github.com/sluice-dev/sluice/internal/tsdb"
+)
+
+// App is a running sluice server.
+type App struct {
+	// Set in New.
+	cfg    config.Config
+	logger *slog.Logger
+	reg    *prometheus.Registry
+
+	// Set in Start.
+	broker    *jetstream.Broker
+	db        *tsdb.DB
+	ingest    *ingest.Service
+	processor *pipeline.Processor
+	httpSrv   *http.Server
+	httpLn    net.Listener
+	httpDone  chan error
+
+	mu       sync.Mutex
+	started  bool
+	stopping bool
+}
+
+// New checks the configuration; Start brings the server up.
+func New(cfg config.Config, logger *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.AuthConfigured() {
+		// Refuse rather than pretend: keys would suggest protection that the
+		// listeners do not give yet.
+		return nil, errors.New("app: access keys are configured, but authentication of the HTTP, MQTT and PostgreSQL listeners is not built yet (issue 7); remove the keys, and bind to loopback or set allow-open")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &App{cfg: cfg, logger: logger, reg: reg}, nil
+}
+
+// Registry returns the app's metrics registry.
+func (a *App) Registry() *prometheus.Registry { return a.reg }
+
+// DB returns the store (nil before Start).
+func (a *App) DB() *tsdb.DB { return a.db }
+
+// Broker returns the stream broker (nil before Start).
+func (a *App) Broker() stream.Broker { return a.broker }
+
+// HTTPAddr is the bound HTTP address ("" if off).
+func (a *App) HTTPAddr() string {
+	if a.httpLn == nil {
+		return ""
+	}
+	return a.httpLn.Addr().String()
+}
+
+// MQTTAddr is the bound MQTT address ("" if off).
+func (a *App) MQTTAddr() string {
+	if a.ingest == nil {
+		return ""
+	}
+	return a.ingest.MQTTAddr()
+}
+
+// Start opens the stream and the store, starts the processor and the
+// listeners. On error everything started is stopped again.
+func (a *App) Start(ctx context.Context) (err error) {
+	a.mu.Lock()
+	if a.started {
+		a.mu.Unlock()
+		return errors.New("app: already started")
+	}
+	a.started = true
+	a.mu.Unlock()
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			a.Shutdown(sctx)
+			cancel()
+		}
+	}()
+	cfg := a.cfg
+	sync := jetstream.SyncAlways
+	if cfg.StreamSync == "interval" {
+		sync = jetstream.SyncInterval
+		a.logger.Warn("stream fsync is relaxed (stream-sync=interval): a power cut can lose acknowledged events", "interval", cfg.StreamSyncInterval)
+	}
+	a.broker, err = jetstream.Open(ctx, jetstream.Options{
+		DataDir:   filepath.Join(cfg.DataDir, "stream"),
+		Listen:    cfg.NATSListen,
+		URL:       cfg.NATSURL,
+		Sync:      sync,
+		SyncEvery: cfg.StreamSyncInterval,
+	}, a.logger.With("component", "stream"))
+	if err != nil {
+		return fmt.Errorf("app: open stream: %w", err)
+	}
+	if err := a.broker.EnsureStream(ctx, stream.Config{Name: cfg.Stream, Retention: cfg.StreamRetention, MaxBytes: cfg.StreamMaxBytes}); err != nil {
+		return fmt.Errorf("app: create stream %q: %w", cfg.Stream, err)
+	}
+	for _, tm := range cfg.MQTTTopics {
+		if err := a.broker.EnsureStream(ctx, stream.Config{Name: tm.Stream, Retention: cfg.StreamRetention, MaxBytes: cfg.StreamMaxBytes}); err != nil {
+			return fmt.Errorf("app: create stream %q for MQTT topic %q: %w", tm.Stream, tm.Pattern, err)
+		}
+	}
+
+	if cfg.WALSync == "relaxed" {
+		a.logger.Warn("tsdb fsync is relaxed (wal-sync=relaxed): an OS crash or power cut can lose acknowledged writes")
+	}
+	a.db, err = tsdb.Open(filepath.Join(cfg.DataDir, "tsdb"), tsdb.Options{
+		NoSync:            cfg.WALSync == "relaxed",
+		PartitionDuration: cfg.PartitionDuration,
+	}, a.logger.With("component", "tsdb"), a.reg)
+	if err != nil {
+		return fmt.Errorf("app: open store: %w", err)
+	}
+
+	var topics []ingest.TopicMapping
+	for _, tm := range cfg.MQTTTopics {
+		topics = append(topics, ingest.TopicMapping{Pattern: tm.Pattern, Stream: tm.Stream})
+	}
+	a.ingest, err = ingest.New(a.broker, ingest.Options{
+		MaxBodyBytes:     cfg.MaxBodyBytes,
+		MaxRecordBytes:   cfg.MaxRecordBytes,
+		GroupCommitBytes: cfg.GroupCommitBytes,
+		QueueBytes:       cfg.IngestQueueBytes,
+		Topics:           topics,
+	}, a.logger.With("component", "ingest"), a.reg)
+	if err != nil {
+		return fmt.Errorf("app: ingest: %w", err)
+	}
+
+	mode, err := event.ParseMode(cfg.RecordMode)
+	if err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	a.processor, err = pipeline.NewProcessor(ctx, a.broker, a.db, pipeline.Options{
+		Stream:           cfg.Stream,
+		DeadLetterStream: cfg.DeadLetterStream,
+		Database:         cfg.Database,
+		Table:            cfg.Table,
+		BatchSize:        cfg.BatchSize,
+		FlushInterval:    cfg.FlushInterval,
+		Workers:          cfg.Processors,
+		Mapping:          event.Options{Mode: mode, MultiMeasureName: cfg.MultiMeasureName, FutureThreshold: cfg.FutureThreshold},
+	}, a.logger.With("component", "processor"), a.reg)
+	if err != nil {
+		return err
+	}
+	if err := a.processor.Start(ctx); err != nil {
+		return err
+	}
+
+	if cfg.HTTPAddr != "" {
+		mux := http.NewServeMux()
+		a.ingest.Register(mux)
+		api.New(a.db, a.logger.With("component", "api")).Register(mux)
+		mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte("ok\n"))
+		})
+		mux.HandleFunc("GET /readyz", a.readyz)
+		a.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("app: listen http on %s: %w", cfg.HTTPAddr, err)
+		}
+		a.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}
+		a.httpDone = make(chan error, 1)
+		go func() { a.httpDone <- a.httpSrv.Serve(a.httpLn) }()
+	}
+	if cfg.MQTTAddr != "" {
+		var tlsCfg *tls.Config
+		if err := a.ingest.StartMQTT(ctx, cfg.MQTTAddr, tlsCfg); err != nil {
+			return fmt.Errorf("app: mqtt: %w", err)
+		}
+	}
+	if cfg.PGAddr != "" {
+		a.logger.Info("the PostgreSQL wire protocol is not built yet (issue 4); pg-addr is ignored", "pg_addr", cfg.PGAddr)
+	}
+	a.logger.Info("sluice is up", "http", a.HTTPAddr(), "mqtt", a.MQTTAddr(), "data_dir", cfg.DataDir)
+	return nil
+}
+
+// Ready reports whether the stream, the store and the consumers are up.
+func (a *App) Ready(ctx context.Context) error {
+	a.mu.Lock()
+	stopping := a.stopping
+	a.mu.Unlock()
+	switch {
+	case stopping:
+		return errors.New("shutting down")
+	case a.broker == nil || a.db == nil || a.processor == nil:
+		return errors.New("starting")
+	case !a.processor.Ready():
+		return errors.New("processor is not consuming")
+	}
+	if _, err := a.broker.Streams(ctx); err != nil {
+		return fmt.Errorf("stream: %w", err)
+	}
+	return nil
+}
+
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.Ready(ctx); err != nil {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// Shutdown stops everything in reverse order of start.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	if a.stopping {
+		a.mu.Unlock()
+		return nil
+	}
+	a.stopping = true
+	a.mu.Unlock()
+	var errs []error
+	if a.httpSrv != nil {
+		// Ingest answers 503 from here on; in-flight requests finish.
+		errs = append(errs, a.httpSrv.Shutdown(ctx))
+		<-a.httpDone
+	}
+	if a.ingest != nil {
+		errs = append(errs, a.ingest.Shutdown(ctx))
+	}
+	if a.processor != nil {
+		errs = append(errs, a.processor.Shutdown(ctx))
+	}
+	if a.db != nil {
+		errs = append(errs, a.db.Close())
+	}
+	if a.broker != nil {
+		errs = append(errs, a.broker.Close())
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		a.logger.Error("shutdown finished with errors", "err", err)
+	} else {
+		a.logger.Info("sluice stopped cleanly")
+	}
+	return err
+}
