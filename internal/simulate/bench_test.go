@@ -1,7 +1,9 @@
 package simulate_test
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -41,5 +43,26 @@ func BenchmarkGenerator(b *testing.B) {
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			})
 		}
+	}
+}
+
+type discard struct{}
+
+func (discard) Send(context.Context, [][]byte) error { return nil }
+
+// go test -run '^$' -bench Run -count 10 ./internal/simulate/ | tee new.txt && benchstat old.txt new.txt
+func BenchmarkRun(b *testing.B) {
+	for _, batch := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			o := simulate.Options{Devices: 1000, Seed: 1, Start: time.Unix(1_600_000_000, 0), MaxEvents: int64(b.N), Batch: batch, Workers: 2,
+				AnomalyProb: 0.001, SkewProb: 0.0002, OfflineProb: 0.0005, BurstProb: 0.002}
+			b.ReportAllocs()
+			b.ResetTimer()
+			st, err := simulate.Run(context.Background(), o, discard{}, nil, io.Discard)
+			if err != nil || st.Sent != int64(b.N) {
+				b.Fatalf("%v %+v", err, st)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
 }

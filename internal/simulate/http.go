@@ -84,13 +84,17 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message)
 }
 
-// Send posts events in requests of at most the sink's batch size.
+// Send posts events in requests of at most the sink's batch size. When a
+// request fails for good, the requests before it were delivered; the error
+// says which event the failed one started at.
 func (s *HTTPSink) Send(ctx context.Context, events [][]byte) error {
 	var rej *RejectError
 	for off := 0; off < len(events); off += s.batch {
 		part := events[off:min(off+s.batch, len(events))]
-		err := s.post(ctx, part, off, &rej)
-		if err != nil {
+		if err := s.post(ctx, part, off, &rej); err != nil {
+			if off > 0 {
+				return fmt.Errorf("events %d..%d: %w (events before %d were delivered)", off, len(events)-1, err, off)
+			}
 			return err
 		}
 	}

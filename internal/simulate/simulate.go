@@ -71,16 +71,20 @@ type Options struct {
 	// Rate is the sampling rate of one device in events per second
 	// (default 1). Bursts add events on top of it.
 	Rate float64
-	// Duration is the span of simulated time to cover, from Start. Zero means
-	// no end: the generator never runs dry and Run stops when its context
-	// ends (or after MaxEvents).
+	// Duration is the span of simulated time to cover, from Start: every
+	// device samples once per 1/Rate in [Start, Start+Duration) (its last
+	// sample may fall up to 1.1/Rate past the end). Zero means no end: the
+	// generator never runs dry and Run stops when its context ends (or after
+	// MaxEvents). Repeated runs on a schedule are the caller's loop.
 	Duration time.Duration
 	// MaxEvents stops the run after this many events (0 = no limit).
 	MaxEvents int64
 	// Seed selects the fleet (ids, levels, phases) and every random choice.
 	Seed int64
 	// Start is the simulated time of the first sample (zero = now, truncated
-	// to the microsecond). Fix it to reproduce a run byte for byte.
+	// to the microsecond). Fix it to reproduce a run byte for byte. A fast
+	// (not RealTime) run from now produces times ahead of the wall clock;
+	// to keep skew the only source of future times, start it Duration ago.
 	Start time.Time
 
 	// AnomalyProb is the probability, per event, that the event starts an
