@@ -180,6 +180,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		FlushInterval:    cfg.FlushInterval,
 		Workers:          cfg.Processors,
 		Mapping:          event.Options{Mode: mode, MultiMeasureName: cfg.MultiMeasureName, FutureThreshold: cfg.FutureThreshold},
+		Retention:        tsdb.Retention{Memory: cfg.MemoryRetention, Magnetic: cfg.MagneticRetention},
 	}, a.logger.With("component", "processor"), a.reg)
 	if err != nil {
 		return err

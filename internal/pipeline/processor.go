@@ -49,6 +49,7 @@ type Options struct {
 	FlushInterval    time.Duration // longest a record waits for its batch; default 100 ms
 	Workers          int           // consumer goroutines; default 1
 	Mapping          event.Options
+	Retention        tsdb.Retention // of the table, when the processor creates it; zero = Timestream's defaults
 }
 
 func (o *Options) ensureDefaults() {
@@ -104,7 +105,7 @@ func NewProcessor(ctx context.Context, broker stream.Broker, db *tsdb.DB, opts O
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := db.EnsureTable(ctx, opts.Database, opts.Table, tsdb.TableOptions{}); err != nil {
+	if err := db.EnsureTable(ctx, opts.Database, opts.Table, tsdb.TableOptions{Retention: opts.Retention}); err != nil {
 		return nil, fmt.Errorf("pipeline: create table %s.%s: %w", opts.Database, opts.Table, err)
 	}
 	for _, name := range []string{DeadLettersTable, CorrectionsTable} {
