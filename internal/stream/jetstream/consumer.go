@@ -2,11 +2,14 @@ package jetstream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sluice-dev/sluice/internal/stream"
@@ -22,10 +25,11 @@ const ackTimeout = 10 * time.Second
 // only if it is not acknowledged within AckWait or is Nak'ed.
 type Consumer struct {
 	// Set in Broker.Consumer, read-only afterwards.
-	b       *Broker
-	cfg     stream.ConsumerConfig
-	c       jetstream.Consumer
-	isClose atomic.Bool
+	b        *Broker
+	cfg      stream.ConsumerConfig
+	c        jetstream.Consumer
+	nextSubj string // pull request subject
+	isClose  atomic.Bool
 }
 
 var _ stream.Consumer = (*Consumer)(nil)
@@ -62,15 +66,20 @@ func (b *Broker) Consumer(ctx context.Context, cfg stream.ConsumerConfig) (strea
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: creating consumer %q on %q: %w", cfg.Durable, cfg.Stream, mapStreamErr(err))
 	}
-	return &Consumer{b: b, cfg: cfg, c: c}, nil
+	return &Consumer{b: b, cfg: cfg, c: c,
+		nextSubj: fmt.Sprintf("$JS.API.CONSUMER.MSG.NEXT.%s.%s", cfg.Stream, cfg.Durable)}, nil
 }
 
 // Fetch returns up to max messages, waiting at most wait for the first.
 //
-// It first asks for whatever is available now (no wait); only when nothing
-// is, it waits for one message and then takes what else has arrived. A
-// single JetStream pull with a wait would instead hold the batch open for
-// the whole wait until max messages have arrived.
+// It sends one JetStream pull request with no_wait and expires set, which
+// the server answers with the messages available now (up to max), or, if
+// there are none, with the first ones to arrive within wait. (nats.go's
+// Fetch would hold the request open until max messages or the whole wait;
+// its FetchNoWait cannot wait.) Fetch then reads until the server ends the
+// request with a status message, so no message the server handed to this
+// request is left in a subscription nobody reads (where it would sit until
+// AckWait). Only when ctx ends first does that happen.
 func (c *Consumer) Fetch(ctx context.Context, max int, wait time.Duration) ([]*stream.Message, error) {
 	if c.isClose.Load() {
 		return nil, errConsumerClosed
@@ -78,90 +87,134 @@ func (c *Consumer) Fetch(ctx context.Context, max int, wait time.Duration) ([]*s
 	if max <= 0 {
 		return nil, nil
 	}
-	out, err := c.pull(ctx, max, 0, nil)
+	start := time.Now()
+	out, status, err := c.pull(ctx, pullRequest{Batch: max, NoWait: true, Expires: wait}, nil)
 	if err != nil || len(out) > 0 || wait <= 0 {
 		return out, err
 	}
-	if out, err = c.pull(ctx, 1, wait, out); err != nil || len(out) == 0 || max == 1 {
-		return out, err
-	}
-	return c.pull(ctx, max-1, 0, out)
-}
-
-// pull runs one pull request (no wait if wait is 0) and appends the
-// messages to out.
-func (c *Consumer) pull(ctx context.Context, max int, wait time.Duration, out []*stream.Message) ([]*stream.Message, error) {
-	var (
-		batch jetstream.MessageBatch
-		err   error
-	)
-	if wait > 0 {
-		batch, err = c.c.Fetch(max, jetstream.FetchMaxWait(wait))
-	} else {
-		batch, err = c.c.FetchNoWait(max)
-	}
-	if err != nil {
-		return out, c.fetchErr(err)
-	}
-	msgs := batch.Messages()
-	for {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-					return out, c.fetchErr(err)
-				}
-				return out, nil
-			}
-			sm, err := c.convert(m)
-			if err != nil {
-				return out, err
-			}
-			out = append(out, sm)
-		case <-ctx.Done():
-			// Messages already handed to us but not returned are
-			// redelivered after AckWait.
-			return out, fmt.Errorf("jetstream: fetching from %s/%s: %w", c.cfg.Stream, c.cfg.Durable, ctx.Err())
+	// "408 Requests Pending": other members' waiting requests already cover
+	// the messages pending, so the server refuses a no_wait request at once.
+	// Wait in line like them instead of returning at once (callers would
+	// spin).
+	if status == "408" {
+		if rest := wait - time.Since(start); rest > time.Millisecond {
+			out, _, err = c.pull(ctx, pullRequest{Batch: max, Expires: rest}, out)
 		}
 	}
+	return out, err
+}
+
+// pullRequest is the body of a JetStream pull request
+// ($JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>).
+type pullRequest struct {
+	Batch   int           `json:"batch"`
+	Expires time.Duration `json:"expires,omitempty"`
+	NoWait  bool          `json:"no_wait,omitempty"`
+}
+
+// pullGrace is how long past the request's expiry Fetch waits for the
+// server's closing status before giving up on a lost request.
+const pullGrace = 10 * time.Second
+
+// pull runs one pull request and appends its messages to out. It returns
+// the status code that ended the request ("" if the batch was filled).
+func (c *Consumer) pull(ctx context.Context, req pullRequest, out []*stream.Message) ([]*stream.Message, string, error) {
+	nc := c.b.nc
+	body, err := json.Marshal(req)
+	if err != nil {
+		return out, "", fmt.Errorf("jetstream: encoding pull request: %w", err)
+	}
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return out, "", c.fetchErr(err)
+	}
+	defer sub.Unsubscribe()
+	// The batch bounds what can arrive; dropping any as a slow consumer
+	// would only delay them until AckWait.
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		return out, "", c.fetchErr(err)
+	}
+	if err := nc.PublishRequest(c.nextSubj, inbox, body); err != nil {
+		return out, "", c.fetchErr(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, req.Expires+pullGrace)
+	defer cancel()
+	for got := 0; got < req.Batch; {
+		m, err := sub.NextMsgWithContext(rctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, "", fmt.Errorf("jetstream: fetching from %s/%s: %w", c.cfg.Stream, c.cfg.Durable, ctx.Err())
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				// The request was lost (server restart, reconnect).
+				c.b.logger.Warn("pull request got no end status", "stream", c.cfg.Stream, "consumer", c.cfg.Durable)
+				return out, "", nil
+			}
+			return out, "", c.fetchErr(err)
+		}
+		if code := m.Header.Get("Status"); code != "" && len(m.Data) == 0 {
+			switch code {
+			case "100": // heartbeat or flow control
+				continue
+			case "404", "408": // no (more) messages; request expired
+				return out, code, nil
+			case "503":
+				return out, code, c.fetchErr(fmt.Errorf("consumer or stream gone: %w", nats.ErrNoResponders))
+			case "409":
+				d := strings.ToLower(m.Header.Get("Description"))
+				if strings.Contains(d, "deleted") {
+					return out, code, c.fetchErr(fmt.Errorf("consumer deleted (%s)", m.Header.Get("Description")))
+				}
+				// Leadership change, server shutdown, max waiting
+				// exceeded: end this request; the next Fetch retries.
+				c.b.logger.Debug("pull request ended", "stream", c.cfg.Stream, "consumer", c.cfg.Durable, "status", code, "description", d)
+				return out, code, nil
+			default:
+				return out, code, c.fetchErr(fmt.Errorf("status %s %s", code, m.Header.Get("Description")))
+			}
+		}
+		sm, err := c.convert(m)
+		if err != nil {
+			return out, "", err
+		}
+		out = append(out, sm)
+		got++
+	}
+	return out, "", nil
 }
 
 func (c *Consumer) fetchErr(err error) error {
 	return fmt.Errorf("jetstream: fetching from %s/%s: %w", c.cfg.Stream, c.cfg.Durable, mapStreamErr(err))
 }
 
-func (c *Consumer) convert(m jetstream.Msg) (*stream.Message, error) {
+func (c *Consumer) convert(m *nats.Msg) (*stream.Message, error) {
 	md, err := m.Metadata()
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: message metadata from %s/%s: %w", c.cfg.Stream, c.cfg.Durable, err)
 	}
+	seq := md.Sequence.Stream
+	// Every acknowledgement waits for the server's reply: an Ack that
+	// returns nil has been applied, and a failed one is reported.
 	ack := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
-		defer cancel()
-		if err := m.DoubleAck(ctx); err != nil {
-			return fmt.Errorf("jetstream: acking %s #%d: %w", md.Stream, md.Sequence.Stream, err)
+		if err := m.AckSync(nats.AckWait(ackTimeout)); err != nil {
+			return fmt.Errorf("jetstream: acking %s #%d: %w", md.Stream, seq, err)
 		}
 		return nil
 	}
 	nak := func(d time.Duration) error {
-		var err error
-		if d > 0 {
-			err = m.NakWithDelay(d)
-		} else {
-			err = m.Nak()
-		}
-		if err != nil {
-			return fmt.Errorf("jetstream: nak %s #%d: %w", md.Stream, md.Sequence.Stream, err)
+		if err := m.NakWithDelay(d, nats.AckWait(ackTimeout)); err != nil {
+			return fmt.Errorf("jetstream: nak %s #%d: %w", md.Stream, seq, err)
 		}
 		return nil
 	}
 	term := func() error {
-		if err := m.Term(); err != nil {
-			return fmt.Errorf("jetstream: term %s #%d: %w", md.Stream, md.Sequence.Stream, err)
+		if err := m.Term(nats.AckWait(ackTimeout)); err != nil {
+			return fmt.Errorf("jetstream: term %s #%d: %w", md.Stream, seq, err)
 		}
 		return nil
 	}
-	return stream.NewMessage(md.Stream, md.Sequence.Stream, md.Timestamp, m.Data(), md.NumDelivered, ack, nak, term), nil
+	return stream.NewMessage(md.Stream, seq, md.Timestamp, m.Data, md.NumDelivered, ack, nak, term), nil
 }
 
 // Pending returns the consumer's messages not yet delivered plus those
