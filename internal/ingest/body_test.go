@@ -243,3 +243,29 @@ func aliases(body, ev []byte) bool {
 	}
 	return false
 }
+
+func TestValidJSON(t *testing.T) {
+	deep := strings.Repeat("[", maxNesting) + strings.Repeat("]", maxNesting)
+	tooDeep := strings.Repeat("[", maxNesting+1) + strings.Repeat("]", maxNesting+1)
+	for _, s := range []string{
+		`{}`, ` { "a" : [1, -0.5e+3, true, false, null, "x\u00e9\n"] } `, `0`, `-0`, `1.5E3`, `"\/"`,
+		`{"a":1,}`, `[1,]`, `01`, `1.`, `.5`, `-`, `1e`, `+1`, `"\x"`, `"\u12g4"`, "\"a\tb\"", `tru`, `nul`,
+		`{"a" 1}`, `{1:2}`, `[1 2]`, `{"a":1}x`, `"` + "\xff" + `"`, deep, tooDeep, `{"a":{"b":{}}}`, ``, ` `,
+	} {
+		if got, want := validJSON([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Errorf("validJSON(%.40q) = %v, json.Valid says %v", s, got, want)
+		}
+	}
+}
+
+// FuzzValidJSON checks validJSON against encoding/json.Valid.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2,{"b":null}],"c":"\u00e9"}`, `-0.5e-7`, `[1,]`, `"\ud800"`, `{"a":tru}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", b, got, want)
+		}
+	})
+}

@@ -143,21 +143,9 @@ func (s *Service) serveRecords(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, "empty_body", errNoRecords.Error())
 		return
 	}
-	st.enc.reset(s.opts.GroupCommitBytes)
-	rejected := s.m.rejected[sourceHTTP]
-	accepted, size := 0, 0
-	for i, ev := range st.spans {
-		if reason := checkEvent(ev, s.opts.MaxRecordBytes); reason != "" {
-			st.errs = append(st.errs, recordError{i, reason})
-			rejected[reason].Inc()
-			continue
-		}
-		key := findDeviceID(ev)
-		// The key is copied into the frame by AppendRecord before st.body
-		// can change, so a string view of it is safe and saves a copy.
-		st.enc.add(stream.Record{Key: unsafe.String(unsafe.SliceData(key), len(key)), Data: ev})
-		accepted++
-		size += len(ev)
+	accepted, size := st.encodeEvents(s.opts.GroupCommitBytes, s.opts.MaxRecordBytes)
+	for _, e := range st.errs {
+		s.m.rejected[sourceHTTP][e.reason].Inc()
 	}
 	if accepted == 0 {
 		s.m.requestError(http.StatusBadRequest)
@@ -176,6 +164,26 @@ func (s *Service) serveRecords(w http.ResponseWriter, r *http.Request) {
 	s.m.accepted[sourceHTTP].Add(float64(accepted))
 	s.m.bytes[sourceHTTP].Add(float64(size))
 	s.writeResult(w, st, http.StatusOK, accepted)
+}
+
+// encodeEvents checks each event in st.spans, records the invalid ones in
+// st.errs and encodes the valid ones into st.enc. It returns how many events
+// were accepted and their bytes.
+func (st *reqState) encodeEvents(groupCommitBytes, maxRecordBytes int64) (accepted, size int) {
+	st.enc.reset(groupCommitBytes)
+	for i, ev := range st.spans {
+		if reason := checkEvent(ev, maxRecordBytes); reason != "" {
+			st.errs = append(st.errs, recordError{i, reason})
+			continue
+		}
+		key := findDeviceID(ev)
+		// AppendRecord copies the key into the encoded buffer at once, so a
+		// string view of the body's bytes is safe and saves an allocation.
+		st.enc.add(stream.Record{Key: unsafe.String(unsafe.SliceData(key), len(key)), Data: ev})
+		accepted++
+		size += len(ev)
+	}
+	return accepted, size
 }
 
 // acceptedContentType allows JSON, NDJSON and the generic types clients
