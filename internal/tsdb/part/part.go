@@ -133,6 +133,10 @@ type WriterOptions struct {
 	RowGroupRows     int // rows per row group; 0 = DefaultRowGroupRows
 	PageRows         int // rows per data page; 0 = DefaultPageRows
 	CompressionLevel int // 1 fastest .. 4 best (klauspost zstd levels); 0 = DefaultCompressionLevel
+	// NoDecimal stores DOUBLE columns as DOUBLE (BYTE_STREAM_SPLIT) even
+	// when they hold decimals; for comparisons and for consumers that must
+	// see IEEE doubles in the file.
+	NoDecimal bool
 }
 
 func (o WriterOptions) withDefaults() (WriterOptions, error) {

@@ -31,10 +31,10 @@ type query struct {
 	f        Filter
 	measures []string // sorted; nil = all
 	dims     []dimPred
-	timeOnly bool     // no measure or dimension predicate
-	read     []int    // columns to decode (indices into r.cols)
-	slot     []int    // r.cols index → position in read, or -1
-	out      []int    // positions in read that are returned, in output order
+	timeOnly bool  // no measure or dimension predicate
+	read     []int // columns to decode (indices into r.cols)
+	slot     []int // r.cols index → position in read, or -1
+	out      []int // positions in read that are returned, in output order
 	buf      []*columnar.Column
 	outBatch columnar.Batch
 	gathered []*columnar.Column
@@ -655,5 +655,3 @@ func appendBools(page parquet.Page, n int, dst *columnar.Column) error {
 	}
 	return nil
 }
-
-

@@ -31,6 +31,50 @@ type plan struct {
 	meta   Meta
 	cols   []*columnar.Column // parallel to meta.Columns
 	schema *parquet.Schema
+	pages  []int // first row of each page, then the row count
+	groups []int // first page of each row group, then len(pages)-1
+}
+
+// layout cuts rows into pages and pages into row groups. Pages hold whole
+// series where possible: a page boundary inside a series costs nothing, but
+// a series boundary inside a page costs a wide delta-encoding miniblock in
+// time and value columns (the values jump), and a one-series read touches
+// fewer pages when series start pages. So series are packed greedily into
+// pages of at most pageRows rows, and a series longer than that is split
+// into equal pages. Row groups take whole pages, at most groupRows rows.
+func layout(seriesStarts []int, n, pageRows, groupRows int) (pages, groups []int) {
+	pages = []int{0}
+	for k, start := range seriesStarts {
+		end := n
+		if k+1 < len(seriesStarts) {
+			end = seriesStarts[k+1]
+		}
+		cur := pages[len(pages)-1]
+		if start > cur && end-cur > pageRows {
+			pages = append(pages, start) // close the page before this series
+			cur = start
+		}
+		if end-cur <= pageRows {
+			continue // the series fits in the current page
+		}
+		// cur == start here: split the series evenly.
+		parts := (end - start + pageRows - 1) / pageRows
+		for j := 1; j < parts; j++ {
+			pages = append(pages, start+(end-start)*j/parts)
+		}
+		pages = append(pages, end)
+	}
+	if pages[len(pages)-1] != n {
+		pages = append(pages, n)
+	}
+	groups = []int{0}
+	for i := 1; i < len(pages)-1; i++ {
+		if pages[i+1]-pages[groups[len(groups)-1]] > groupRows {
+			groups = append(groups, i)
+		}
+	}
+	groups = append(groups, len(pages)-1)
+	return pages, groups
 }
 
 // Write writes b as a part file at path atomically: a temp file in the same
@@ -172,6 +216,7 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 
 	// Sort order, duplicates, series count and time range in one pass.
 	series := 1
+	seriesStarts := []int{0}
 	minT, maxT := timeCol.Ints[0], timeCol.Ints[0]
 	for i := 1; i < n; i++ {
 		t := timeCol.Ints[i]
@@ -190,6 +235,7 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 			return nil, errorf(ErrUnsorted, "series goes back at row %d", i)
 		}
 		series++
+		seriesStarts = append(seriesStarts, i)
 	}
 
 	p := &plan{meta: Meta{
@@ -199,9 +245,10 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 		Rows:          int64(n),
 		Series:        series,
 		Dims:          append([]string{}, dims...),
-		RowGroups:     (n + opts.RowGroupRows - 1) / opts.RowGroupRows,
 		PageRows:      opts.PageRows,
 	}}
+	p.pages, p.groups = layout(seriesStarts, n, opts.PageRows, opts.RowGroupRows)
+	p.meta.RowGroups = len(p.groups) - 1
 	group := parquet.Group{}
 	for i, name := range b.Names {
 		c := b.Cols[i]
@@ -225,7 +272,11 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 			case columnar.Bool:
 				node = parquet.Leaf(parquet.BooleanType)
 			case columnar.Float64:
-				if s, ok := enc.DecimalScale(c.Floats, c.Nulls); ok {
+				s, ok := 0, false
+				if !opts.NoDecimal {
+					s, ok = enc.DecimalScale(c.Floats, c.Nulls)
+				}
+				if ok {
 					info.Decimal, info.Scale = true, s
 					node = parquet.Encoded(parquet.Decimal(s, 18, parquet.Int64Type), &parquet.DeltaBinaryPacked)
 				} else {
@@ -298,7 +349,7 @@ func (p *plan) encode(out fileWriter, opts WriterOptions) (err error) {
 		sorting = append(sorting, parquet.NullsFirst(parquet.Ascending(d)))
 	}
 	sorting = append(sorting, parquet.Ascending(ColTime))
-	cfg, err := parquet.NewWriterConfig(
+	options := []parquet.WriterOption{
 		p.schema,
 		parquet.Compression(&zstd.Codec{Level: zstd.Level(opts.CompressionLevel)}),
 		// The largest row we buffer is 9 bytes (INT64/DOUBLE + a level);
@@ -314,12 +365,16 @@ func (p *plan) encode(out fileWriter, opts WriterOptions) (err error) {
 		parquet.KeyValueMetadata(KeyMeta, string(metaJSON)),
 		parquet.SortingWriterConfig(parquet.SortingColumns(sorting...)),
 		parquet.CreatedBy("sluice", "part-v"+strconv.Itoa(FormatVersion), ""),
-		parquet.WriteBufferSize(256<<10),
-	)
-	if err != nil {
+		parquet.WriteBufferSize(256 << 10),
+	}
+	// Validate first: NewWriter panics on a bad configuration. The options,
+	// not the resulting *WriterConfig, go to NewWriter, because merging a
+	// WriterConfig ORs boolean fields with the defaults and would turn
+	// DataPageStatistics back on.
+	if _, err := parquet.NewWriterConfig(options...); err != nil {
 		return err
 	}
-	w := parquet.NewWriter(out, cfg)
+	w := parquet.NewWriter(out, options...)
 	writers := w.ColumnWriters()
 	leaf := make([]int, len(p.cols))
 	for i, info := range p.meta.Columns {
@@ -329,19 +384,18 @@ func (p *plan) encode(out fileWriter, opts WriterOptions) (err error) {
 		}
 		leaf[i] = lc.ColumnIndex
 	}
-	n := int(p.meta.Rows)
 	var (
 		vals  []parquet.Value
 		mants []int64
 	)
-	for rg := 0; rg < n; rg += opts.RowGroupRows {
-		rgEnd := min(rg+opts.RowGroupRows, n)
+	for g := 0; g+1 < len(p.groups); g++ {
+		rg := p.pages[p.groups[g]]
 		for i, c := range p.cols {
 			info := p.meta.Columns[i]
 			cw := writers[leaf[i]]
 			optional := info.Name != ColTime && info.Name != ColVersion && info.Name != ColMeasureName
-			for lo := rg; lo < rgEnd; lo += opts.PageRows {
-				hi := min(lo+opts.PageRows, rgEnd)
+			for pg := p.groups[g]; pg < p.groups[g+1]; pg++ {
+				lo, hi := p.pages[pg], p.pages[pg+1]
 				if info.Decimal {
 					var ok bool
 					mants, ok = enc.AppendMantissas(mants[:0], c.Floats[lo:hi], nullsOf(c, lo, hi), info.Scale)

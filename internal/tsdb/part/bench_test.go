@@ -1,0 +1,191 @@
+package part_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/tsdb/part"
+)
+
+// seedBatch builds the seed's shape as the storage engine flushes it: one
+// single-measure table, dimension DeviceID, measures humidity, temperature,
+// voltage and watt as measure_value::double, one point per second per
+// device, sorted by (measure_name, DeviceID, time). Values are random walks
+// printed with the seed's decimals: temperature 21.3 (steps of 0.1, mostly
+// flat), humidity 45.12 (±0.05), voltage 229.8 (±0.2 around 230), watt
+// 777.88 (±0.50).
+func seedBatch(devices, seconds int) *columnar.Batch {
+	r := rand.New(rand.NewPCG(42, 42))
+	n := devices * 4 * seconds
+	b := &columnar.Batch{}
+	tc := b.Add("time", columnar.NewColumn(columnar.Timestamp, n))
+	vc := b.Add("version", columnar.NewColumn(columnar.Int64, n))
+	mc := b.Add("measure_name", columnar.NewColumn(columnar.String, n))
+	dc := b.Add("DeviceID", columnar.NewColumn(columnar.String, n))
+	xc := b.Add("measure_value::double", columnar.NewColumn(columnar.Float64, n))
+	const t0 = int64(1_767_225_600_000_000_000) // 2026-01-01T00:00:00Z
+	ids := make([]string, devices)
+	for d := range ids {
+		// Sortable ids shaped like the seed's UUIDs.
+		ids[d] = fmt.Sprintf("%08x-9012-3456-7890-%012x", d, d*7919)
+	}
+	for _, m := range []string{"humidity", "temperature", "voltage", "watt"} {
+		for d := range devices {
+			var x float64
+			switch m {
+			case "humidity":
+				x = 30 + float64(r.IntN(3000))/100
+			case "temperature":
+				x = 18 + float64(r.IntN(80))/10
+			case "voltage":
+				x = 230
+			case "watt":
+				x = 100 + float64(r.IntN(90000))/100
+			}
+			for s := range seconds {
+				switch m {
+				case "humidity":
+					x = math.Round((x+float64(r.IntN(11)-5)/100)*100) / 100
+				case "temperature":
+					if r.IntN(5) == 0 {
+						x = math.Round((x+float64(r.IntN(3)-1)/10)*10) / 10
+					}
+				case "voltage":
+					x = math.Round((x+float64(r.IntN(5)-2)/10+(230-x)/20)*10) / 10
+				case "watt":
+					x = math.Round((x+float64(r.IntN(101)-50)/100)*100) / 100
+				}
+				tc.AppendInt(t0 + int64(s)*1e9)
+				vc.AppendInt(1)
+				mc.AppendString(m)
+				dc.AppendString(ids[d])
+				xc.AppendFloat(x)
+			}
+		}
+	}
+	return b
+}
+
+var seedOnce = sync.OnceValue(func() *columnar.Batch { return seedBatch(250, 3600) })
+
+// TestBytesPerPoint measures both DOUBLE paths on a smaller seed-shaped
+// batch (100 devices × 4 measures × 900 s) and holds the decimal path to
+// the 0.8 byte/point target.
+func TestBytesPerPoint(t *testing.T) {
+	b := seedBatch(100, 900)
+	points := float64(b.Len())
+	sizes := map[bool]float64{}
+	for _, noDecimal := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "p.parquet")
+		m, err := part.Write(path, b, []string{"DeviceID"}, part.WriterOptions{NoDecimal: noDecimal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[noDecimal] = float64(m.Bytes) / points
+		t.Logf("noDecimal=%v: %d bytes, %.3f bytes/point", noDecimal, m.Bytes, sizes[noDecimal])
+		// And the values come back exactly either way.
+		pr := openPart(t, path)
+		checkScan(t, pr, b, part.Filter{MinTime: math.MinInt64, MaxTime: math.MaxInt64, MeasureNames: []string{"watt"}})
+	}
+	if sizes[false] > 0.8 {
+		t.Errorf("decimal path: %.3f bytes/point, target 0.8", sizes[false])
+	}
+	if sizes[false] >= sizes[true] {
+		t.Errorf("decimal path (%.3f) not smaller than double path (%.3f)", sizes[false], sizes[true])
+	}
+}
+
+// go test ./internal/tsdb/part -run '^$' -bench BenchmarkWrite -count 10 | benchstat -
+func BenchmarkWrite(b *testing.B) {
+	batch := seedOnce()
+	for _, noDecimal := range []bool{false, true} {
+		b.Run(fmt.Sprintf("decimal=%v", !noDecimal), func(b *testing.B) {
+			b.ReportAllocs()
+			dir := b.TempDir()
+			var m part.Meta
+			i := 0
+			for b.Loop() {
+				var err error
+				m, err = part.Write(filepath.Join(dir, fmt.Sprint(i)), batch, []string{"DeviceID"}, part.WriterOptions{NoDecimal: noDecimal})
+				if err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(m.Bytes)/float64(batch.Len()), "B/point")
+			b.ReportMetric(float64(batch.Len())*float64(b.N)/b.Elapsed().Seconds(), "points/s")
+		})
+	}
+}
+
+func writeSeed(b *testing.B, opts part.WriterOptions) (*part.Reader, part.Meta) {
+	b.Helper()
+	batch := seedOnce()
+	path := filepath.Join(b.TempDir(), "p.parquet")
+	m, err := part.Write(path, batch, []string{"DeviceID"}, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return openPart(b, path), m
+}
+
+// go test ./internal/tsdb/part -run '^$' -bench BenchmarkScanDouble -count 10 | benchstat -
+func BenchmarkScanDouble(b *testing.B) {
+	for _, noDecimal := range []bool{false, true} {
+		b.Run(fmt.Sprintf("decimal=%v", !noDecimal), func(b *testing.B) {
+			pr, m := writeSeed(b, part.WriterOptions{NoDecimal: noDecimal})
+			f := part.All()
+			f.Columns = []string{"measure_value::double"}
+			b.ReportAllocs()
+			var sum float64
+			for b.Loop() {
+				err := pr.Scan(context.Background(), f, func(bt *columnar.Batch) error {
+					for _, v := range bt.Cols[3].Floats {
+						sum += v
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(m.Rows)*float64(b.N)/b.Elapsed().Seconds(), "points/s")
+			_ = sum
+		})
+	}
+}
+
+// go test ./internal/tsdb/part -run '^$' -bench BenchmarkSeriesHour -count 10 | benchstat -
+func BenchmarkSeriesHour(b *testing.B) {
+	for _, pageRows := range []int{1024, 2048, 4096, 8192} {
+		b.Run(fmt.Sprintf("pageRows=%d", pageRows), func(b *testing.B) {
+			pr, m := writeSeed(b, part.WriterOptions{PageRows: pageRows})
+			batch := seedOnce()
+			devs := batch.Col("DeviceID").Strs
+			f := part.All()
+			f.MeasureNames = []string{"temperature"}
+			f.Columns = []string{"measure_value::double"}
+			b.ReportAllocs()
+			var st part.ScanStats
+			i := 0
+			for b.Loop() {
+				f.Dims = []part.DimFilter{{Name: "DeviceID", Values: []string{devs[(i*3600*7)%len(devs)]}}}
+				var err error
+				n := 0
+				st, err = pr.ScanWithStats(context.Background(), f, func(bt *columnar.Batch) error { n += bt.Len(); return nil })
+				if err != nil || n != 3600 {
+					b.Fatalf("%d points, %v", n, err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(m.Bytes)/float64(m.Rows), "B/point")
+			b.ReportMetric(float64(st.RowsRead), "rows-decoded")
+		})
+	}
+}
