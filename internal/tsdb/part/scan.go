@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
@@ -229,7 +230,16 @@ func (r *Reader) mayMatch(c int, q *query, b bounds) bool {
 }
 
 func valuesMayMatch(values []string, b bounds) bool {
-	i, _ := slices.BinarySearchFunc(values, b.min, func(v string, m []byte) int { return strings.Compare(v, string(m)) })
+	// Comparisons of string(b) directly in an expression do not allocate.
+	i, _ := slices.BinarySearchFunc(values, b.min, func(v string, m []byte) int {
+		switch {
+		case v < string(m):
+			return -1
+		case v > string(m):
+			return 1
+		}
+		return 0
+	})
 	return i < len(values) && (b.hiOpen || values[i] <= string(b.max))
 }
 
@@ -251,15 +261,18 @@ func prefixMayMatch(p string, b bounds) bool {
 
 // filterCols lists the columns whose statistics can prune for q.
 func (r *Reader) filterCols(q *query) []int {
-	cols := []int{}
-	if q.f.MinTime != minInt64 || q.f.MaxTime != maxInt64 {
-		cols = append(cols, r.timeCol)
-	}
+	// Most selective first: rows are sorted by measure_name, then the
+	// dimensions, so those narrow the candidate ranges fastest, and later
+	// columns only look at pages inside the ranges left.
+	cols := make([]int, 0, 2+len(q.dims))
 	if q.measures != nil {
 		cols = append(cols, r.mnCol)
 	}
 	for _, d := range q.dims {
 		cols = append(cols, d.col)
+	}
+	if q.f.MinTime != minInt64 || q.f.MaxTime != maxInt64 {
+		cols = append(cols, r.timeCol)
 	}
 	return cols
 }
@@ -294,7 +307,26 @@ func (r *Reader) candidateRanges(g int, q *query) []rowRange {
 		}
 		var keep []rowRange
 		locs := oi.PageLocations
-		for p := range locs {
+		// Visit only pages that overlap the ranges still in play.
+		k := 0
+		p0 := 0
+		if len(ranges) > 0 {
+			p0 = max(0, sort.Search(len(locs), func(i int) bool { return locs[i].FirstRowIndex > ranges[0].lo })-1)
+		}
+		for p := p0; p < len(locs); p++ {
+			plo, phi := locs[p].FirstRowIndex, r.rgRows[g]
+			if p+1 < len(locs) {
+				phi = locs[p+1].FirstRowIndex
+			}
+			for k < len(ranges) && ranges[k].hi <= plo {
+				k++
+			}
+			if k == len(ranges) {
+				break
+			}
+			if ranges[k].lo >= phi {
+				continue
+			}
 			b := bounds{min: ci.MinValues[p], max: ci.MaxValues[p], hiOpen: len(ci.MaxValues[p]) >= columnIndexSizeLimit, allNull: ci.NullPages[p]}
 			if !r.mayMatch(c, q, b) {
 				continue
@@ -361,7 +393,7 @@ func (r *Reader) scanGroup(ctx context.Context, g int, q *query, ranges []rowRan
 			}
 			hi := min(lo+maxBatchRows, rr.hi)
 			for i, c := range q.read {
-				q.buf[i].Reset()
+				reserve(q.buf[i], int(hi-lo))
 				if err := r.readColumn(g, c, q.pages[i], lo, hi, q.buf[i]); err != nil {
 					return err
 				}
@@ -383,11 +415,23 @@ func (r *Reader) scanGroup(ctx context.Context, g int, q *query, ranges []rowRan
 // filter evaluates q on the decoded rows in q.buf and returns the batch to
 // hand out, or nil when no row matches.
 func (q *query) filter(r *Reader, n int) *columnar.Batch {
-	ts := q.buf[q.slot[r.timeCol]].Ints
+	if cap(q.sel) < n {
+		q.sel = make([]int32, 0, n)
+	}
 	q.sel = q.sel[:0]
-	for i, t := range ts[:n] {
-		if t >= q.f.MinTime && t <= q.f.MaxTime {
+	if q.f.MinTime == minInt64 && q.f.MaxTime == maxInt64 {
+		if q.timeOnly {
+			return q.all(n)
+		}
+		for i := range n {
 			q.sel = append(q.sel, int32(i))
+		}
+	} else {
+		ts := q.buf[q.slot[r.timeCol]].Ints
+		for i, t := range ts[:n] {
+			if t >= q.f.MinTime && t <= q.f.MaxTime {
+				q.sel = append(q.sel, int32(i))
+			}
 		}
 	}
 	if q.measures != nil {
@@ -410,10 +454,7 @@ func (q *query) filter(r *Reader, n int) *columnar.Batch {
 		return nil
 	}
 	if len(q.sel) == n {
-		for k, p := range q.out {
-			q.outBatch.Cols[k] = q.buf[p]
-		}
-		return &q.outBatch
+		return q.all(n)
 	}
 	for k, p := range q.out {
 		dst := q.gathered[p]
@@ -422,6 +463,38 @@ func (q *query) filter(r *Reader, n int) *columnar.Batch {
 		q.outBatch.Cols[k] = dst
 	}
 	return &q.outBatch
+}
+
+// all returns the decoded rows unchanged.
+func (q *query) all(int) *columnar.Batch {
+	for k, p := range q.out {
+		q.outBatch.Cols[k] = q.buf[p]
+	}
+	return &q.outBatch
+}
+
+// reserve empties c and makes room for n rows in its data slice, so that
+// decoding a chunk does not grow it step by step.
+func reserve(c *columnar.Column, n int) {
+	c.Reset()
+	switch c.Type {
+	case columnar.Int64, columnar.Timestamp:
+		if cap(c.Ints) < n {
+			c.Ints = make([]int64, 0, n)
+		}
+	case columnar.Float64:
+		if cap(c.Floats) < n {
+			c.Floats = make([]float64, 0, n)
+		}
+	case columnar.String:
+		if cap(c.Strs) < n {
+			c.Strs = make([]string, 0, n)
+		}
+	case columnar.Bool:
+		if cap(c.Bools) < n {
+			c.Bools = make([]bool, 0, n)
+		}
+	}
 }
 
 // filterStrings keeps the selected rows whose value matches. Rows are sorted

@@ -355,7 +355,7 @@ func (p *plan) encode(out fileWriter, opts WriterOptions) (err error) {
 		// The largest row we buffer is 9 bytes (INT64/DOUBLE + a level);
 		// with twice that per row the automatic flush never fires before
 		// ours, and parquet-go preallocates a sane page buffer.
-		parquet.PageBufferSize(opts.PageRows*16),
+		parquet.PageBufferSize(opts.PageRows * 16),
 		parquet.MaxRowsPerRowGroup(int64(opts.RowGroupRows)),
 		// Min/max live in the column index; repeating them in every page
 		// header would cost ~20 bytes per page per column for nothing.
