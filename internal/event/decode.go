@@ -190,6 +190,10 @@ func (d *Decoder) scanLiteral(data []byte, i int, lit string, f *rawField) (int,
 func (d *Decoder) scanString(data []byte, i int) (span, int, error) {
 	start := i
 	for i < len(data) {
+		if plainByte[data[i]] {
+			i++
+			continue
+		}
 		c := data[i]
 		if c == '"' {
 			return span{off: start, end: i}, i + 1, nil
@@ -197,15 +201,11 @@ func (d *Decoder) scanString(data []byte, i int) (span, int, error) {
 		if c == '\\' || c < 0x20 {
 			break
 		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRune(data[i:])
-			if r == utf8.RuneError && size == 1 {
-				break
-			}
-			i += size
-			continue
+		r, size := utf8.DecodeRune(data[i:]) // c ≥ 0x80
+		if r == utf8.RuneError && size == 1 {
+			break
 		}
-		i++
+		i += size
 	}
 	off := len(d.buf)
 	d.buf = append(d.buf, data[start:i]...)
@@ -279,6 +279,15 @@ func (d *Decoder) scanString(data []byte, i int) (span, int, error) {
 	}
 	return span{}, i, syntaxError(nil, i, "unterminated string")
 }
+
+// plainByte marks the bytes a string may contain as they are: printable
+// ASCII except '"' and '\\'. It is a constant table, never written.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // hex4 decodes 4 hex digits at data[i:], or returns -1.
 func hex4(data []byte, i int) rune {

@@ -132,6 +132,10 @@ type Mapper struct {
 	meas   []tsdb.MeasureValue
 	names  interner // dimension and measure names
 	values interner // short dimension and VARCHAR measure values
+	// The name and value strings seen at each field position of the
+	// previous events: devices send the same keys in the same order, so a
+	// byte comparison usually finds the string without hashing.
+	posNames, posValues []string
 }
 
 // Interning bounds: device ids and names repeat from event to event, so
@@ -207,6 +211,12 @@ func (m *Mapper) Map(dst []tsdb.Record, data []byte, arrival time.Time, extra []
 	if err != nil {
 		return dst, nil, err
 	}
+	// At most MaxDimensions+MaxMeasures+2 positions are used before a
+	// limit error, which bounds these caches.
+	for len(m.posNames) < len(fields) && len(m.posNames) < MaxDimensions+MaxMeasures+2 {
+		m.posNames = append(m.posNames, "")
+		m.posValues = append(m.posValues, "")
+	}
 	m.dims, m.meas = m.dims[:0], m.meas[:0]
 	timeIdx, unitIdx := -1, -1
 	for i := range fields {
@@ -214,7 +224,7 @@ func (m *Mapper) Map(dst []tsdb.Record, data []byte, arrival time.Time, extra []
 		k := f.Key
 		switch {
 		case hasSuffixFold(k, measureSuffix):
-			if err := m.addMeasure(f); err != nil {
+			if err := m.addMeasure(i, f); err != nil {
 				return dst, nil, err
 			}
 		case equalFold(k, "time"):
@@ -228,7 +238,7 @@ func (m *Mapper) Map(dst []tsdb.Record, data []byte, arrival time.Time, extra []
 			}
 			unitIdx = i
 		default:
-			if err := m.addDimension(f); err != nil {
+			if err := m.addDimension(i, f); err != nil {
 				return dst, nil, err
 			}
 		}
@@ -318,7 +328,7 @@ func (m *Mapper) Map(dst []tsdb.Record, data []byte, arrival time.Time, extra []
 	return dst, corr, nil
 }
 
-func (m *Mapper) addMeasure(f *Field) error {
+func (m *Mapper) addMeasure(pos int, f *Field) error {
 	name := f.Key[:len(f.Key)-len(measureSuffix)]
 	switch {
 	case len(name) == 0:
@@ -354,13 +364,13 @@ func (m *Mapper) addMeasure(f *Field) error {
 		if len(f.Value) > MaxValueLen {
 			return &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure value is %d bytes, limit is %d", len(f.Value), MaxValueLen)}
 		}
-		v = tsdb.Value{Type: columnar.String, S: m.values.get(f.Value)}
+		v = tsdb.Value{Type: columnar.String, S: cached(m.posValues, pos, f.Value, &m.values)}
 	}
-	m.meas = append(m.meas, tsdb.MeasureValue{Name: m.names.get(name), Value: v})
+	m.meas = append(m.meas, tsdb.MeasureValue{Name: cached(m.posNames, pos, name, &m.names), Value: v})
 	return nil
 }
 
-func (m *Mapper) addDimension(f *Field) error {
+func (m *Mapper) addDimension(pos int, f *Field) error {
 	if f.Kind == KindNull {
 		return &Error{Field: fieldName(f.Key), Reason: "dimension value is null"}
 	}
@@ -371,7 +381,10 @@ func (m *Mapper) addDimension(f *Field) error {
 		return &Error{Reason: fmt.Sprintf("more than %d dimensions", MaxDimensions)}
 	}
 	// Strings, number literals and true/false all render as their bytes.
-	m.dims = append(m.dims, tsdb.Dimension{Name: m.names.get(f.Key), Value: m.values.get(f.Value)})
+	m.dims = append(m.dims, tsdb.Dimension{
+		Name:  cached(m.posNames, pos, f.Key, &m.names),
+		Value: cached(m.posValues, pos, f.Value, &m.values),
+	})
 	return nil
 }
 
@@ -560,6 +573,20 @@ func unsafeString(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
+}
+
+// cached returns the string for b, from pos[i] if it holds the same bytes,
+// else from the interner (and remembers it at pos[i]).
+func cached(pos []string, i int, b []byte, in *interner) string {
+	if i >= len(pos) || len(b) > maxInternLen {
+		return in.get(b)
+	}
+	if pos[i] == string(b) { // no allocation for the comparison
+		return pos[i]
+	}
+	s := in.get(b)
+	pos[i] = s
+	return s
 }
 
 // interner shares strings between events. It is bounded: when full it is

@@ -1,0 +1,72 @@
+package event_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/event"
+	"github.com/sluice-dev/sluice/internal/stream"
+	"github.com/sluice-dev/sluice/internal/tsdb"
+)
+
+var benchEvents = []struct{ name, data string }{
+	{"seed", seedEvent},
+	{"rfc3339", `{"time": "2021-01-04T10:46:15.225499Z", "DeviceID": "12345678-9012-3456-7890-123456789012", "temperature_measure": 11.2, "humidity_measure": 33.4, "voltage_measure": 55.6, "watt_measure": 777.8}`},
+	{"strings", `{"Time": "1609757175225", "TimeUnit": "MILLISECONDS", "DeviceID": "12345678-9012-3456-7890-123456789012", "site": "b\u00e9rlin-3", "fw": 42, "temperature_measure": "11.2", "status_measure": "ok", "online_measure": true}`},
+}
+
+// BenchmarkMap measures decoding and mapping one event, records appended
+// to a reused slice as the processor does.
+//
+//	go test ./internal/event -run '^$' -bench BenchmarkMap -benchmem -count 10 | tee new.txt; benchstat old.txt new.txt
+func BenchmarkMap(b *testing.B) {
+	arrival := time.Unix(0, 1609757175225499000)
+	for _, mode := range []event.Mode{event.Single, event.Multi} {
+		for _, ev := range benchEvents {
+			for _, extra := range []int{0, 1} {
+				var attrs []stream.Attr
+				if extra > 0 {
+					attrs = []stream.Attr{{Name: "DeviceID", Value: "topic-id"}, {Name: "gateway", Value: "gw-1"}}
+				}
+				b.Run(fmt.Sprintf("mode=%s/event=%s/extra=%d", mode, ev.name, extra), func(b *testing.B) {
+					m, err := event.NewMapper(event.Options{Mode: mode})
+					if err != nil {
+						b.Fatal(err)
+					}
+					data := []byte(ev.data)
+					dst := make([]tsdb.Record, 0, 64)
+					b.SetBytes(int64(len(data)))
+					b.ReportAllocs()
+					for b.Loop() {
+						dst, _, err = m.Map(dst[:0], data, arrival, attrs)
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkDecode measures the scanner alone.
+//
+//	go test ./internal/event -run '^$' -bench BenchmarkDecode -benchmem -count 10
+func BenchmarkDecode(b *testing.B) {
+	for _, ev := range benchEvents {
+		b.Run("event="+ev.name, func(b *testing.B) {
+			var d event.Decoder
+			data := []byte(ev.data)
+			fields := make([]event.Field, 0, 16)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if fields, err = d.Decode(fields[:0], data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
