@@ -34,10 +34,10 @@ func ndjsonBody(dev, n int) []byte {
 //
 //	go test ./internal/ingest -run '^$' -bench BenchmarkHTTPIngest -benchtime 3s -count 10 | tee new.txt; benchstat old.txt new.txt
 func BenchmarkHTTPIngest(b *testing.B) {
-	for _, bc := range []struct{ batch, clients int }{{1, 64}, {500, 64}} {
-		b.Run(fmt.Sprintf("batch=%d/clients=%d", bc.batch, bc.clients), func(b *testing.B) {
+	for _, bc := range []struct{ batch, clients, inflight int }{{1, 64, 1}, {1, 64, 2}, {500, 64, 1}, {500, 64, 2}} {
+		b.Run(fmt.Sprintf("batch=%d/clients=%d/inflight=%d", bc.batch, bc.clients, bc.inflight), func(b *testing.B) {
 			js := openJetStream(b, "events")
-			s := newService(b, js, Options{})
+			s := newService(b, js, Options{MaxInflight: bc.inflight})
 			srv := serve(b, s)
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: bc.clients, MaxConnsPerHost: bc.clients}}
 			defer client.CloseIdleConnections()
@@ -110,5 +110,26 @@ func BenchmarkParseEncode(b *testing.B) {
 		if chunks := st.enc.finish(); len(chunks) != 1 {
 			b.Fatal(len(chunks))
 		}
+	}
+}
+
+// BenchmarkBrokerPublish is the floor under group commit: one sequential
+// publish (fsync included) of a frame of the given size, without ingest.
+//
+//	go test ./internal/ingest -run '^$' -bench BenchmarkBrokerPublish -count 10
+func BenchmarkBrokerPublish(b *testing.B) {
+	for _, size := range []int{256, 16 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
+			js := openJetStream(b, "events")
+			data := bytes.Repeat([]byte("x"), size)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if _, err := js.Publish(ctx, "events", data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

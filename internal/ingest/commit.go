@@ -95,13 +95,14 @@ func (q *queueLimit) full() bool {
 	return q.used >= q.max
 }
 
-// tryReserve takes n bytes if they fit. An empty queue takes anything so
-// that a sender larger than the limit still makes progress (its size is
-// bounded by MaxBodyBytes anyway).
-func (q *queueLimit) tryReserve(n int64) bool {
+// tryReserve takes n more bytes for a sender that already holds own bytes,
+// if they fit. A queue holding nothing but the sender's own bytes takes
+// anything, so that a sender larger than the limit still makes progress
+// (its size is bounded by MaxBodyBytes anyway).
+func (q *queueLimit) tryReserve(n, own int64) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.used > 0 && q.used+n > q.max {
+	if q.used > own && q.used+n > q.max {
 		return false
 	}
 	q.used += n
@@ -376,7 +377,7 @@ func (s *Service) Publish(ctx context.Context, streamName string, recs []stream.
 		b.add(r)
 	}
 	chunks := b.finish()
-	if !s.limit.tryReserve(int64(len(b.buf))) {
+	if !s.limit.tryReserve(int64(len(b.buf)), 0) {
 		return fmt.Errorf("ingest: %d bytes already queued for the stream: %w", s.opts.QueueBytes, stream.ErrBackpressure)
 	}
 	w := newWaiter()

@@ -130,7 +130,19 @@ func (s *Service) serveRecords(w http.ResponseWriter, r *http.Request) {
 		}
 		body = st.gz
 	}
-	if st.body, err = readBody(st.body[:0], body, r.ContentLength, max); err != nil {
+	// The body counts against QueueBytes while it is read and until the
+	// request ends, so that many concurrent large bodies cannot exhaust
+	// memory before the queue check below.
+	var held int64
+	defer func() { s.limit.release(held) }()
+	st.body, err = readBody(st.body[:0], body, r.ContentLength, max, func(n int) bool {
+		if !s.limit.tryReserve(int64(n), held) {
+			return false
+		}
+		held += int64(n)
+		return true
+	})
+	if err != nil {
 		s.readFail(w, err, "")
 		return
 	}
@@ -153,7 +165,7 @@ func (s *Service) serveRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	chunks := st.enc.finish()
-	if !s.limit.tryReserve(int64(len(st.enc.buf))) {
+	if !s.limit.tryReserve(int64(len(st.enc.buf)), held) {
 		s.fail(w, http.StatusTooManyRequests, "backpressure", "too much data is waiting for the stream; retry later")
 		return
 	}
@@ -209,9 +221,15 @@ func acceptedContentType(ct string) bool {
 // errBodyTooLarge reports a decompressed body over the limit.
 var errBodyTooLarge = errors.New("body too large")
 
-// readBody appends all of r to dst, failing with errBodyTooLarge past max bytes.
-func readBody(dst []byte, r io.Reader, hint, max int64) ([]byte, error) {
-	if hint > 0 && int64(cap(dst)) < hint {
+// errQueueFull reports that the body did not fit in QueueBytes.
+var errQueueFull = errors.New("queue full")
+
+// readBody appends all of r to dst, failing with errBodyTooLarge past max
+// bytes and with errQueueFull when reserve refuses bytes just read.
+func readBody(dst []byte, r io.Reader, hint, max int64, reserve func(n int) bool) ([]byte, error) {
+	// Trust Content-Length for the first allocation only up to a point:
+	// memory should follow bytes actually received (and reserved).
+	if hint = min(hint, 256<<10); hint > 0 && int64(cap(dst)) < hint {
 		dst = make([]byte, 0, hint)
 	} else if cap(dst) == 0 {
 		dst = make([]byte, 0, 4096)
@@ -225,6 +243,9 @@ func readBody(dst []byte, r io.Reader, hint, max int64) ([]byte, error) {
 		if int64(len(dst)) > max {
 			return dst, errBodyTooLarge
 		}
+		if n > 0 && !reserve(n) {
+			return dst, errQueueFull
+		}
 		if err == io.EOF {
 			return dst, nil
 		}
@@ -237,6 +258,8 @@ func readBody(dst []byte, r io.Reader, hint, max int64) ([]byte, error) {
 func (s *Service) readFail(w http.ResponseWriter, err error, what string) {
 	var mbe *http.MaxBytesError
 	switch {
+	case errors.Is(err, errQueueFull):
+		s.fail(w, http.StatusTooManyRequests, "backpressure", "too much data is waiting for the stream; retry later")
 	case errors.As(err, &mbe):
 		s.fail(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body is over the limit of %d bytes", mbe.Limit))
 	case errors.Is(err, errBodyTooLarge):

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluice-dev/sluice/internal/stream"
 )
 
@@ -395,5 +397,59 @@ func waitFor(t testing.TB, cond func() bool) {
 			t.Fatal("condition not reached in 10 s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestMetrics checks that the counters move and are exported to reg.
+func TestMetrics(t *testing.T) {
+	broker := openJetStream(t, "events")
+	reg := prometheus.NewRegistry()
+	s, err := New(broker, Options{}, testLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	srv := serve(t, s)
+	post(t, srv.URL, "events", []byte("{\"a\":1}\n{\"b\":2}\nbad"), nil)
+	post(t, srv.URL, "nope", []byte(`{}`), nil)
+	want := map[string]float64{
+		`sluice_ingest_events_accepted_total{source="http"}`:                       2,
+		`sluice_ingest_events_rejected_total{reason="invalid_json",source="http"}`: 1,
+		`sluice_ingest_event_bytes_total{source="http"}`:                           14,
+		`sluice_ingest_request_errors_total{status="404"}`:                         1,
+		`sluice_ingest_commit_events`:                                              1, // one frame
+		`sluice_ingest_commit_bytes`:                                               1,
+		`sluice_ingest_publish_seconds`:                                            1,
+		`sluice_ingest_queue_bytes`:                                                0,
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			if len(m.GetLabel()) > 0 {
+				var ls []string
+				for _, l := range m.GetLabel() {
+					ls = append(ls, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+				}
+				name += "{" + strings.Join(ls, ",") + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				got[name] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				got[name] = m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				got[name] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
 	}
 }

@@ -16,10 +16,12 @@
 //   - A caller (HTTP response 200, MQTT PUBACK, Publish returning nil) is told
 //     that an event is accepted only after the frame holding it was
 //     acknowledged by stream.Broker.Publish, i.e. is durable.
-//   - Bytes waiting for the stream (queued or in flight) never exceed
-//     Options.QueueBytes, except that one request is always admitted into an
-//     empty queue so that progress is possible; beyond the limit callers get
-//     429 / stream.ErrBackpressure, never a silent drop.
+//   - Bytes held for the stream (HTTP bodies being read and parsed, encoded
+//     events queued or in flight) never exceed Options.QueueBytes, except
+//     that one sender is always admitted into an otherwise empty queue so
+//     that progress is possible; beyond the limit HTTP callers get 429,
+//     Publish callers stream.ErrBackpressure and MQTT clients wait: never a
+//     silent drop, never unbounded memory.
 //   - Invalid events are reported to the sender with their index and reason
 //     and are never published; valid events of the same request are.
 package ingest
@@ -47,7 +49,7 @@ const (
 	DefaultGroupCommitBytes = 1 << 20
 	DefaultQueueBytes       = 64 << 20
 	DefaultPublishTimeout   = 10 * time.Second
-	DefaultMaxInflight      = 2
+	DefaultMaxInflight      = 1
 )
 
 // Options configure a Service. A zero field means its default.
@@ -66,9 +68,10 @@ type Options struct {
 	// times out fails every request in its frame (503), which retry.
 	PublishTimeout time.Duration
 	// MaxInflight is how many frames of one stream may be published at once;
-	// 0 = 2. While they are in flight new arrivals accumulate for the next
-	// frame. With 2, two frames of one large request may land in the
-	// stream in either order; 1 keeps stream order equal to arrival order.
+	// 0 = 1. While a publish is in flight new arrivals accumulate for the
+	// next frame. 1 keeps stream order equal to arrival order and measured
+	// best (the store serializes fsyncs anyway); with more, frames of one
+	// large request may land in the stream out of order.
 	MaxInflight int
 	// MQTTAuth authenticates MQTT clients and checks topic ACLs (a mochi
 	// hook providing OnConnectAuthenticate and OnACLCheck); nil allows all.
