@@ -239,6 +239,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 
 	s.mqttMu.Lock()
 	front := s.mqtt
+	s.mqtt = nil // a second Shutdown must not close it again
 	s.mqttMu.Unlock()
 	var errs []error
 	if front != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,8 +177,50 @@ func TestMQTTShutdown(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("client still connected after Shutdown")
 	}
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("second Shutdown: %v", err)
+	}
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
 		t.Fatal("MQTT port still accepts connections after Shutdown")
+	}
+}
+
+// TestMQTTWaitsForQueueSpace: with the queue full, an MQTT publish waits
+// (no PUBACK yet, not refused) and completes once the stream drains.
+func TestMQTTWaitsForQueueSpace(t *testing.T) {
+	js := openJetStream(t, "events")
+	broker := &slowBroker{Broker: js, gate: make(chan struct{})}
+	s := newService(t, broker, Options{QueueBytes: 100})
+	if err := s.StartMQTT(context.Background(), "127.0.0.1:0", nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	payload := []byte(`{"pad":"` + strings.Repeat("x", 150) + `"}`)
+	done := make(chan error, 2)
+	for _, id := range []string{"d1", "d2"} {
+		c := mqttClient(t, s.MQTTAddr(), id, nil)
+		go func() {
+			_, err := c.Publish(ctx, &paho.Publish{Topic: "devices/" + id + "/telemetry", QoS: 1, Payload: payload})
+			done <- err
+		}()
+		if id == "d1" {
+			waitFor(t, func() bool { return broker.waiting.Load() == 1 })
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("a publish finished (%v) while the stream was held", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(broker.gate)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	}
+	if recs, _ := readStream(t, js, "events"); len(recs) != 2 {
+		t.Fatalf("stream has %d records, want 2", len(recs))
 	}
 }
