@@ -14,100 +14,145 @@ const (
 	reasonTooLarge  = "too_large"    // over MaxRecordBytes
 )
 
-var allReasons = []string{reasonEmpty, reasonInvalid, reasonNotObject, reasonTooLarge}
+var allReasons = [...]string{reasonEmpty, reasonInvalid, reasonNotObject, reasonTooLarge}
+
+// reasonIndex returns the position of r in allReasons.
+func reasonIndex(r string) int {
+	switch r {
+	case reasonEmpty:
+		return 0
+	case reasonInvalid:
+		return 1
+	case reasonNotObject:
+		return 2
+	default:
+		return 3
+	}
+}
 
 var (
 	errUnterminatedArray = errors.New("unterminated JSON array")
 	errTrailingData      = errors.New("data after the JSON array")
 )
 
-// splitBody appends the events of an HTTP body to dst and returns it. The
-// body is one JSON object, a JSON array of objects, or NDJSON (one object
-// per line; blank lines are skipped, a trailing \r is dropped). The returned
-// slices alias body and hold each event's original bytes (array elements
-// and lines without surrounding whitespace); they are not validated here.
-// An error means the body's structure is broken (an array that never
-// closes or has data after it), not that an event is invalid.
-func splitBody(dst [][]byte, body []byte) ([][]byte, error) {
+// splitter yields the events of an HTTP body one at a time, without
+// materializing a list (a body of tiny events would otherwise cost many
+// times its size). The body is one JSON object, a JSON array of objects, or
+// NDJSON (one object per line; blank lines are skipped, surrounding
+// whitespace and a trailing \r are dropped). Events alias the body and hold
+// each event's original bytes; they are not validated here. Err reports a
+// broken body structure (an array that never closes or has data after it),
+// not an invalid event.
+type splitter struct {
+	body []byte
+	pos  int
+	mode splitMode
+	err  error
+}
+
+type splitMode uint8
+
+const (
+	splitDone splitMode = iota
+	splitSingle
+	splitArray
+	splitLines
+)
+
+func (sp *splitter) reset(body []byte) {
 	body = trimSpace(body)
-	if len(body) == 0 {
-		return dst, nil
-	}
-	switch body[0] {
-	case '[':
-		return splitArray(dst, body)
-	case '{':
-		// One object, possibly spread over several lines, or NDJSON. The
-		// first value's end decides; for NDJSON only the first line is
-		// scanned twice.
-		if end := valueEnd(body); end == len(body) {
-			return append(dst, body), nil
-		}
-	}
-	return splitLines(dst, body), nil
-}
-
-func splitLines(dst [][]byte, body []byte) [][]byte {
-	for len(body) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i], body[i+1:]
-		} else {
-			line, body = body, nil
-		}
-		if line = trimSpace(line); len(line) > 0 {
-			dst = append(dst, line)
-		}
-	}
-	return dst
-}
-
-// splitArray splits a top-level JSON array into its elements' bytes. It
-// only tracks strings and nesting depth; each element is validated later.
-func splitArray(dst [][]byte, body []byte) ([][]byte, error) {
-	i := 1 // after '['
-	if j := skipSpace(body, i); j < len(body) && body[j] == ']' {
-		if skipSpace(body, j+1) != len(body) {
-			return dst, errTrailingData
-		}
-		return dst, nil
-	}
-	start, depth, inStr := i, 0, false
-	for ; i < len(body); i++ {
-		c := body[i]
-		if inStr {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inStr = false
+	*sp = splitter{body: body}
+	switch {
+	case len(body) == 0:
+		sp.mode = splitDone
+	case body[0] == '[':
+		sp.mode, sp.pos = splitArray, 1
+		if j := skipSpace(body, 1); j < len(body) && body[j] == ']' {
+			sp.mode = splitDone
+			if skipSpace(body, j+1) != len(body) {
+				sp.err = errTrailingData
 			}
-			continue
 		}
-		switch c {
-		case '"':
-			inStr = true
-		case '{', '[':
-			depth++
-		case '}':
-			depth--
-		case ']':
-			if depth == 0 {
-				dst = append(dst, trimSpace(body[start:i]))
-				if skipSpace(body, i+1) != len(body) {
-					return dst, errTrailingData
+	case body[0] == '{' && valueEnd(body) == len(body):
+		// One object, possibly spread over several lines. For NDJSON only
+		// the first line is scanned twice.
+		sp.mode = splitSingle
+	default:
+		sp.mode = splitLines
+	}
+}
+
+// next returns the next event, or false at the end or on a structural error.
+func (sp *splitter) next() ([]byte, bool) {
+	b := sp.body
+	switch sp.mode {
+	case splitSingle:
+		sp.mode = splitDone
+		return b, true
+	case splitLines:
+		for sp.pos < len(b) {
+			var line []byte
+			if i := bytes.IndexByte(b[sp.pos:], '\n'); i >= 0 {
+				line, sp.pos = b[sp.pos:sp.pos+i], sp.pos+i+1
+			} else {
+				line, sp.pos = b[sp.pos:], len(b)
+			}
+			if line = trimSpace(line); len(line) > 0 {
+				return line, true
+			}
+		}
+		sp.mode = splitDone
+	case splitArray:
+		// Only strings and nesting depth are tracked; each element is
+		// validated later.
+		start, depth, inStr := sp.pos, 0, false
+		for i := start; i < len(b); i++ {
+			c := b[i]
+			if inStr {
+				switch c {
+				case '\\':
+					i++
+				case '"':
+					inStr = false
 				}
-				return dst, nil
+				continue
 			}
-			depth--
-		case ',':
-			if depth == 0 {
-				dst = append(dst, trimSpace(body[start:i]))
-				start = i + 1
+			switch c {
+			case '"':
+				inStr = true
+			case '{', '[':
+				depth++
+			case '}':
+				depth--
+			case ']':
+				if depth == 0 {
+					sp.mode = splitDone
+					if skipSpace(b, i+1) != len(b) {
+						sp.err = errTrailingData
+					}
+					return trimSpace(b[start:i]), true
+				}
+				depth--
+			case ',':
+				if depth == 0 {
+					sp.pos = i + 1
+					return trimSpace(b[start:i]), true
+				}
 			}
 		}
+		sp.mode, sp.err = splitDone, errUnterminatedArray
 	}
-	return dst, errUnterminatedArray
+	return nil, false
+}
+
+// splitBody appends all events of body to dst (see splitter).
+func splitBody(dst [][]byte, body []byte) ([][]byte, error) {
+	var sp splitter
+	sp.reset(body)
+	for ev, ok := sp.next(); ok; ev, ok = sp.next() {
+		dst = append(dst, ev)
+	}
+	return dst, sp.err
 }
 
 // valueEnd returns the offset just past the object or array starting at

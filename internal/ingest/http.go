@@ -27,7 +27,8 @@ import (
 //	{"accepted": N, "rejected": M, "errors": [{"index": i, "reason": "invalid_json"}]}
 //
 // with 200 when at least one event was accepted (and is durable) and 400
-// when none was. Index counts events in body order (array elements, or
+// when none was. At most the first 10000 errors are listed (then
+// "errors_truncated": true is added); "rejected" counts all. Index counts events in body order (array elements, or
 // non-blank NDJSON lines); reasons are empty, invalid_json, not_object and
 // too_large. Whole-request failures answer {"error": {"code", "message"}}:
 // 404 unknown stream, 413 body over MaxBodyBytes, 415 unsupported
@@ -40,14 +41,16 @@ func (s *Service) Register(mux *http.ServeMux) {
 // reqState holds one request's buffers; pooled so that steady-state ingest
 // does not allocate per event.
 type reqState struct {
-	body  []byte
-	spans [][]byte
-	errs  []recordError
-	enc   encoder
-	w     *waiter
-	out   []byte
-	gz    *gzip.Reader
-	attrs [1]stream.Attr
+	body     []byte
+	split    splitter
+	errs     []recordError // the first maxReportedErrors rejected events
+	rejected int           // all rejected events
+	reasons  [len(allReasons)]int
+	enc      encoder
+	w        *waiter
+	out      []byte
+	gz       *gzip.Reader
+	attrs    [1]stream.Attr
 }
 
 type recordError struct {
@@ -67,8 +70,7 @@ func putReqState(st *reqState) {
 		return
 	}
 	st.body = st.body[:0]
-	clear(st.spans)
-	st.spans = st.spans[:0]
+	st.split = splitter{}
 	st.errs = st.errs[:0]
 	st.out = st.out[:0]
 	st.attrs = [1]stream.Attr{}
@@ -147,17 +149,19 @@ func (s *Service) serveRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if st.spans, err = splitBody(st.spans[:0], st.body); err != nil {
-		s.fail(w, http.StatusBadRequest, "bad_body", err.Error())
+	accepted, size := st.encodeEvents(s.opts.GroupCommitBytes, s.opts.MaxRecordBytes)
+	if st.split.err != nil {
+		s.fail(w, http.StatusBadRequest, "bad_body", st.split.err.Error())
 		return
 	}
-	if len(st.spans) == 0 {
+	if accepted+st.rejected == 0 {
 		s.fail(w, http.StatusBadRequest, "empty_body", errNoRecords.Error())
 		return
 	}
-	accepted, size := st.encodeEvents(s.opts.GroupCommitBytes, s.opts.MaxRecordBytes)
-	for _, e := range st.errs {
-		s.m.rejected[sourceHTTP][e.reason].Inc()
+	for i, n := range st.reasons {
+		if n > 0 {
+			s.m.rejected[sourceHTTP][allReasons[i]].Add(float64(n))
+		}
 	}
 	if accepted == 0 {
 		s.m.requestError(http.StatusBadRequest)
@@ -178,14 +182,29 @@ func (s *Service) serveRecords(w http.ResponseWriter, r *http.Request) {
 	s.writeResult(w, st, http.StatusOK, accepted)
 }
 
-// encodeEvents checks each event in st.spans, records the invalid ones in
-// st.errs and encodes the valid ones into st.enc. It returns how many events
-// were accepted and their bytes.
+// maxReportedErrors bounds the per-record errors listed in one response,
+// so that a body of many tiny invalid events cannot make a huge answer.
+const maxReportedErrors = 10000
+
+// encodeEvents splits st.body, checks each event, notes the invalid ones
+// in st.errs (the first maxReportedErrors), st.rejected and st.reasons and
+// encodes the valid ones into st.enc. It returns how many events were
+// accepted and their bytes. A structural error is left in st.split.err.
 func (st *reqState) encodeEvents(groupCommitBytes, maxRecordBytes int64) (accepted, size int) {
 	st.enc.reset(groupCommitBytes)
-	for i, ev := range st.spans {
+	st.errs, st.rejected, st.reasons = st.errs[:0], 0, [len(allReasons)]int{}
+	st.split.reset(st.body)
+	for i := 0; ; i++ {
+		ev, ok := st.split.next()
+		if !ok {
+			break
+		}
 		if reason := checkEvent(ev, maxRecordBytes); reason != "" {
-			st.errs = append(st.errs, recordError{i, reason})
+			if len(st.errs) < maxReportedErrors {
+				st.errs = append(st.errs, recordError{i, reason})
+			}
+			st.rejected++
+			st.reasons[reasonIndex(reason)]++
 			continue
 		}
 		key := findDeviceID(ev)
@@ -308,7 +327,7 @@ func (s *Service) writeResult(w http.ResponseWriter, st *reqState, status, accep
 	out := append(st.out[:0], `{"accepted":`...)
 	out = strconv.AppendInt(out, int64(accepted), 10)
 	out = append(out, `,"rejected":`...)
-	out = strconv.AppendInt(out, int64(len(st.errs)), 10)
+	out = strconv.AppendInt(out, int64(st.rejected), 10)
 	out = append(out, `,"errors":[`...)
 	for i, e := range st.errs {
 		if i > 0 {
@@ -320,7 +339,11 @@ func (s *Service) writeResult(w http.ResponseWriter, st *reqState, status, accep
 		out = append(out, e.reason...) // fixed identifiers: no escaping needed
 		out = append(out, `"}`...)
 	}
-	out = append(out, "]}\n"...)
+	out = append(out, ']')
+	if st.rejected > len(st.errs) {
+		out = append(out, `,"errors_truncated":true`...)
+	}
+	out = append(out, "}\n"...)
 	st.out = out
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

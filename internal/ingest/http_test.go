@@ -453,3 +453,15 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPManyErrorsTruncated: the error list is bounded, the count is not.
+func TestHTTPManyErrorsTruncated(t *testing.T) {
+	broker := openJetStream(t, "events")
+	srv := serve(t, newService(t, broker, Options{}))
+	body := strings.Repeat("1\n", maxReportedErrors+5) + `{"ok":1}`
+	r := post(t, srv.URL, "events", []byte(body), nil)
+	if r.status != 200 || r.result.Accepted != 1 || r.result.Rejected != maxReportedErrors+5 || len(r.result.Errors) != maxReportedErrors ||
+		!strings.Contains(r.raw, `"errors_truncated":true`) {
+		t.Fatalf("got %d accepted %d rejected %d errors %d", r.status, r.result.Accepted, r.result.Rejected, len(r.result.Errors))
+	}
+}
