@@ -88,10 +88,10 @@ func cpuTime() time.Duration {
 var seedOnce = sync.OnceValue(func() *columnar.Batch { return seedBatch(250, 3600) })
 
 // TestBytesPerPoint measures both DOUBLE paths on a smaller seed-shaped
-// batch (100 devices × 4 measures × 900 s) and holds the decimal path to
+// batch (50 devices × 4 measures × 3600 s) and holds the decimal path to
 // the 0.8 byte/point target.
 func TestBytesPerPoint(t *testing.T) {
-	b := seedBatch(100, 900)
+	b := seedBatch(50, 3600)
 	points := float64(b.Len())
 	sizes := map[bool]float64{}
 	for _, noDecimal := range []bool{false, true} {

@@ -627,7 +627,7 @@ func TestCorruptParts(t *testing.T) {
 	t.Run("flipped footer bytes", func(t *testing.T) {
 		footerLen := int(uint32(good[len(good)-8]) | uint32(good[len(good)-7])<<8 | uint32(good[len(good)-6])<<16 | uint32(good[len(good)-5])<<24)
 		start := len(good) - 8 - footerLen
-		for range 300 {
+		for range 150 {
 			d := bytes.Clone(good)
 			for range 1 + r.IntN(3) {
 				d[start+r.IntN(footerLen+8)] ^= byte(1 + r.IntN(255))
@@ -641,7 +641,7 @@ func TestCorruptParts(t *testing.T) {
 		}
 	})
 	t.Run("flipped data bytes", func(t *testing.T) {
-		for range 300 {
+		for range 150 {
 			d := bytes.Clone(good)
 			d[4+r.IntN(len(d)/2)] ^= byte(1 + r.IntN(255))
 			openErr, scanErr := try(t, d)
