@@ -391,7 +391,16 @@ func (s *Service) Publish(ctx context.Context, streamName string, recs []stream.
 	}
 	select {
 	case <-w.done:
-		return w.result()
+		if err := w.result(); err != nil {
+			return err
+		}
+		size := 0
+		for _, r := range recs {
+			size += len(r.Data)
+		}
+		s.m.accepted[sourcePublish].Add(float64(len(recs)))
+		s.m.bytes[sourcePublish].Add(float64(size))
+		return nil
 	case <-ctx.Done():
 		// The committer still owns b's buffer; it is not pooled, so that is fine.
 		return fmt.Errorf("ingest: waiting for publish: %w", ctx.Err())

@@ -15,7 +15,9 @@
 // Invariants:
 //   - A caller (HTTP response 200, MQTT PUBACK, Publish returning nil) is told
 //     that an event is accepted only after the frame holding it was
-//     acknowledged by stream.Broker.Publish, i.e. is durable.
+//     acknowledged by stream.Broker.Publish, i.e. is durable. An MQTT
+//     publish whose frame failed is not acknowledged; the client is
+//     disconnected and redelivers (see mqtt.go).
 //   - Bytes held for the stream (HTTP bodies being read and parsed, encoded
 //     events queued or in flight) never exceed Options.QueueBytes, except
 //     that one sender is always admitted into an otherwise empty queue so
