@@ -108,3 +108,26 @@ func TestDecimalNanos(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFastFloat checks the short-decimal fast path against strconv, bit
+// for bit, on everything it accepts.
+//
+//	go test ./internal/event -run '^$' -fuzz FuzzFastFloat -fuzztime 30s
+func FuzzFastFloat(f *testing.F) {
+	for _, s := range []string{"11.2", "-0", "777.88", "0.1", "123456789012345", "1234567890.12345", ".5", "5.", "-0.000000000000001"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		x, ok := fastFloat([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("fastFloat accepts %q, strconv: %v", s, err)
+		}
+		if math.Float64bits(x) != math.Float64bits(want) {
+			t.Fatalf("fastFloat(%q) = %v, strconv %v", s, x, want)
+		}
+	})
+}

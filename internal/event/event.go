@@ -343,7 +343,11 @@ func (m *Mapper) addMeasure(pos int, f *Field) error {
 	var v tsdb.Value
 	switch f.Kind {
 	case KindNumber:
-		x, err := strconv.ParseFloat(unsafeString(f.Value), 64)
+		x, ok := fastFloat(f.Value)
+		var err error
+		if !ok {
+			x, err = strconv.ParseFloat(unsafeString(f.Value), 64)
+		}
 		if err != nil || math.IsInf(x, 0) {
 			return &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure value %s is out of the range of a double", fieldName(f.Value))}
 		}
@@ -354,7 +358,11 @@ func (m *Mapper) addMeasure(pos int, f *Field) error {
 		return &Error{Field: fieldName(f.Key), Reason: "measure value is null"}
 	default:
 		if _, ok := parseDecimal(f.Value); ok {
-			x, err := strconv.ParseFloat(unsafeString(f.Value), 64)
+			x, ok := fastFloat(f.Value)
+			var err error
+			if !ok {
+				x, err = strconv.ParseFloat(unsafeString(f.Value), 64)
+			}
 			if err != nil || math.IsInf(x, 0) {
 				return &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure value %q is out of the range of a double", fieldName(f.Value))}
 			}
@@ -564,6 +572,49 @@ func sortMeasures(d []tsdb.MeasureValue) {
 			d[j], d[j-1] = d[j-1], d[j]
 		}
 	}
+}
+
+// pow10 holds the powers of ten that float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// fastFloat parses the common short decimals ("11.2", "-3", "777.88")
+// without strconv: with at most 15 digits the mantissa and the power of ten
+// are exact in a float64, so one division rounds correctly (the fast path
+// of Clinger's algorithm, which strconv also takes). Anything else (an
+// exponent, more digits) reports false.
+func fastFloat(b []byte) (float64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var mant uint64
+	digits, frac := 0, -1
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			mant = mant*10 + uint64(c-'0')
+			digits++
+			if frac >= 0 {
+				frac++
+			}
+		case c == '.' && frac < 0:
+			frac = 0
+		default:
+			return 0, false
+		}
+	}
+	if digits == 0 || digits > 15 {
+		return 0, false
+	}
+	x := float64(mant)
+	if frac > 0 {
+		x /= pow10[frac]
+	}
+	if neg {
+		x = -x
+	}
+	return x, true
 }
 
 // unsafeString views b as a string for a call that does not keep it

@@ -216,3 +216,31 @@ func checkRecords(t *testing.T, data []byte, obj map[string]any, recs []tsdb.Rec
 		t.Fatalf("bad correction %+v", corr)
 	}
 }
+
+// TestDecodeSpecialAtEveryOffset puts each kind of special byte at every
+// offset of a string, to exercise the 8-bytes-at-a-time scan's edges, and
+// compares with encoding/json.
+func TestDecodeSpecialAtEveryOffset(t *testing.T) {
+	specials := []string{`\n`, `\"`, `\\`, `\u00e9`, "\x01", "\x1f", "\x7f", "é", "\xff", "\xc3", "😀", "\xed\xa0\x80", " ", "~"}
+	for _, sp := range specials {
+		for off := range 20 {
+			for _, tail := range []int{0, 1, 7, 8, 9} {
+				val := strings.Repeat("a", off) + sp + strings.Repeat("b", tail)
+				data := []byte(`{"k` + val + `": "` + val + `"}`)
+				obj, ok, _ := jsonFlat(data)
+				fields, err := event.Decode(nil, data)
+				if ok != (err == nil) {
+					t.Fatalf("%q: encoding/json ok=%v, Decode %v", data, ok, err)
+				}
+				if !ok {
+					continue
+				}
+				for k, v := range obj {
+					if len(fields) != 1 || string(fields[0].Key) != k || string(fields[0].Value) != v.(string) {
+						t.Fatalf("%q: Decode %q=%q, encoding/json %q=%q", data, fields[0].Key, fields[0].Value, k, v)
+					}
+				}
+			}
+		}
+	}
+}
