@@ -34,7 +34,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-		"time"
+	"time"
 	"unicode/utf8"
 )
 
@@ -224,6 +224,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			f.Close()
 		}()
 	}
+	if l, ok := loadAverage(); ok && l > float64(runtime.NumCPU())/2 {
+		r.logf("note: load average %.1f on %d CPUs: other processes compete for the CPUs, so the figures will be low", l, runtime.NumCPU())
+	}
 	start := time.Now()
 	if err := runSuite(r); err != nil {
 		return fmt.Errorf("bench %s: %w", name, err)
@@ -328,6 +331,20 @@ func machine() string {
 	}
 	parts = append(parts, runtime.Version())
 	return strings.Join(parts, ", ")
+}
+
+// loadAverage returns the 1-minute load average where the system tells.
+func loadAverage() (float64, bool) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, false
+	}
+	l, err := strconv.ParseFloat(f[0], 64)
+	return l, err == nil
 }
 
 func cpuModel() string {
