@@ -47,14 +47,30 @@ func jsonFlat(data []byte) (obj map[string]any, ok, flat bool) {
 		return nil, false, false
 	}
 	obj, _ = v.(map[string]any)
-	flat = obj != nil
-	for _, x := range obj {
-		switch x.(type) {
-		case map[string]any, []any:
-			flat = false
+	if obj == nil {
+		return nil, true, false
+	}
+	// Flatness from the token stream: the map keeps only the last of
+	// duplicate keys, which may hide a nested value ({"a":{},"a":0}).
+	toks := json.NewDecoder(bytes.NewReader(data))
+	depth := 0
+	for {
+		tok, err := toks.Token()
+		if err != nil {
+			break
+		}
+		if d, ok := tok.(json.Delim); ok {
+			if d == '{' || d == '[' {
+				depth++
+				if depth > 1 {
+					return obj, true, false
+				}
+			} else {
+				depth--
+			}
 		}
 	}
-	return obj, true, flat
+	return obj, true, true
 }
 
 // FuzzMap checks that Map never panics and agrees with encoding/json: what
