@@ -16,9 +16,13 @@ type table struct {
 	id   uint32     // set in newTable
 
 	mu sync.RWMutex // guards everything below
-	// series by key (seriesKey) and by id.
-	series   map[string]*series
-	byID     map[uint64]*series
+	// series by key (seriesKey) and by id; postings lists the series of
+	// each dimension value, byMeasure those of each measure name. Series
+	// are never removed while the table is open.
+	series    map[string]*series
+	byID      map[uint64]*series
+	postings  map[string]map[string][]*series
+	byMeasure map[string][]*series
 	active   *memtable // takes writes
 	flushing *memtable // being written to parts; read-only; nil if none
 	// measureTypes fixes the type of each single-measure measure name;
@@ -42,6 +46,8 @@ func newTable(ti *TableInfo) *table {
 		id:           ti.ID,
 		series:       map[string]*series{},
 		byID:         map[uint64]*series{},
+		postings:     map[string]map[string][]*series{},
+		byMeasure:    map[string][]*series{},
 		active:       newMemtable(),
 		measureTypes: map[string]columnar.Type{},
 		fieldTypes:   map[string]columnar.Type{},
@@ -110,8 +116,15 @@ func (t *table) getOrCreateSeries(key []byte, measure string, dims []Dimension) 
 	}
 	t.series[s.key] = s
 	t.byID[s.id] = s
-	for _, d := range dims {
+	t.byMeasure[measure] = append(t.byMeasure[measure], s)
+	for _, d := range s.dims {
 		t.dims[d.Name] = struct{}{}
+		vals := t.postings[d.Name]
+		if vals == nil {
+			vals = map[string][]*series{}
+			t.postings[d.Name] = vals
+		}
+		vals[d.Value] = append(vals[d.Value], s)
 	}
 	return s
 }

@@ -81,10 +81,13 @@ func (m *model) write(recs []Record) []Reject {
 }
 
 // rows renders the model (or a scan) as sorted strings for comparison.
-func (m *model) rows(lo, hi int64, measures []string) []string {
+func (m *model) rows(lo, hi int64, measures []string, dims []DimFilter) []string {
 	var out []string
 	for k, p := range m.points {
 		if k.t < lo || k.t > hi || (measures != nil && !slices.Contains(measures, p.measure)) {
+			continue
+		}
+		if !(&ScanRequest{Dims: dims}).matchSeries(&series{measure: p.measure, dims: p.dims}) {
 			continue
 		}
 		var parts []string
@@ -102,6 +105,21 @@ func (m *model) rows(lo, hi int64, measures []string) []string {
 	return out
 }
 
+// latest renders the newest point of each series.
+func (m *model) latest() []string {
+	newest := map[string]modelKey{}
+	for k := range m.points {
+		if cur, ok := newest[k.series]; !ok || k.t > cur.t {
+			newest[k.series] = k
+		}
+	}
+	sub := &model{points: map[modelKey]modelPoint{}}
+	for _, k := range newest {
+		sub.points[k] = m.points[k]
+	}
+	return sub.rows(math.MinInt64, math.MaxInt64, nil, nil)
+}
+
 func scanRows(t *testing.T, db *DB, req ScanRequest) []string {
 	t.Helper()
 	var out []string
@@ -109,6 +127,19 @@ func scanRows(t *testing.T, db *DB, req ScanRequest) []string {
 		if err := b.Validate(); err != nil {
 			return err
 		}
+		out = append(out, batchRows(b)...)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func batchRows(b *columnar.Batch) []string {
+	var out []string
+	{
 		for i := 0; i < b.Len(); i++ {
 			var dims, fs []string
 			for j, name := range b.Names {
@@ -126,12 +157,7 @@ func scanRows(t *testing.T, db *DB, req ScanRequest) []string {
 			sort.Strings(fs)
 			out = append(out, fmt.Sprintf("%d %s {%s} %s", b.Col("time").Ints[i], b.Col("measure_name").Strs[i], strings.Join(dims, ","), strings.Join(fs, ",")))
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("scan: %v", err)
 	}
-	sort.Strings(out)
 	return out
 }
 
@@ -215,10 +241,29 @@ func runModel(t *testing.T, seed int64) {
 		if rng.Intn(3) == 0 {
 			req.MeasureNames = []string{"temp", "env"}
 		}
+		switch rng.Intn(4) {
+		case 0:
+			req.Dims = []DimFilter{{Name: "device", Values: []string{"d0", "d2"}}}
+		case 1:
+			req.Dims = []DimFilter{{Name: "site", Prefix: "s"}}
+		}
 		got := scanRows(t, db, req)
-		want := m.rows(req.MinTime, req.MaxTime, req.MeasureNames)
+		want := m.rows(req.MinTime, req.MaxTime, req.MeasureNames, req.Dims)
 		if !slices.Equal(got, want) {
 			t.Fatalf("step %d after %s: scan %+v disagrees with the model\n got %d rows: %v\nwant %d rows: %v", step, what, req, len(got), got, len(want), want)
+		}
+		// The latest-point path: the newest point of each series.
+		latestReq := ScanRequest{Database: "iot", Table: "telemetry", MinTime: math.MinInt64, MaxTime: math.MaxInt64}
+		var gotLatest []string
+		if err := db.Latest(context.Background(), latestReq, func(b *columnar.Batch) error {
+			gotLatest = append(gotLatest, batchRows(b)...)
+			return nil
+		}); err != nil {
+			t.Fatalf("latest: %v", err)
+		}
+		sort.Strings(gotLatest)
+		if wantLatest := m.latest(); !slices.Equal(gotLatest, wantLatest) {
+			t.Fatalf("step %d after %s: latest disagrees with the model\n got %v\nwant %v", step, what, gotLatest, wantLatest)
 		}
 	}
 	for step := 0; step < 60; step++ {

@@ -181,16 +181,28 @@ func (db *DB) capture(t *table, req *ScanRequest) *snapshot {
 	snap := &snapshot{mem: map[int64][]memSnap{}, memSrc: map[int64]int{}, parts: map[int64][]*partRef{}}
 	snap.dims, snap.fields = t.columns(req.Columns)
 	snap.allDims, _ = t.columns(nil)
+	candidates, selective := t.candidates(req)
 	for _, m := range []*memtable{t.active, t.flushing} {
 		if m == nil {
 			continue
 		}
 		seen := map[int64]bool{}
-		for _, ms := range m.series {
+		list := make([]*memSeries, 0, len(m.series))
+		if selective {
+			for _, s := range candidates {
+				if ms := m.series[s.id]; ms != nil {
+					list = append(list, ms)
+				}
+			}
+		} else {
+			for _, ms := range m.series {
+				list = append(list, ms)
+			}
+		}
+		for _, ms := range list {
 			if !req.matchSeries(ms.s) {
 				continue
 			}
-			ms := ms
 			snapAll, ok := captureMem(ms, req.MinTime, req.MaxTime)
 			if !ok {
 				continue
@@ -441,7 +453,14 @@ func (db *DB) Latest(ctx context.Context, req ScanRequest, fn func(*columnar.Bat
 	allDims, _ := t.columns(nil)
 	out := newBatchBuilder(dims, fields, false)
 	var list []*series
-	for _, s := range t.series {
+	candidates, selective := t.candidates(&req)
+	if !selective {
+		candidates = make([]*series, 0, len(t.series))
+		for _, s := range t.series {
+			candidates = append(candidates, s)
+		}
+	}
+	for _, s := range candidates {
 		if s.latestSet && s.latest.t >= req.MinTime && s.latest.t <= req.MaxTime && req.matchSeries(s) {
 			list = append(list, s)
 		}
@@ -489,4 +508,41 @@ func appendOrdered(dst []byte, s string) []byte {
 		}
 	}
 	return append(dst, 0, 1)
+}
+
+// candidates returns, when the request names dimension values or measure
+// names, the smallest list of series that can match (from the postings);
+// selective is false when every series must be considered. t.mu is held.
+func (t *table) candidates(req *ScanRequest) (list []*series, selective bool) {
+	best := -1
+	consider := func(l []*series) {
+		if best < 0 || len(l) < best {
+			best, list, selective = len(l), l, true
+		}
+	}
+	for _, f := range req.Dims {
+		if len(f.Values) == 0 {
+			continue
+		}
+		vals := t.postings[f.Name]
+		var l []*series
+		for _, v := range f.Values {
+			l = append(l, vals[v]...)
+		}
+		consider(l)
+	}
+	if req.MeasureNames != nil {
+		var l []*series
+		for _, m := range req.MeasureNames {
+			l = append(l, t.byMeasure[m]...)
+		}
+		consider(l)
+	}
+	if selective && len(list) > 0 {
+		// Values of one filter are distinct, so their lists do not overlap;
+		// duplicates would only cost time, not correctness, as callers
+		// look series up by id.
+		list = slices.Clone(list)
+	}
+	return list, selective
 }
