@@ -220,6 +220,7 @@ type loadResult struct {
 	storedEv float64       // events the store held at the end (points / 4)
 	waited   time.Duration // from the first send to the end of the wait
 	retries  int64         // 429/503 answers
+	cpu      time.Duration // process CPU time from the first send to the end of the wait; 0 = unknown
 }
 
 func (l loadResult) storedRate() float64 {
@@ -233,6 +234,11 @@ func (p *pipelineBench) addLoad(name string, res loadResult, t *target) {
 	p.add(name+"/acked", float64(res.events)/res.acked.Seconds(), "events/s", t)
 	p.add(name+"/end_to_end", res.storedRate(), "events/s", t)
 	p.add(name+"/end_to_end_points", 4*res.storedRate(), "points/s", nil)
+	if res.cpu > 0 && res.stored > 0 {
+		// Independent of what else runs on the machine: the server and the
+		// load generator together, per CPU second they used.
+		p.add(name+"/end_to_end_per_cpu", float64(res.events)/res.cpu.Seconds(), "events/CPU-s", nil)
+	}
 	if res.stored == 0 {
 		p.logf("  %s: the store did not hold every acknowledged event within %s; end-to-end rate counts what it held", name, p.c.drainTimeout)
 	}
@@ -276,6 +282,7 @@ func (p *pipelineBench) load(label string, d time.Duration, senders, per int, ra
 		slot  atomic.Int64
 	)
 	fail := func(err error) { once.Do(func() { first = err; cancel() }) }
+	cpu0, cpuOK := cpuTime()
 	begin := time.Now()
 	var interval time.Duration
 	if rate > 0 {
@@ -344,6 +351,9 @@ func (p *pipelineBench) load(label string, d time.Duration, senders, per int, ra
 		res.storedEv = (pts - base) / 4
 		if pts >= want {
 			res.stored = res.waited
+			if cpu1, _ := cpuTime(); cpuOK {
+				res.cpu = cpu1 - cpu0
+			}
 			break
 		}
 		if time.Now().After(deadline) {

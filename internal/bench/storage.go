@@ -165,7 +165,7 @@ func (s *storageBench) dataPhases() (err error) {
 		writers int
 		t0, t1  int
 	}{{1, 0, half}, {c.writers, half, ticks}} {
-		n, el, err := s.write(s.f, fmt.Sprintf("write %s writers=%d batch=%d", mode, ph.writers, c.batch), ph.writers, ph.t0, ph.t1)
+		n, wall, cpu, err := s.write(s.f, fmt.Sprintf("write %s writers=%d batch=%d", mode, ph.writers, c.batch), ph.writers, ph.t0, ph.t1)
 		if err != nil {
 			return err
 		}
@@ -175,7 +175,13 @@ func (s *storageBench) dataPhases() (err error) {
 			if !c.noSync {
 				t = targetWrite
 			}
-			s.add(fmt.Sprintf("write/%s/batch=%d/writers=%d", mode, c.batch, ph.writers), float64(n)/el.Seconds(), "points/s", t)
+			name := fmt.Sprintf("write/%s/batch=%d/writers=%d", mode, c.batch, ph.writers)
+			s.add(name, float64(n)/wall.Seconds(), "points/s", t)
+			if cpu > 0 {
+				// Independent of what else runs on the machine (background
+				// flushes of the store included).
+				s.add(name+"/per_cpu", float64(n)/cpu.Seconds(), "points/CPU-s", nil)
+			}
 		}
 	}
 
@@ -242,7 +248,7 @@ func (s *storageBench) dataPhases() (err error) {
 		if err != nil {
 			return err
 		}
-		if _, _, err := s.write(f, fmt.Sprintf("write hot hour for %d devices", hot), 1, 0, f.ticks); err != nil {
+		if _, _, _, err := s.write(f, fmt.Sprintf("write hot hour for %d devices", hot), 1, 0, f.ticks); err != nil {
 			return err
 		}
 		if st := s.db.Stats(); st.HeadPoints != hot*3600*4 {
@@ -259,7 +265,7 @@ func (s *storageBench) dataPhases() (err error) {
 
 // write writes ticks [t0, t1) of f with the given number of writers in
 // batches of c.batch and returns the points written and the time taken.
-func (s *storageBench) write(f *fleet, label string, writers, t0, t1 int) (int64, time.Duration, error) {
+func (s *storageBench) write(f *fleet, label string, writers, t0, t1 int) (points int64, wall, cpu time.Duration, err error) {
 	total := int64(t1-t0) * int64(f.devices) * 4
 	var done atomic.Int64
 	stop := s.progress.start(label, func(el time.Duration) string {
@@ -274,6 +280,7 @@ func (s *storageBench) write(f *fleet, label string, writers, t0, t1 int) (int64
 		first error
 	)
 	fail := func(err error) { once.Do(func() { first = err; cancel() }) }
+	cpu0, cpuOK := cpuTime()
 	begin := time.Now()
 	for w := range writers {
 		wg.Add(1)
@@ -308,11 +315,14 @@ func (s *storageBench) write(f *fleet, label string, writers, t0, t1 int) (int64
 		}()
 	}
 	wg.Wait()
-	el := time.Since(begin)
-	if first != nil {
-		return 0, 0, first
+	wall = time.Since(begin)
+	if cpu1, _ := cpuTime(); cpuOK {
+		cpu = cpu1 - cpu0
 	}
-	return done.Load(), el, nil
+	if first != nil {
+		return 0, 0, 0, first
+	}
+	return done.Load(), wall, cpu, nil
 }
 
 // scan runs c.scans full scans of the value column and records the median
