@@ -22,9 +22,14 @@ const (
 	Float64        // DOUBLE, in Floats
 	String         // VARCHAR, in Strs
 	Timestamp      // TIMESTAMP, nanoseconds since the Unix epoch (UTC), in Ints
+	Date           // DATE, days since the Unix epoch, in Ints
+	Interval       // INTERVAL (day to second), nanoseconds, in Ints
 )
 
-var typeNames = [...]string{Unknown: "UNKNOWN", Bool: "BOOLEAN", Int64: "BIGINT", Float64: "DOUBLE", String: "VARCHAR", Timestamp: "TIMESTAMP"}
+var typeNames = [...]string{Unknown: "UNKNOWN", Bool: "BOOLEAN", Int64: "BIGINT", Float64: "DOUBLE", String: "VARCHAR", Timestamp: "TIMESTAMP", Date: "DATE", Interval: "INTERVAL"}
+
+// UsesInts reports whether values of t live in Column.Ints.
+func (t Type) UsesInts() bool { return t == Int64 || t == Timestamp || t == Date || t == Interval }
 
 func (t Type) String() string {
 	if int(t) < len(typeNames) {
@@ -59,7 +64,7 @@ func NewColumn(t Type, n int) *Column {
 	switch t {
 	case Bool:
 		c.Bools = make([]bool, 0, n)
-	case Int64, Timestamp:
+	case Int64, Timestamp, Date, Interval:
 		c.Ints = make([]int64, 0, n)
 	case Float64:
 		c.Floats = make([]float64, 0, n)
@@ -74,7 +79,7 @@ func (c *Column) Len() int {
 	switch c.Type {
 	case Bool:
 		return len(c.Bools)
-	case Int64, Timestamp:
+	case Int64, Timestamp, Date, Interval:
 		return len(c.Ints)
 	case Float64:
 		return len(c.Floats)
@@ -106,7 +111,7 @@ func (c *Column) AppendNull() {
 	switch c.Type {
 	case Bool:
 		c.Bools = append(c.Bools, false)
-	case Int64, Timestamp:
+	case Int64, Timestamp, Date, Interval:
 		c.Ints = append(c.Ints, 0)
 	case Float64:
 		c.Floats = append(c.Floats, 0)
@@ -143,7 +148,7 @@ func (c *Column) AppendFrom(src *Column, i int) {
 	switch c.Type {
 	case Bool:
 		c.AppendBool(src.Bools[i])
-	case Int64, Timestamp:
+	case Int64, Timestamp, Date, Interval:
 		c.AppendInt(src.Ints[i])
 	case Float64:
 		c.AppendFloat(src.Floats[i])
@@ -162,7 +167,7 @@ func (c *Column) Value(i int) any {
 	switch c.Type {
 	case Bool:
 		return c.Bools[i]
-	case Int64, Timestamp:
+	case Int64, Timestamp, Date, Interval:
 		return c.Ints[i]
 	case Float64:
 		return c.Floats[i]
