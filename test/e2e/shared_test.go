@@ -54,6 +54,7 @@ func TestProcessorsShareConsumer(t *testing.T) {
 		cfg = testConfig(t)
 		cfg.NATSURL = url
 		cfg.MQTTAddr = ""
+		cfg.Processors = 2 // four members of one durable consumer in all
 		return cfg
 	}
 	cfgA, cfgB := newCfg(), newCfg()
@@ -98,17 +99,48 @@ func TestProcessorsShareConsumer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Let both processors take part before A leaves: wait until A's store
-	// holds something (the stream hands messages to either member).
-	waitFor(t, "both processors to store events", 60*time.Second, func() (bool, string) {
-		ga, err1 := scanTelemetry(ctx, a.DB())
-		gb, err2 := scanTelemetry(ctx, b.DB())
-		return len(ga) > 0 && len(gb) > 0, fmt.Sprintf("A %d rows (%v), B %d rows (%v)", len(ga), err1, len(gb), err2)
-	})
+	// Let both servers' processors take part before A leaves: the stream
+	// hands each message to whichever member asks first, so keep sending
+	// (bounded) until A's store holds something.
+	storedAll := func(db *tsdb.DB, other map[seriesKey]*storedRow) (bool, int) {
+		got, err := scanTelemetry(ctx, db)
+		if err != nil {
+			return false, 0
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for k := range want {
+			if got[k] == nil && other[k] == nil {
+				return false, len(got)
+			}
+		}
+		return true, len(got)
+	}
+	for round := 0; ; round++ {
+		var rowsA int
+		waitFor(t, "phase 1 to be stored", 60*time.Second, func() (bool, string) {
+			gotB, err := scanTelemetry(ctx, b.DB())
+			if err != nil {
+				return false, err.Error()
+			}
+			ok, n := storedAll(a.DB(), gotB)
+			rowsA = n
+			return ok, fmt.Sprintf("A %d rows, B %d rows, %d wanted", n, len(gotB), len(want))
+		})
+		if rowsA > 0 {
+			break
+		}
+		if round == 20 {
+			t.Fatal("A's processor got no message in 20 rounds: the durable consumer is not shared")
+		}
+		if err := send(a.HTTPAddr(), 5+round, 0, 200); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// Phase 2: A shuts down gracefully while a sender keeps posting to B.
 	phase2 := make(chan error, 1)
-	go func() { phase2 <- send(b.HTTPAddr(), 4, 0, 3000) }()
+	go func() { phase2 <- send(b.HTTPAddr(), 4, 0, 3000) }() // sender 4: phase 2 only
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := a.Shutdown(sctx); err != nil {
