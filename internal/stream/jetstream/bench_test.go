@@ -77,6 +77,7 @@ func BenchmarkFetchAck(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			b.ResetTimer()
+			b.StartTimer() // publishN left it stopped
 			for got := 0; got < b.N; {
 				msgs, err := c.Fetch(context.Background(), 100, time.Second)
 				if err != nil {

@@ -30,11 +30,11 @@
 // "jetstream { sync: always }", a cluster with Replicas: 3 acks after a
 // quorum has the message.
 //
-// Consumer acknowledgements are sent with a confirmation from the server
-// (DoubleAck), so they are applied when Ack returns; the server persists
-// consumer state on a short timer (about 100 ms), so a crash right after an
-// Ack can still lead to a redelivery. Callers tolerate redelivery; nothing
-// here can lose a message.
+// Consumer acknowledgements wait for the server's confirmation (AckSync;
+// Nak and Term likewise), so an ack is applied when Ack returns. The server
+// persists consumer state on a short timer (about 100 ms), so a crash right
+// after an Ack can still lead to a redelivery. Callers tolerate redelivery;
+// nothing here can lose a message.
 //
 // # Concurrency
 //

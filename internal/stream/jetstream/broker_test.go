@@ -418,6 +418,15 @@ func TestErrors(t *testing.T) {
 			t.Errorf("Publish of 2 MiB: %v, want ErrTooLarge", err)
 		}
 		c := consumer(t, b, stream.ConsumerConfig{Stream: "events", Durable: "d"})
+		if err := b.DeleteStream(ctx, "events"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Fetch(ctx, 1, 100*time.Millisecond); err == nil {
+			t.Error("Fetch from a deleted stream's consumer succeeded")
+		}
+		if _, err := c.Pending(ctx); !errors.Is(err, stream.ErrNoStream) {
+			t.Errorf("Pending on deleted stream: %v, want ErrNoStream", err)
+		}
 		c.Close()
 		if _, err := c.Fetch(ctx, 1, 0); err == nil {
 			t.Error("Fetch on closed consumer succeeded")
