@@ -297,6 +297,8 @@ func (s *Service) failErr(w http.ResponseWriter, err error) {
 		s.fail(w, http.StatusNotFound, "stream_not_found", err.Error())
 	case errors.Is(err, stream.ErrBackpressure):
 		s.fail(w, http.StatusTooManyRequests, "backpressure", err.Error())
+	case errors.Is(err, stream.ErrTooLarge):
+		s.fail(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
 	case errors.Is(err, ErrShuttingDown):
 		s.fail(w, http.StatusServiceUnavailable, "shutting_down", err.Error())
 	default:

@@ -89,6 +89,11 @@ func DecodeFrame(frame []byte, fn func(i int, r Record) error) error {
 		if len(p) < 1 {
 			return fmt.Errorf("%w: record %d truncated", ErrBadFrame, i)
 		}
+		if p[0] != 0 {
+			// No flags are defined yet; a frame that uses one was written by
+			// a newer sluice and must not be misread.
+			return fmt.Errorf("%w: record %d has unknown flags %#x", ErrBadFrame, i, p[0])
+		}
 		p = p[1:]
 		var r Record
 		var b []byte

@@ -29,6 +29,10 @@ const (
 // 429/503 with Retry-After; nothing is dropped silently.
 var ErrBackpressure = errors.New("stream: backpressure, retry later")
 
+// ErrTooLarge is returned by Publish for a message larger than the stream
+// accepts. Retrying cannot help; HTTP callers answer 413.
+var ErrTooLarge = errors.New("stream: message too large")
+
 // ErrNoStream is returned for operations on a stream that does not exist.
 var ErrNoStream = errors.New("stream: no such stream")
 

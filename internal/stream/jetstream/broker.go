@@ -99,7 +99,8 @@ const (
 // ErrTooLarge is returned by Publish for a message larger than the server's
 // maximum payload or the stream's maximum message size. Retrying cannot
 // help; HTTP callers answer 413.
-var ErrTooLarge = errors.New("jetstream: message exceeds the maximum payload")
+// It is stream.ErrTooLarge, so callers need not import this package.
+var ErrTooLarge = stream.ErrTooLarge
 
 // Options configure a Broker. A zero field means its default.
 type Options struct {
