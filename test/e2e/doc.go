@@ -15,6 +15,13 @@
 //   - TestProcessorsShareConsumer: two servers consuming one stream of an
 //     external NATS JetStream server as the same durable consumer; the union
 //     of their stores holds each event exactly once.
+//   - TestShutdownDuringIngest: graceful shutdowns while senders are busy
+//     lose nothing acknowledged (TestGracefulShutdownSoak, -tags soak, also
+//     fails when one leaves stream messages unacknowledged).
+//
+// Some tests fail on purpose: each shows a bug in another package and says
+// where in its comment (TestSkewedEventsInOneRequest,
+// TestSkewedEventDeliveredTwice, TestSecondServerOnSameDataDir).
 //
 // The package has no non-test code: this file only documents it. Tests poll
 // with bounds and generous timeouts instead of sleeping, so they hold on a
