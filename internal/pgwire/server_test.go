@@ -632,4 +632,3 @@ func TestStatementTimeout(t *testing.T) {
 		})
 	}
 }
-

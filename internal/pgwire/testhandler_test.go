@@ -29,8 +29,8 @@ import (
 //	anything else                   42601 syntax_error at character 1
 type TestHandler struct {
 	mu       sync.Mutex
-	Queries  []string       // statements received by Query, in order
-	Params   [][]Param      // their parameters
+	Queries  []string      // statements received by Query, in order
+	Params   [][]Param     // their parameters
 	sleeping chan struct{} // receives when a sleep starts
 }
 
