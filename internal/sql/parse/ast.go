@@ -304,12 +304,12 @@ type Duration struct {
 	D    time.Duration
 }
 
-// Param is a positional parameter: $1 (Dollar) or ? (numbered in order of
-// appearance among ? parameters, from 1).
+// Param is a positional parameter, 1-based: $n, or ? numbered by its
+// order of appearance among the ? parameters. Params print as $n, so that a
+// printed statement keeps its numbering whatever order clauses print in.
 type Param struct {
 	Pos
-	Index    int
-	Question bool
+	Index int
 }
 
 // BinaryOp is a binary operator.
@@ -474,9 +474,10 @@ var typeNames = [...]string{
 
 func (k TypeKind) String() string { return typeNames[k] }
 
-// Type is the target of a cast. Length is VARCHAR(n)'s n, 0 if not given;
-// DECIMAL's precision and scale are accepted and dropped (DECIMAL is
-// DOUBLE here).
+// Type is the target of a cast. Length is VARCHAR(n)'s n, 0 if not given.
+// DECIMAL's precision and scale, TIMESTAMP(p)'s precision and INTERVAL's
+// DAY TO SECOND qualifier are accepted and dropped (DECIMAL is DOUBLE here;
+// timestamps are always nanoseconds).
 type Type struct {
 	Pos
 	Kind         TypeKind

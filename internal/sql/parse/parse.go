@@ -432,14 +432,14 @@ func (p *parser) columnDefs() []ColumnDef {
 	return cols
 }
 
-// hiveType returns the source text of a Hive column type: a word with
-// optional (…) arguments or <…> element types, which may nest.
+// hiveType returns the text of a Hive column type: a word with optional
+// (…) arguments or <…> element types, which may nest.
 func (p *parser) hiveType() string {
 	t := p.peek()
 	if t.kind != tIdent {
 		p.unexpected("column type")
 	}
-	start, end := t.pos, t.end
+	first := p.i
 	p.i++
 	if p.isOp("(") || p.isOp("<") {
 		depth := 0
@@ -447,26 +447,24 @@ func (p *parser) hiveType() string {
 			t := p.next()
 			switch {
 			case t.kind == tEOF:
-				p.fail(start, "unterminated column type")
+				p.fail(p.toks[first].pos, "unterminated column type")
 			case isOp(&t, "(") || isOp(&t, "<"):
 				depth++
 			case isOp(&t, ")") || isOp(&t, ">"):
 				depth--
 			}
-			end = t.end
 			if depth == 0 {
 				break
 			}
 		}
 	}
-	return strings.Join(strings.Fields(p.src[start:end]), " ")
+	return p.tokenText(first, p.i)
 }
 
-// rawUntil returns the source text up to the next of the given keywords (or
-// ';' / end of input), with whitespace collapsed.
+// rawUntil returns the text up to the next of the given keywords (or ';' /
+// end of input).
 func (p *parser) rawUntil(stops ...string) string {
-	start := p.peek().pos
-	end := start
+	first := p.i
 	for {
 		t := p.peek()
 		if t.kind == tEOF || isOp(t, ";") {
@@ -481,23 +479,37 @@ func (p *parser) rawUntil(stops ...string) string {
 		if stop {
 			break
 		}
-		end = t.end
 		p.i++
 	}
-	if end == start {
+	if p.i == first {
 		p.unexpected("clause text")
 	}
-	return strings.Join(strings.Fields(p.src[start:end]), " ")
+	return p.tokenText(first, p.i)
+}
+
+// tokenText joins the source text of tokens [from, to) with single spaces
+// where the source had whitespace or comments, so the result re-lexes to
+// the same tokens.
+func (p *parser) tokenText(from, to int) string {
+	var b strings.Builder
+	for j := from; j < to; j++ {
+		t := &p.toks[j]
+		if j > from && t.pos > p.toks[j-1].end {
+			b.WriteByte(' ')
+		}
+		b.WriteString(p.src[t.pos:t.end])
+	}
+	return b.String()
 }
 
 // ---------------------------------------------------------------------------
 // Queries
 
 // isQueryStart reports whether the tokens at n ahead begin a query, looking
-// through any number of opening parentheses.
+// through opening parentheses (at most maxDepth, deeper fails anyway, and
+// the bound keeps runs of '(' from costing quadratic time).
 func (p *parser) isQueryStart(n int) bool {
-	for isOp(p.peekAt(n), "(") {
-		n++
+	for end := n + maxDepth; isOp(p.peekAt(n), "(") && n < end; n++ {
 	}
 	t := p.peekAt(n)
 	return isKw(t, "select") || isKw(t, "with")
@@ -1056,8 +1068,9 @@ func (p *parser) postfix() Expr {
 	for {
 		switch {
 		case p.isOp("::"):
+			prev := &p.toks[p.i-1] // the name itself, unless parenthesized
 			p.i++
-			if c, ok := x.(*ColumnRef); ok && !c.Name.Quoted && c.Name.Norm == "measure_value" {
+			if c, ok := x.(*ColumnRef); ok && isKw(prev, "measure_value") && c.Name.Norm == "measure_value" {
 				// Timestream column name, not a cast: measure_value::double.
 				t := p.peek()
 				if t.kind != tIdent {
@@ -1108,7 +1121,7 @@ func (p *parser) primary() Expr {
 		p.i++
 		if t.text == "?" {
 			p.nquest++
-			return &Param{Pos: pos, Index: p.nquest, Question: true}
+			return &Param{Pos: pos, Index: p.nquest}
 		}
 		n, err := strconv.Atoi(t.text[1:])
 		if err != nil || n < 1 || n > math.MaxInt32 {
@@ -1515,6 +1528,14 @@ func (p *parser) typeName() Type {
 		ty.Kind = TypeDate
 	case "interval":
 		ty.Kind = TypeInterval
+		// INTERVAL DAY TO SECOND and friends: the qualifier only
+		// narrows the display; intervals here are one type.
+		if intervalUnit(p.peek()) != "" {
+			p.i++
+			if p.isKw("to") && intervalUnit(p.peekAt(1)) != "" {
+				p.i += 2
+			}
+		}
 	default:
 		p.fail(t.pos, "unknown type "+quoteText(t.text))
 	}

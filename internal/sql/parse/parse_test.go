@@ -88,6 +88,7 @@ var parseTests = []struct{ in, want string }{
 		"SELECT current_setting('server_version_num')::INTEGER / 100 AS version"},
 	{"SELECT (a + b)::BIGINT, -a::BIGINT, (-a)::BIGINT", ""},
 	{"SELECT a::INTEGER::VARCHAR", ""},
+	{"SELECT (measure_value)::int, CAST(measure_value AS INTEGER), x::interval day to second", "SELECT (measure_value)::INTEGER, CAST(measure_value AS INTEGER), x::INTERVAL"},
 	// predicates
 	{"SELECT a FROM t WHERE a BETWEEN 1 AND 10 AND b NOT BETWEEN 2 AND 3", ""},
 	{"SELECT a FROM t WHERE a LIKE 'x%' AND b NOT LIKE 'y\\_%' ESCAPE '\\' AND c ILIKE 'Z%' AND d NOT ILIKE 'q'", ""},
@@ -121,7 +122,8 @@ var parseTests = []struct{ in, want string }{
 		"SELECT INTERVAL '1' HOUR, INTERVAL '2' DAY, INTERVAL '1 hour', INTERVAL '1-2' YEAR TO MONTH, INTERVAL '3' DAY"},
 	{"SELECT ago(15m), bin(time, 5m), 1h, 30s, 1ms, 1us, 1ns, 2d, 60000ms, 2day, 12second, 7DAY",
 		"SELECT ago(15m), bin(time, 5m), 1h, 30s, 1ms, 1us, 1ns, 2d, 60000ms, 2day, 12second, 7day"},
-	{"SELECT $1, ?, $2, ?", ""},
+	{"SELECT ?, ?, $3", "SELECT $1, $2, $3"},
+	{"SELECT a FROM t OFFSET ? LIMIT ?", "SELECT a FROM t LIMIT $2 OFFSET $1"},
 	// identifiers
 	{`SELECT "Time", "a""b", Time, "select" FROM "My Table"`, ""},
 	{"SELECT measure_value::double, measure_value::bigint, MEASURE_VALUE::VARCHAR, measure_value::boolean, measure_value::timestamp FROM t", ""},
@@ -158,6 +160,8 @@ var parseTests = []struct{ in, want string }{
 	{"SHOW transaction_isolation", ""},
 	{"CREATE EXTERNAL TABLE IF NOT EXISTS `devices_data`.`smart_devices_events` (\n  `deviceid` string COMMENT 'device',\n  `time` bigint,\n  `tags` array<struct<k:string, v:string>>,\n  price decimal(10, 2)\n)\nPARTITIONED BY (`dt` string)\nROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'\nSTORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat' OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\nLOCATION 's3://bucket/events/'\nTBLPROPERTIES ('has_encrypted_data'='false', 'projection.enabled'='true')",
 		`CREATE EXTERNAL TABLE IF NOT EXISTS "devices_data"."smart_devices_events" ("deviceid" string COMMENT 'device', "time" bigint, "tags" array<struct<k:string, v:string>>, price decimal(10, 2)) PARTITIONED BY ("dt" string) ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe' STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat' OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat' LOCATION 's3://bucket/events/' TBLPROPERTIES ('has_encrypted_data' = 'false', 'projection.enabled' = 'true')`},
+	{"CREATE EXTERNAL TABLE t (a array< int -- c\n>, b map<string, /* x */ int>) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' -- sep\n STORED AS TEXTFILE",
+		"CREATE EXTERNAL TABLE t (a array< int >, b map<string, int>) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' STORED AS TEXTFILE"},
 	{"CREATE EXTERNAL TABLE lake.readings (device_id string, v double) STORED AS PARQUET LOCATION 's3://b/readings/'", ""},
 }
 
@@ -435,7 +439,7 @@ func TestLiterals(t *testing.T) {
 	if iv := args[14].(*parse.Interval); iv.Value != "1" || iv.Unit != "HOUR" {
 		t.Errorf("interval %+v", iv)
 	}
-	for i, want := range []parse.Param{{Index: 3}, {Index: 1, Question: true}, {Index: 2, Question: true}} {
+	for i, want := range []parse.Param{{Index: 3}, {Index: 1}, {Index: 2}} {
 		p := *args[15+i].(*parse.Param)
 		p.Pos = 0
 		if p != want {

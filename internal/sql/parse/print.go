@@ -516,12 +516,8 @@ func (w *printer) expr(e Expr, min int) {
 		w.WriteString(strconv.FormatInt(e.N, 10))
 		w.WriteString(e.Unit)
 	case *Param:
-		if e.Question {
-			w.WriteByte('?')
-		} else {
-			w.WriteByte('$')
-			w.WriteString(strconv.Itoa(e.Index))
-		}
+		w.WriteByte('$')
+		w.WriteString(strconv.Itoa(e.Index))
 	case *Binary:
 		p := binaryPrec(e.Op)
 		w.expr(e.L, p)
@@ -584,7 +580,14 @@ func (w *printer) expr(e Expr, min int) {
 		w.kw(" END")
 	case *Cast:
 		if e.Colons {
-			w.expr(e.X, precPostfix)
+			// measure_value::int would read back as a column name.
+			if c, ok := e.X.(*ColumnRef); ok && !c.Name.Quoted && strings.EqualFold(c.Name.Name, "measure_value") {
+				w.WriteByte('(')
+				w.expr(e.X, 0)
+				w.WriteByte(')')
+			} else {
+				w.expr(e.X, precPostfix)
+			}
 			w.WriteString("::")
 			w.typ(e.Type)
 			return
@@ -713,12 +716,13 @@ func (w *printer) typ(t Type) {
 }
 
 func (w *printer) funcCall(f *Func) {
-	// Names the parser accepted bare (left, right, current_date, …)
-	// print bare even when reserved.
-	if f.Name.Quoted || !bareWord(f.Name.Name) {
-		w.ident(f.Name)
-	} else {
+	// Names the parser accepts bare although reserved (left, right,
+	// current_date, …) print bare.
+	lower := strings.ToLower(f.Name.Name)
+	if !f.Name.Quoted && (lower == "left" || lower == "right" || noParenFuncs[lower]) {
 		w.WriteString(f.Name.Name)
+	} else {
+		w.ident(f.Name)
 	}
 	if f.NoParens {
 		return
