@@ -14,12 +14,20 @@ const maxDepth = 500
 
 // Parse parses sql into statements separated by ';'. Empty and
 // comment-only input yields zero statements and no error (PostgreSQL
-// clients ping with "-- ping" and ";"). Errors are *Error.
+// clients ping with "-- ping" and ";"). Errors are *Error; on error no
+// statements are returned.
 func Parse(sql string) (stmts []Statement, err error) {
 	p, err := newParser(sql)
 	if err != nil {
 		return nil, err
 	}
+	// On error nothing is returned: like PostgreSQL, a string with a
+	// syntax error anywhere runs none of its statements.
+	defer func() {
+		if err != nil {
+			stmts = nil
+		}
+	}()
 	defer p.recover(&err)
 	for {
 		for p.acceptOp(";") {

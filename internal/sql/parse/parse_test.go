@@ -5,6 +5,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -381,6 +382,28 @@ func TestMultipleStatements(t *testing.T) {
 	if _, err := parse.ParseOne("SELECT 1; SELECT 2"); err == nil {
 		t.Error("ParseOne accepted two statements")
 	}
+	if stmts, err := parse.Parse("SELECT 1; SELEC 2"); err == nil || stmts != nil {
+		t.Errorf("Parse with an error in the second statement = %v, %v; want nil and an error", stmts, err)
+	}
+}
+
+// TestConcurrent parses from several goroutines at once (run with -race).
+func TestConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, tt := range parseTests {
+				if st, err := parse.ParseOne(tt.in); err != nil {
+					t.Error(err)
+				} else {
+					_ = st.String()
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestIdentifiers(t *testing.T) {
