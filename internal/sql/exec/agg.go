@@ -1,0 +1,326 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/sql/fn"
+	"github.com/sluice-dev/sluice/internal/sql/plan"
+)
+
+type aggSpec struct {
+	name     string
+	args     []evaluator
+	argTypes []columnar.Type
+	filter   evaluator
+	distinct bool
+	star     bool
+	t        columnar.Type
+}
+
+type aggregateOp struct {
+	in       op
+	keys     []evaluator
+	keyTypes []columnar.Type
+	specs    []aggSpec
+	q        *query
+	// parallel plan: scan feeding per-worker stages (nil when serial)
+	scan   op
+	stages []func(*chunk) (*chunk, error)
+}
+
+func (q *query) compileAggregate(ctx context.Context, n *plan.Aggregate) (op, error) {
+	o := &aggregateOp{q: q}
+	var err error
+	if o.keys, err = q.compileExprs(ctx, n.GroupBy); err != nil {
+		return nil, err
+	}
+	for _, k := range n.GroupBy {
+		o.keyTypes = append(o.keyTypes, k.Type())
+	}
+	anyDistinct := false
+	for _, a := range n.Aggs {
+		s := aggSpec{name: a.Name, distinct: a.Distinct, star: a.Star, t: a.T}
+		if s.args, err = q.compileExprs(ctx, a.Args); err != nil {
+			return nil, err
+		}
+		for _, e := range a.Args {
+			s.argTypes = append(s.argTypes, e.Type())
+		}
+		if a.Filter != nil {
+			if s.filter, err = q.compileExpr(ctx, a.Filter); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := fn.ResolveAggregate(a.Name, s.argTypes); err != nil {
+			return nil, err
+		}
+		if _, err := newAggFunc(a.Name, s.argTypes, a.T, a.Star); err != nil {
+			return nil, err
+		}
+		anyDistinct = anyDistinct || a.Distinct
+		o.specs = append(o.specs, s)
+	}
+	if o.in, err = q.compile(ctx, n.Input); err != nil {
+		return nil, err
+	}
+	if q.par > 1 && !anyDistinct {
+		o.scan, o.stages = q.pipeline(ctx, n.Input)
+	}
+	return o, nil
+}
+
+// pipeline splits a Filter/Project chain over a Scan into the scan and the
+// per-chunk stages that workers can run in parallel; nil if n is not such
+// a chain.
+func (q *query) pipeline(ctx context.Context, n plan.Node) (op, []func(*chunk) (*chunk, error)) {
+	var stages []func(*chunk) (*chunk, error)
+	for {
+		switch x := n.(type) {
+		case *plan.Scan:
+			// stages were collected top-down; run them bottom-up
+			for i, j := 0, len(stages)-1; i < j; i, j = i+1, j-1 {
+				stages[i], stages[j] = stages[j], stages[i]
+			}
+			return &scanOp{n: x}, stages
+		case *plan.Filter:
+			cond, err := q.compileExpr(ctx, x.Cond)
+			if err != nil {
+				return nil, nil
+			}
+			f := &filterOp{cond: cond}
+			stages = append(stages, f.apply)
+			n = x.Input
+		case *plan.Project:
+			exprs, err := q.compileExprs(ctx, x.Exprs)
+			if err != nil {
+				return nil, nil
+			}
+			p := &projectOp{exprs: exprs}
+			stages = append(stages, p.apply)
+			n = x.Input
+		default:
+			return nil, nil
+		}
+	}
+}
+
+// aggregator is one hash table of groups with its aggregate states.
+type aggregator struct {
+	o      *aggregateOp
+	groups *groupTable
+	funcs  []aggFunc
+	gids   []int32
+	tr     *tracker
+}
+
+func (o *aggregateOp) newAggregator() *aggregator {
+	a := &aggregator{o: o, groups: newGroupTable(o.keyTypes), tr: o.q.track("GROUP BY")}
+	for _, s := range o.specs {
+		f, _ := newAggFunc(s.name, s.argTypes, s.t, s.star)
+		if s.distinct {
+			f = &distinctAgg{inner: f, seen: make(map[string]struct{})}
+		}
+		a.funcs = append(a.funcs, f)
+	}
+	if len(o.keys) == 0 {
+		a.groups.n = 1 // one row even for empty input
+		for _, f := range a.funcs {
+			f.grow(1)
+		}
+	}
+	return a
+}
+
+func (a *aggregator) consume(ch *chunk) error {
+	if ch == nil || ch.n == 0 {
+		return nil
+	}
+	n := ch.n
+	keys, err := evalAll(a.o.keys, ch)
+	if err != nil {
+		return err
+	}
+	a.gids = growSlice(a.gids[:0], n)[:n]
+	a.groups.find(keys, n, a.gids, true, false)
+	for _, f := range a.funcs {
+		f.grow(a.groups.n)
+	}
+	var mine []int32
+	for k, s := range a.o.specs {
+		args, err := evalAll(s.args, ch)
+		if err != nil {
+			return err
+		}
+		gids := a.gids
+		if s.filter != nil {
+			c, err := s.filter.eval(ch)
+			if err != nil {
+				return err
+			}
+			mine = append(mine[:0], a.gids...)
+			for i := range mine {
+				if !truthy(c, i) {
+					mine[i] = -1
+				}
+			}
+			gids = mine
+		}
+		if err := a.funcs[k].add(args, gids, n); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return a.account()
+}
+
+func (a *aggregator) account() error {
+	b := a.groups.bytes + 4*int64(cap(a.gids))
+	for _, f := range a.funcs {
+		b += f.size()
+	}
+	return a.tr.set(b)
+}
+
+// mergeFrom folds another aggregator's groups and states into a.
+func (a *aggregator) mergeFrom(p *aggregator) error {
+	to := make([]int32, p.groups.n)
+	if len(a.o.keys) == 0 {
+		// both have the single group 0
+	} else {
+		a.groups.find(p.groups.keys, p.groups.n, to, true, false)
+	}
+	for k, f := range a.funcs {
+		f.grow(a.groups.n)
+		if err := f.merge(p.funcs[k], to); err != nil {
+			return err
+		}
+	}
+	return a.account()
+}
+
+func (a *aggregator) emit(ctx context.Context, emit func(*chunk) error) error {
+	g := a.groups
+	for lo := 0; lo < g.n; lo += chunkRows {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+chunkRows, g.n)
+		out := &chunk{n: hi - lo}
+		for _, k := range g.keys {
+			out.cols = append(out.cols, slice(k, lo, hi))
+		}
+		for k, f := range a.funcs {
+			c := columnar.NewColumn(a.o.specs[k].t, hi-lo)
+			for i := lo; i < hi; i++ {
+				f.result(i, c)
+			}
+			out.cols = append(out.cols, c)
+		}
+		if err := emit(out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *aggregateOp) run(ctx context.Context, emit func(*chunk) error) error {
+	if o.scan != nil {
+		a, err := o.runParallel(ctx)
+		if err != nil {
+			return err
+		}
+		defer a.tr.close()
+		return a.emit(ctx, emit)
+	}
+	a := o.newAggregator()
+	defer a.tr.close()
+	if err := o.in.run(ctx, a.consume); err != nil {
+		return err
+	}
+	return a.emit(ctx, emit)
+}
+
+// runParallel runs the scan on this goroutine and hands copies of its
+// chunks to q.par workers, each running the Filter/Project stages and a
+// partial aggregation; the partials are merged at the end.
+func (o *aggregateOp) runParallel(ctx context.Context) (*aggregator, error) {
+	workers := o.q.par
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	in := make(chan *chunk, 2*workers)
+	parts := make([]*aggregator, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		parts[w] = o.newAggregator()
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					errs[w] = fmt.Errorf("exec: internal error in aggregation worker: %v", r)
+					cancel()
+				}
+			}()
+			for ch := range in {
+				if errs[w] != nil {
+					continue // drain so the scan never blocks
+				}
+				var err error
+				for _, st := range o.stages {
+					if ch, err = st(ch); err != nil || ch == nil {
+						break
+					}
+				}
+				if err == nil {
+					err = parts[w].consume(ch)
+				}
+				if err != nil {
+					errs[w] = err
+					cancel()
+				}
+			}
+		}(w)
+	}
+	scanErr := o.scan.run(ctx, func(ch *chunk) error {
+		cp := copyChunk(ch) // the table reuses its batch after we return
+		select {
+		case in <- cp:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(in)
+	wg.Wait()
+	defer func() {
+		for _, p := range parts[1:] {
+			p.tr.close()
+		}
+	}()
+	for _, err := range errs {
+		if err != nil {
+			parts[0].tr.close()
+			return nil, err
+		}
+	}
+	if scanErr != nil {
+		parts[0].tr.close()
+		if errors.Is(scanErr, context.Canceled) && ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		return nil, scanErr
+	}
+	final := parts[0]
+	for _, p := range parts[1:] {
+		if err := final.mergeFrom(p); err != nil {
+			final.tr.close()
+			return nil, err
+		}
+		p.tr.close()
+	}
+	return final, nil
+}

@@ -1,0 +1,288 @@
+package exec
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/sql/fn"
+)
+
+// groupTable maps key tuples to dense ids 0, 1, 2, ... in order of first
+// appearance and keeps one copy of each tuple. NULL is a key value like any
+// other (equal to NULL); DOUBLE keys group -0 with 0 and all NaNs together.
+// Aggregate uses it for groups, Distinct for rows, Join for its build side.
+type groupTable struct {
+	types []columnar.Type
+	keys  []*columnar.Column
+	n     int
+	mode  int
+	ints  map[int64]int32
+	strs  map[string]int32
+	null  int32 // group of the NULL key in single-key modes; -1 none
+	buf   []byte
+	bytes int64 // memory held by maps and keys, approximately
+}
+
+const (
+	modeNone = iota // no keys: every row is group 0
+	modeInt         // one key stored in Ints/Floats/Bools, normalised to int64
+	modeStr         // one VARCHAR key
+	modeBytes       // several keys, encoded
+)
+
+func newGroupTable(types []columnar.Type) *groupTable {
+	t := &groupTable{types: types, null: -1}
+	for _, ty := range types {
+		t.keys = append(t.keys, columnar.NewColumn(ty, 0))
+	}
+	switch {
+	case len(types) == 0:
+		t.mode = modeNone
+	case len(types) == 1 && types[0] == columnar.String:
+		t.mode = modeStr
+		t.strs = make(map[string]int32)
+	case len(types) == 1 && types[0] != columnar.Unknown:
+		t.mode = modeInt
+		t.ints = make(map[int64]int32)
+	default:
+		t.mode = modeBytes
+		t.strs = make(map[string]int32)
+	}
+	return t
+}
+
+// normFloat maps a DOUBLE to an int64 that is equal exactly when the
+// values group together.
+func normFloat(f float64) int64 {
+	if f == 0 {
+		return 0
+	}
+	if f != f {
+		return 0x7ff8000000000001
+	}
+	return int64(math.Float64bits(f))
+}
+
+func intKey(c *columnar.Column, i int) int64 {
+	switch c.Type {
+	case columnar.Float64:
+		return normFloat(c.Floats[i])
+	case columnar.Bool:
+		if c.Bools[i] {
+			return 1
+		}
+		return 0
+	}
+	return c.Ints[i]
+}
+
+func appendKey(buf []byte, c *columnar.Column, i int) []byte {
+	if c.IsNull(i) || c.Type == columnar.Unknown {
+		return append(buf, 0)
+	}
+	buf = append(buf, 1)
+	switch c.Type {
+	case columnar.String:
+		buf = binary.AppendUvarint(buf, uint64(len(c.Strs[i])))
+		return append(buf, c.Strs[i]...)
+	case columnar.Bool:
+		if c.Bools[i] {
+			return append(buf, 1)
+		}
+		return append(buf, 0)
+	}
+	return binary.LittleEndian.AppendUint64(buf, uint64(intKey(c, i)))
+}
+
+func (t *groupTable) newGroup(cols []*columnar.Column, i int) int32 {
+	g := int32(t.n)
+	t.n++
+	for k, c := range cols {
+		t.keys[k].AppendFrom(c, i)
+		t.bytes += 9
+		if c.Type == columnar.String {
+			t.bytes += int64(len(c.Strs[i])) + 16
+		}
+	}
+	t.bytes += 24 // map entry
+	return g
+}
+
+// find sets gids[i] to the group of row i of cols (n rows each). With
+// insert, unseen keys get new groups; without, they get -1. Rows whose gid
+// is already negative on entry are skipped when skipNeg is set.
+func (t *groupTable) find(cols []*columnar.Column, n int, gids []int32, insert, skipNeg bool) {
+	switch t.mode {
+	case modeNone:
+		if t.n == 0 && insert && n > 0 {
+			t.n = 1
+		}
+		for i := 0; i < n; i++ {
+			if skipNeg && gids[i] < 0 {
+				continue
+			}
+			if t.n == 0 {
+				gids[i] = -1
+			} else {
+				gids[i] = 0
+			}
+		}
+	case modeInt:
+		c := cols[0]
+		for i := 0; i < n; i++ {
+			if skipNeg && gids[i] < 0 {
+				continue
+			}
+			if c.IsNull(i) {
+				if t.null < 0 && insert {
+					t.null = t.newGroup(cols, i)
+				}
+				gids[i] = t.null
+				continue
+			}
+			k := intKey(c, i)
+			g, ok := t.ints[k]
+			if !ok {
+				if !insert {
+					gids[i] = -1
+					continue
+				}
+				g = t.newGroup(cols, i)
+				t.ints[k] = g
+			}
+			gids[i] = g
+		}
+	case modeStr:
+		c := cols[0]
+		for i := 0; i < n; i++ {
+			if skipNeg && gids[i] < 0 {
+				continue
+			}
+			if c.IsNull(i) {
+				if t.null < 0 && insert {
+					t.null = t.newGroup(cols, i)
+				}
+				gids[i] = t.null
+				continue
+			}
+			g, ok := t.strs[c.Strs[i]]
+			if !ok {
+				if !insert {
+					gids[i] = -1
+					continue
+				}
+				g = t.newGroup(cols, i)
+				t.strs[c.Strs[i]] = g
+			}
+			gids[i] = g
+		}
+	default:
+		for i := 0; i < n; i++ {
+			if skipNeg && gids[i] < 0 {
+				continue
+			}
+			t.buf = t.buf[:0]
+			for _, c := range cols {
+				t.buf = appendKey(t.buf, c, i)
+			}
+			g, ok := t.strs[string(t.buf)]
+			if !ok {
+				if !insert {
+					gids[i] = -1
+					continue
+				}
+				g = t.newGroup(cols, i)
+				t.strs[string(t.buf)] = g
+				t.bytes += int64(len(t.buf))
+			}
+			gids[i] = g
+		}
+	}
+}
+
+// cmpRow orders row i of a against row j of b (same type), NULLs handled
+// by the caller.
+func cmpVal(a *columnar.Column, i int, b *columnar.Column, j int) int {
+	switch a.Type {
+	case columnar.Float64:
+		return fn.CompareFloat(a.Floats[i], b.Floats[j])
+	case columnar.String:
+		x, y := a.Strs[i], b.Strs[j]
+		if x < y {
+			return -1
+		} else if x > y {
+			return 1
+		}
+		return 0
+	case columnar.Bool:
+		x, y := a.Bools[i], b.Bools[j]
+		if x == y {
+			return 0
+		} else if y {
+			return -1
+		}
+		return 1
+	case columnar.Unknown:
+		return 0
+	}
+	x, y := a.Ints[i], b.Ints[j]
+	if x < y {
+		return -1
+	} else if x > y {
+		return 1
+	}
+	return 0
+}
+
+// sortSpec is one evaluated sort key.
+type sortSpec struct {
+	desc, nullsFirst bool
+}
+
+// cmpKeys orders row i of keys a against row j of keys b under specs.
+func cmpKeys(a []*columnar.Column, i int, b []*columnar.Column, j int, specs []sortSpec) int {
+	for k, s := range specs {
+		ca, cb := a[k], b[k]
+		an, bn := ca.IsNull(i) || ca.Type == columnar.Unknown, cb.IsNull(j) || cb.Type == columnar.Unknown
+		switch {
+		case an && bn:
+			continue
+		case an:
+			if s.nullsFirst {
+				return -1
+			}
+			return 1
+		case bn:
+			if s.nullsFirst {
+				return 1
+			}
+			return -1
+		}
+		c := cmpVal(ca, i, cb, j)
+		if c != 0 {
+			if s.desc {
+				return -c
+			}
+			return c
+		}
+	}
+	return 0
+}
+
+// equalKeys reports whether rows i and j of cols are equal, NULL = NULL.
+func equalKeys(cols []*columnar.Column, i, j int) bool {
+	for _, c := range cols {
+		an, bn := c.IsNull(i), c.IsNull(j)
+		if an || bn {
+			if an != bn {
+				return false
+			}
+			continue
+		}
+		if cmpVal(c, i, c, j) != 0 {
+			return false
+		}
+	}
+	return true
+}
