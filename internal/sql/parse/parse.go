@@ -202,14 +202,16 @@ func (p *parser) ident(what string) Ident {
 	return newIdent(*t)
 }
 
-// qualifiedName reads name(.name)*.
-func (p *parser) qualifiedName(what string) []Ident {
-	parts := []Ident{p.ident(what)}
+// qualifiedName reads name(.name)* and returns the leading parts and the
+// last; qual is nil (no allocation) for the common undotted name.
+func (p *parser) qualifiedName(what string) (qual []Ident, name Ident) {
+	name = p.ident(what)
 	for p.isOp(".") {
 		p.i++
-		parts = append(parts, p.ident(what))
+		qual = append(qual, name)
+		name = p.ident(what)
 	}
-	return parts
+	return qual, name
 }
 
 // ---------------------------------------------------------------------------
@@ -261,7 +263,8 @@ func (p *parser) show() Statement {
 	if !isName(p.peek()) {
 		p.unexpected("DATABASES", "TABLES", "MEASURES", "ALL", "setting name")
 	}
-	return &ShowSetting{Pos: pos, Name: p.qualifiedName("setting name")}
+	qual, name := p.qualifiedName("setting name")
+	return &ShowSetting{Pos: pos, Name: append(qual, name)}
 }
 
 func (p *parser) optLike() *Literal {
@@ -278,9 +281,8 @@ func (p *parser) optLike() *Literal {
 
 func (p *parser) tableName(what string) *TableName {
 	pos := p.peek().pos
-	parts := p.qualifiedName(what)
-	n := len(parts) - 1
-	return &TableName{Pos: Pos(pos), Qualifier: parts[:n:n], Name: parts[n]}
+	qual, name := p.qualifiedName(what)
+	return &TableName{Pos: Pos(pos), Qualifier: qual, Name: name}
 }
 
 func (p *parser) set() Statement {
@@ -296,7 +298,8 @@ func (p *parser) set() Statement {
 		p.i++
 		s.Name = []Ident{{Pos: Pos(t.pos), Name: "timezone", Norm: "timezone"}}
 	} else {
-		s.Name = p.qualifiedName("setting name")
+		qual, name := p.qualifiedName("setting name")
+		s.Name = append(qual, name)
 		if !p.acceptOp("=") && !p.acceptKw("to") {
 			p.unexpected(`"="`, "TO")
 		}
@@ -864,13 +867,12 @@ func (p *parser) tablePrimary() TableRef {
 	if !isName(t) {
 		p.unexpected("table name", "subquery")
 	}
-	parts := p.qualifiedName("table name")
-	if len(parts) == 1 && p.isOp("(") {
-		f := p.funcCall(parts[0])
+	qual, name := p.qualifiedName("table name")
+	if qual == nil && p.isOp("(") {
+		f := p.funcCall(name)
 		return &TableFunc{Pos: Pos(t.pos), Func: f, Alias: p.optTableAlias()}
 	}
-	n := len(parts) - 1
-	return &TableName{Pos: Pos(t.pos), Qualifier: parts[:n:n], Name: parts[n], Alias: p.optTableAlias()}
+	return &TableName{Pos: Pos(t.pos), Qualifier: qual, Name: name, Alias: p.optTableAlias()}
 }
 
 // ---------------------------------------------------------------------------
@@ -1281,9 +1283,8 @@ func (p *parser) nameExpr() Expr {
 		p.i++
 		return p.funcCall(newIdent(*t))
 	}
-	parts := p.qualifiedName("column name")
-	n := len(parts) - 1
-	return &ColumnRef{Pos: Pos(t.pos), Qualifier: parts[:n:n], Name: parts[n]}
+	qual, name := p.qualifiedName("column name")
+	return &ColumnRef{Pos: Pos(t.pos), Qualifier: qual, Name: name}
 }
 
 // lambda parses x -> body or (a, b) -> body, or returns nil (consuming
