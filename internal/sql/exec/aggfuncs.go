@@ -359,9 +359,11 @@ type arbitraryAgg struct {
 	seen []bool
 }
 
-func (a *arbitraryAgg) grow(n int)     { growTo(a.vals, n); a.seen = growSlice(a.seen, n) }
-func (a *arbitraryAgg) size() int64    { return colBytes(a.vals) + int64(cap(a.seen)) }
-func (a *arbitraryAgg) fresh() aggFunc { return &arbitraryAgg{vals: columnar.NewColumn(a.vals.Type, 0)} }
+func (a *arbitraryAgg) grow(n int)  { growTo(a.vals, n); a.seen = growSlice(a.seen, n) }
+func (a *arbitraryAgg) size() int64 { return colBytes(a.vals) + int64(cap(a.seen)) }
+func (a *arbitraryAgg) fresh() aggFunc {
+	return &arbitraryAgg{vals: columnar.NewColumn(a.vals.Type, 0)}
+}
 func (a *arbitraryAgg) result(g int, out *columnar.Column) {
 	if !a.seen[g] {
 		out.AppendNull()

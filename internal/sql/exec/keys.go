@@ -25,10 +25,10 @@ type groupTable struct {
 }
 
 const (
-	modeNone = iota // no keys: every row is group 0
-	modeInt         // one key stored in Ints/Floats/Bools, normalised to int64
-	modeStr         // one VARCHAR key
-	modeBytes       // several keys, encoded
+	modeNone  = iota // no keys: every row is group 0
+	modeInt          // one key stored in Ints/Floats/Bools, normalised to int64
+	modeStr          // one VARCHAR key
+	modeBytes        // several keys, encoded
 )
 
 func newGroupTable(types []columnar.Type) *groupTable {

@@ -372,10 +372,10 @@ func rowFunc(ret columnar.Type, f func(args []*columnar.Column, i int, out *colu
 	}
 }
 
-func str(c *columnar.Column, i int) string   { return c.Strs[idx(c, i)] }
-func i64(c *columnar.Column, i int) int64    { return c.Ints[idx(c, i)] }
-func f64(c *columnar.Column, i int) float64  { return c.Floats[idx(c, i)] }
-func boolv(c *columnar.Column, i int) bool   { return c.Bools[idx(c, i)] }
+func str(c *columnar.Column, i int) string  { return c.Strs[idx(c, i)] }
+func i64(c *columnar.Column, i int) int64   { return c.Ints[idx(c, i)] }
+func f64(c *columnar.Column, i int) float64 { return c.Floats[idx(c, i)] }
+func boolv(c *columnar.Column, i int) bool  { return c.Bools[idx(c, i)] }
 func constStr(c *columnar.Column) (string, bool) {
 	if colLen(c) == 1 && !c.IsNull(0) && c.Type == columnar.String {
 		return c.Strs[0], true

@@ -19,10 +19,10 @@ func init() {
 // character makes the next '%', '_' or escape literal.
 type LikePattern struct {
 	kind     likeKind
-	lit      string     // for exact/prefix/suffix/contains
+	lit      string      // for exact/prefix/suffix/contains
 	segs     [][]likeTok // general: segments between '%'
-	anchorL  bool       // the pattern does not start with '%'
-	anchorR  bool       // the pattern does not end with '%'
+	anchorL  bool        // the pattern does not start with '%'
+	anchorR  bool        // the pattern does not end with '%'
 	fold     bool
 	segRunes []int
 }

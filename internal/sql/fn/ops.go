@@ -241,8 +241,12 @@ func intArith(op arithOp, ret columnar.Type) ScalarFunc {
 func floatArith(op arithOp) ScalarFunc {
 	return func(args []*columnar.Column, n int, _ *Context) (*columnar.Column, error) {
 		a, b := args[0], args[1]
-		out := make([]float64, n)
 		af, bf := a.Floats, b.Floats
+		if colLen(a) == 1 && colLen(b) == 1 {
+			c := &columnar.Column{Type: columnar.Float64, Floats: []float64{floatOp(op, af[0], bf[0])}, Nulls: unionNulls(args, 1)}
+			return broadcast(c, n), nil
+		}
+		out := make([]float64, n)
 		switch {
 		case isConst(b, n):
 			floatKernelConst(op, af[:n], bf[0], out, false)

@@ -51,7 +51,7 @@ func isASCII(s string) bool {
 }
 
 // Substr is Trino's substr: 1-based start counted in characters, negative
-// start counts from the end, start 0 or past the end gives ''.
+// start counts from the end, start 0 or past the end gives ”.
 func Substr(s string, start, length int64, hasLen bool) string {
 	var n int64
 	ascii := isASCII(s)

@@ -329,7 +329,7 @@ func lastDay(days int64) int64 {
 }
 
 // fieldFuncs are the extractor functions (Trino's names and aliases).
-var fieldFuncs = map[string]func(ns int64) int64{
+var fieldFuncs = withAliases(map[string]func(ns int64) int64{
 	"year":         func(ns int64) int64 { y, _, _ := civilFromDays(floorDiv(ns, nsPerDay)); return y },
 	"quarter":      func(ns int64) int64 { _, m, _ := civilFromDays(floorDiv(ns, nsPerDay)); return (m-1)/3 + 1 },
 	"month":        func(ns int64) int64 { _, m, _ := civilFromDays(floorDiv(ns, nsPerDay)); return m },
@@ -342,23 +342,21 @@ var fieldFuncs = map[string]func(ns int64) int64{
 		y, _, _ := civilFromDays(days)
 		return days - daysFromCivil(y, 1, 1) + 1
 	},
-	"doy":          nil, // set below
 	"week":         func(ns int64) int64 { _, w := time.Unix(0, ns).UTC().ISOWeek(); return int64(w) },
-	"week_of_year": nil,
 	"year_of_week": func(ns int64) int64 { y, _ := time.Unix(0, ns).UTC().ISOWeek(); return int64(y) },
-	"yow":          nil,
 	"hour":         func(ns int64) int64 { return floorMod(ns, nsPerDay) / 3600e9 },
 	"minute":       func(ns int64) int64 { return floorMod(ns, 3600e9) / 60e9 },
 	"second":       func(ns int64) int64 { return floorMod(ns, 60e9) / 1e9 },
 	"millisecond":  func(ns int64) int64 { return floorMod(ns, 1e9) / 1e6 },
 	"microsecond":  func(ns int64) int64 { return floorMod(ns, 1e9) / 1e3 },
 	"nanosecond":   func(ns int64) int64 { return floorMod(ns, 1e9) },
-}
+})
 
-func init() {
-	fieldFuncs["doy"] = fieldFuncs["day_of_year"]
-	fieldFuncs["week_of_year"] = fieldFuncs["week"]
-	fieldFuncs["yow"] = fieldFuncs["year_of_week"]
+func withAliases(m map[string]func(int64) int64) map[string]func(int64) int64 {
+	m["doy"] = m["day_of_year"]
+	m["week_of_year"] = m["week"]
+	m["yow"] = m["year_of_week"]
+	return m
 }
 
 func extractField(field string, ns int64) (int64, error) {
