@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/api"
 	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/event"
+	"github.com/sluice-dev/sluice/internal/flock"
 	"github.com/sluice-dev/sluice/internal/ingest"
 	"github.com/sluice-dev/sluice/internal/pipeline"
 	"github.com/sluice-dev/sluice/internal/stream"
@@ -43,6 +45,7 @@ type App struct {
 	reg    *prometheus.Registry
 
 	// Set in Start.
+	lock      *flock.Lock
 	broker    *jetstream.Broker
 	db        *tsdb.DB
 	ingest    *ingest.Service
@@ -117,6 +120,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 	}()
 	cfg := a.cfg
+	// One process per data directory: two embedded NATS servers or two
+	// stores on the same files would destroy each other's data.
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("app: create data dir: %w", err)
+	}
+	if a.lock, err = flock.Acquire(filepath.Join(cfg.DataDir, "LOCK")); err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
 	sync := jetstream.SyncAlways
 	if cfg.StreamSync == "interval" {
 		sync = jetstream.SyncInterval
@@ -276,6 +287,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.broker != nil {
 		errs = append(errs, a.broker.Close())
 	}
+	errs = append(errs, a.lock.Release())
 	err := errors.Join(errs...)
 	if err != nil {
 		a.logger.Error("shutdown finished with errors", "err", err)

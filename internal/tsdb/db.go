@@ -38,6 +38,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluice-dev/sluice/internal/flock"
 	"github.com/sluice-dev/sluice/internal/tsdb/wal"
 )
 
@@ -98,6 +99,7 @@ type DB struct {
 	logger  *slog.Logger
 	metrics *metrics
 	wal     *wal.Log
+	lock    *flock.Lock
 	commit  *commitQueue
 	stop    chan struct{}
 	wg      sync.WaitGroup
@@ -126,7 +128,12 @@ func Open(dir string, opts Options, logger *slog.Logger, reg prometheus.Register
 	if err := os.MkdirAll(filepath.Join(dir, "tables"), 0o755); err != nil {
 		return nil, fmt.Errorf("tsdb: create %s: %w", dir, err)
 	}
+	lock, err := flock.Acquire(filepath.Join(dir, "LOCK"))
+	if err != nil {
+		return nil, fmt.Errorf("tsdb: open %s: %w", dir, err)
+	}
 	db := &DB{
+		lock:   lock,
 		dir:    dir,
 		opts:   opts,
 		logger: logger,
@@ -134,28 +141,8 @@ func Open(dir string, opts Options, logger *slog.Logger, reg prometheus.Register
 		stop:   make(chan struct{}),
 	}
 	db.walGenAtomic.Store(1)
-	db.metrics = newMetrics(db, reg)
-	var err error
-	if db.catalog, err = loadCatalog(filepath.Join(dir, "catalog.json")); err != nil {
-		return nil, err
-	}
-	if db.manifest, err = loadManifest(filepath.Join(dir, "MANIFEST")); err != nil {
-		return nil, err
-	}
-	for _, ti := range db.catalog.Tables {
-		db.tables[tableName{ti.Database, ti.Name}] = newTable(ti)
-	}
-	if err := db.openParts(); err != nil {
-		return nil, err
-	}
-	db.wal, err = wal.Open(filepath.Join(dir, "wal"), wal.Options{SegmentSize: opts.WALSegmentSize, NoSync: opts.NoSync}, logger)
-	if err != nil {
-		db.closeParts()
-		return nil, fmt.Errorf("tsdb: open wal: %w", err)
-	}
-	if err := db.replayWAL(); err != nil {
-		db.wal.Close()
-		db.closeParts()
+	if err := db.open(reg); err != nil {
+		lock.Release()
 		return nil, err
 	}
 	db.commit = newCommitQueue(db.wal)
@@ -166,6 +153,35 @@ func Open(dir string, opts Options, logger *slog.Logger, reg prometheus.Register
 		go func() { defer db.wg.Done(); db.maintain() }()
 	}
 	return db, nil
+}
+
+// open loads the catalog, the manifest, the parts and the WAL.
+func (db *DB) open(reg prometheus.Registerer) error {
+	db.metrics = newMetrics(db, reg)
+	var err error
+	if db.catalog, err = loadCatalog(filepath.Join(db.dir, "catalog.json")); err != nil {
+		return err
+	}
+	if db.manifest, err = loadManifest(filepath.Join(db.dir, "MANIFEST")); err != nil {
+		return err
+	}
+	for _, ti := range db.catalog.Tables {
+		db.tables[tableName{ti.Database, ti.Name}] = newTable(ti)
+	}
+	if err := db.openParts(); err != nil {
+		return err
+	}
+	db.wal, err = wal.Open(filepath.Join(db.dir, "wal"), wal.Options{SegmentSize: db.opts.WALSegmentSize, NoSync: db.opts.NoSync}, db.logger)
+	if err != nil {
+		db.closeParts()
+		return fmt.Errorf("tsdb: open wal: %w", err)
+	}
+	if err := db.replayWAL(); err != nil {
+		db.wal.Close()
+		db.closeParts()
+		return err
+	}
+	return nil
 }
 
 // Close flushes nothing (the WAL holds the hot tier), stops background work
@@ -185,6 +201,9 @@ func (db *DB) Close() error {
 	err := db.wal.Close()
 	db.closeParts()
 	db.flushMu.Unlock()
+	if lerr := db.lock.Release(); err == nil {
+		err = lerr
+	}
 	return err
 }
 

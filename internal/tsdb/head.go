@@ -23,8 +23,8 @@ type table struct {
 	byID      map[uint64]*series
 	postings  map[string]map[string][]*series
 	byMeasure map[string][]*series
-	active   *memtable // takes writes
-	flushing *memtable // being written to parts; read-only; nil if none
+	active    *memtable // takes writes
+	flushing  *memtable // being written to parts; read-only; nil if none
 	// measureTypes fixes the type of each single-measure measure name;
 	// fieldTypes fixes the type of each value column (multi measures and
 	// measure_value::<type>); dims is the set of dimension names.
