@@ -21,12 +21,14 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/stream"
 	"github.com/sluice-dev/sluice/internal/tsdb"
@@ -226,7 +228,8 @@ type worker struct {
 	recs        []tsdb.Record
 	deadLetters []deadLetter
 	corrections []tsdb.Record
-	first       time.Time // when the oldest pending message was fetched
+	corrSeen    map[string]int64 // corrected times given in this batch, by correctionKey
+	first       time.Time        // when the oldest pending message was fetched
 }
 
 type deadLetter struct {
@@ -309,10 +312,16 @@ func (w *worker) add(m *stream.Message) {
 			w.deadLetter(m, i, err.Error(), r.Data)
 			return nil
 		}
-		w.recs = recs
 		if corr != nil {
+			if t := w.correctedTime(m, i, corr); t != corr.Corrected {
+				for k := before; k < len(recs); k++ {
+					recs[k].Time = t
+				}
+				corr.Corrected = t
+			}
 			w.correction(m, corr)
 		}
+		w.recs = recs
 		return nil
 	})
 	if err != nil {
@@ -327,6 +336,89 @@ func (w *worker) deadLetter(m *stream.Message, index int, reason string, payload
 		Stream: m.Stream, Seq: m.Seq, Index: index, Arrival: m.Time, Reason: reason,
 		Payload: append([]byte(nil), payload...),
 	})
+}
+
+// correctedTime decides the time a skewed event is stored at. The rule is
+// the arrival time (DESIGN.md §4.2), made precise so that the event's key
+// stays unique and stable:
+//   - plus the event's index in its message, in nanoseconds, so that
+//     several skewed events of one device delivered together (a device
+//     back online with a wrong clock) do not collide on one arrival time;
+//   - and an event corrected before (a device retry, a redelivery) keeps
+//     the time it was first given, found in this batch or in
+//     sluice.clock_corrections by device and original time, so a
+//     duplicate stays a no-op instead of a second copy.
+func (w *worker) correctedTime(m *stream.Message, index int, c *event.Correction) int64 {
+	dims := append(append([]tsdb.Dimension(nil), c.Dimensions...), tsdb.Dimension{Name: "stream", Value: m.Stream})
+	key := correctionKey(dims, c.Original)
+	if t, ok := w.corrSeen[key]; ok {
+		return t
+	}
+	t := m.Time.UnixNano() + int64(index)
+	if prev, ok := w.lookupCorrection(dims, c.Original); ok {
+		t = prev
+	}
+	if w.corrSeen == nil {
+		w.corrSeen = map[string]int64{}
+	}
+	w.corrSeen[key] = t
+	return t
+}
+
+func correctionKey(dims []tsdb.Dimension, original int64) string {
+	var b strings.Builder
+	for _, d := range dims {
+		b.WriteString(strconv.Quote(d.Name))
+		b.WriteString(strconv.Quote(d.Value))
+	}
+	b.WriteString(strconv.FormatInt(original, 10))
+	return b.String()
+}
+
+// lookupCorrection finds a stored correction of the same event.
+func (w *worker) lookupCorrection(dims []tsdb.Dimension, original int64) (int64, bool) {
+	req := tsdb.ScanRequest{Database: SystemDatabase, Table: CorrectionsTable, MinTime: original, MaxTime: original,
+		MeasureNames: []string{"clock_correction"}}
+	want := map[string]string{}
+	for _, d := range dims {
+		want[d.Name] = d.Value
+		req.Dims = append(req.Dims, tsdb.DimFilter{Name: d.Name, Values: []string{d.Value}})
+	}
+	var found int64
+	ok := false
+	err := w.p.db.Scan(context.Background(), req, func(b *columnar.Batch) error {
+		ct := b.Col("corrected_time")
+		if ct == nil {
+			return nil
+		}
+	rows:
+		for i := 0; i < b.Len(); i++ {
+			// The same dimensions exactly, not a superset.
+			n := 0
+			for j, name := range b.Names {
+				c := b.Cols[j]
+				if c.Type != columnar.String || name == "measure_name" || c.IsNull(i) {
+					continue
+				}
+				if _, isDim := want[name]; !isDim {
+					continue rows
+				}
+				if c.Strs[i] != want[name] {
+					continue rows
+				}
+				n++
+			}
+			if n == len(want) && !ct.IsNull(i) {
+				found, ok = ct.Ints[i], true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.p.logger.Warn("pipeline: looking up an earlier clock correction failed; using the arrival time", "err", err)
+		return 0, false
+	}
+	return found, ok
 }
 
 func (w *worker) correction(m *stream.Message, c *event.Correction) {
@@ -399,6 +491,7 @@ func (w *worker) flush(ctx context.Context) error {
 	w.recs = w.recs[:0]
 	w.corrections = w.corrections[:0]
 	w.deadLetters = w.deadLetters[:0]
+	clear(w.corrSeen)
 	return nil
 }
 
