@@ -272,9 +272,11 @@ type crashRun struct {
 func crash(t *testing.T, bin string, seed uint64) *crashRun {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 0x51c3))
-	killAfter := 200*time.Millisecond + time.Duration(rng.Int64N(int64(1500*time.Millisecond)))
-	senders := 3 + rng.IntN(3)
-	batch := 20 + rng.IntN(100)
+	// Kill within a second of the first acknowledged request: the load is
+	// sustained by then, and the volume to check stays moderate.
+	killAfter := 100*time.Millisecond + time.Duration(rng.Int64N(int64(900*time.Millisecond)))
+	senders := 2 + rng.IntN(3)
+	batch := 20 + rng.IntN(80)
 	t.Logf("seed %d: %d senders, %d events per request, SIGKILL %v after the first acknowledged request (SLUICE_E2E_SEED=%d replays)",
 		seed, senders, batch, killAfter, seed)
 
