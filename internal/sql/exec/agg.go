@@ -12,6 +12,7 @@ import (
 )
 
 type aggSpec struct {
+	proto    aggFunc // empty state; workers' states are proto.fresh() so they share settings (hash seeds)
 	name     string
 	args     []evaluator
 	argTypes []columnar.Type
@@ -58,7 +59,7 @@ func (q *query) compileAggregate(ctx context.Context, n *plan.Aggregate) (op, er
 		if _, err := fn.ResolveAggregate(a.Name, s.argTypes); err != nil {
 			return nil, err
 		}
-		if _, err := newAggFunc(a.Name, s.argTypes, a.T, a.Star); err != nil {
+		if s.proto, err = newAggFunc(a.Name, s.argTypes, a.T, a.Star); err != nil {
 			return nil, err
 		}
 		anyDistinct = anyDistinct || a.Distinct
@@ -120,7 +121,7 @@ type aggregator struct {
 func (o *aggregateOp) newAggregator() *aggregator {
 	a := &aggregator{o: o, groups: newGroupTable(o.keyTypes), tr: o.q.track("GROUP BY")}
 	for _, s := range o.specs {
-		f, _ := newAggFunc(s.name, s.argTypes, s.t, s.star)
+		f := s.proto.fresh()
 		if s.distinct {
 			f = &distinctAgg{inner: f, seen: make(map[string]struct{})}
 		}
