@@ -10,10 +10,12 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"hash/fnv"
 	"log/slog"
 	"math"
 	"net/http"
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
+	sluicesql "github.com/sluice-dev/sluice/internal/sql"
 	"github.com/sluice-dev/sluice/internal/timestream"
 	"github.com/sluice-dev/sluice/internal/tsdb"
 )
@@ -57,6 +60,7 @@ type Server struct {
 	flushers []Flusher
 	logger   *slog.Logger
 	maxBody  int64
+	querier  Querier
 }
 
 // New returns the API over store.
@@ -476,9 +480,153 @@ func (s *Server) compact(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"compacted": true, "seconds": time.Since(start).Seconds()})
 }
 
-// query is the SQL endpoint. The SQL engine is not built yet; say so
-// plainly rather than pretend.
+// Querier runs SQL (internal/sql.Engine).
+type Querier interface {
+	Query(ctx context.Context, sql string, params []any) (*sluicesql.Result, error)
+}
+
+// SetQuerier enables POST /v1/query.
+func (s *Server) SetQuerier(q Querier) { s.querier = q }
+
+// query is POST /v1/query: {"sql": "...", "max_rows": N, "next_token": "..."}.
+// Pages come from running the query again and skipping the rows already
+// sent; the token names the statement, so it cannot be used for another.
 func (s *Server) query(w http.ResponseWriter, r *http.Request) {
-	io.Copy(io.Discard, io.LimitReader(r.Body, s.maxBody))
-	writeError(w, errNotImplemented, "the SQL engine is not built yet; read a table with GET /v1/databases/{db}/tables/{table}/rows?measure=...&dim.NAME=...&from=...&to=...&latest=true")
+	if s.querier == nil {
+		writeError(w, errNotImplemented, "the SQL engine is not enabled on this server")
+		return
+	}
+	var req struct {
+		SQL       string `json:"sql"`
+		MaxRows   int    `json:"max_rows"`
+		NextToken string `json:"next_token"`
+		Params    []any  `json:"params"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if strings.TrimSpace(req.SQL) == "" {
+		writeError(w, errBadRequest, `"sql" is empty`)
+		return
+	}
+	if req.MaxRows < 0 {
+		writeError(w, errBadRequest, "max_rows must be positive")
+		return
+	}
+	if req.MaxRows == 0 {
+		req.MaxRows = 10000
+	}
+	offset := 0
+	if req.NextToken != "" {
+		var err error
+		if offset, err = decodeToken(req.NextToken, req.SQL); err != nil {
+			writeError(w, errBadRequest, err.Error())
+			return
+		}
+	}
+	start := time.Now()
+	res, err := s.querier.Query(r.Context(), req.SQL, req.Params)
+	if err != nil {
+		writeQueryError(w, err)
+		return
+	}
+	elapsed := time.Since(start)
+	n := 0
+	if res.Rows != nil {
+		n = res.Rows.Len()
+	}
+	end := min(n, offset+req.MaxRows)
+	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
+		w.Header().Set("Content-Type", "text/csv")
+		cw := csv.NewWriter(w)
+		hdr := make([]string, len(res.Columns))
+		for i, c := range res.Columns {
+			hdr[i] = c.Name
+		}
+		cw.Write(hdr)
+		rec := make([]string, len(res.Columns))
+		for i := offset; i < end; i++ {
+			for j, c := range res.Rows.Cols {
+				rec[j] = csvValue(c, i)
+			}
+			cw.Write(rec)
+		}
+		cw.Flush()
+		return
+	}
+	cols := make([]map[string]string, len(res.Columns))
+	for i, c := range res.Columns {
+		cols[i] = map[string]string{"name": c.Name, "type": c.Type.String()}
+	}
+	rows := make([][]any, 0, max(end-offset, 0))
+	for i := offset; i < end; i++ {
+		row := make([]any, len(res.Rows.Cols))
+		for j, c := range res.Rows.Cols {
+			row[j] = FormatValue(c, i)
+		}
+		rows = append(rows, row)
+	}
+	var next any
+	if end < n {
+		next = encodeToken(end, req.SQL)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"columns": cols, "rows": rows, "next_token": next,
+		"stats": map[string]any{"rows": n, "elapsed_ms": float64(elapsed.Microseconds()) / 1000}})
+}
+
+func csvValue(c *columnar.Column, i int) string {
+	v := FormatValue(c, i)
+	if v == nil {
+		return ""
+	}
+	if f, ok := v.(float64); ok {
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+func tokenHash(sql string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(sql))
+	return h.Sum64()
+}
+
+func encodeToken(offset int, sql string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%d:%x", offset, tokenHash(sql))))
+}
+
+func decodeToken(tok, sql string) (int, error) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return 0, fmt.Errorf("next_token is not valid")
+	}
+	var off int
+	var h uint64
+	if _, err := fmt.Sscanf(string(b), "%d:%x", &off, &h); err != nil || off < 0 {
+		return 0, fmt.Errorf("next_token is not valid")
+	}
+	if h != tokenHash(sql) {
+		return 0, fmt.Errorf("next_token belongs to another statement")
+	}
+	return off, nil
+}
+
+func writeQueryError(w http.ResponseWriter, err error) {
+	var qe *sluicesql.Error
+	if errors.As(err, &qe) {
+		e := errInvalid
+		switch {
+		case qe.Code == "57014":
+			e = apiError{"timeout", http.StatusRequestTimeout}
+		case qe.Code == "53200":
+			e = apiError{"resources_exceeded", http.StatusUnprocessableEntity}
+		case qe.Code == "XX000":
+			e = errInternal
+		case qe.Code == "42P01" || qe.Code == "3D000":
+			e = errNotFound
+		}
+		writeJSON(w, e.status, map[string]any{"error": map[string]any{"code": e.code, "message": qe.Error(), "sqlstate": qe.Code, "line": qe.Line, "column": qe.Col}})
+		return
+	}
+	writeError(w, errInternal, err.Error())
 }

@@ -31,7 +31,9 @@ import (
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/flock"
 	"github.com/sluice-dev/sluice/internal/ingest"
+	"github.com/sluice-dev/sluice/internal/pgwire"
 	"github.com/sluice-dev/sluice/internal/pipeline"
+	sluicesql "github.com/sluice-dev/sluice/internal/sql"
 	"github.com/sluice-dev/sluice/internal/stream"
 	"github.com/sluice-dev/sluice/internal/stream/jetstream"
 	"github.com/sluice-dev/sluice/internal/tsdb"
@@ -50,6 +52,8 @@ type App struct {
 	db        *tsdb.DB
 	ingest    *ingest.Service
 	processor *pipeline.Processor
+	engine    *sluicesql.Engine
+	pg        *pgwire.Server
 	httpSrv   *http.Server
 	httpLn    net.Listener
 	httpDone  chan error
@@ -93,6 +97,17 @@ func (a *App) HTTPAddr() string {
 	}
 	return a.httpLn.Addr().String()
 }
+
+// PGAddr is the bound PostgreSQL address ("" if off).
+func (a *App) PGAddr() string {
+	if a.pg == nil {
+		return ""
+	}
+	return a.pg.Addr()
+}
+
+// Engine returns the SQL engine (nil before Start).
+func (a *App) Engine() *sluicesql.Engine { return a.engine }
 
 // MQTTAddr is the bound MQTT address ("" if off).
 func (a *App) MQTTAddr() string {
@@ -178,6 +193,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("app: ingest: %w", err)
 	}
 
+	a.engine = sluicesql.New(a.db, sluicesql.Options{DefaultDatabase: cfg.Database})
+
 	mode, err := event.ParseMode(cfg.RecordMode)
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
@@ -203,7 +220,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if cfg.HTTPAddr != "" {
 		mux := http.NewServeMux()
 		a.ingest.Register(mux)
-		api.New(a.db, a.logger.With("component", "api")).Register(mux)
+		srv := api.New(a.db, a.logger.With("component", "api"))
+		srv.SetQuerier(a.engine)
+		srv.Register(mux)
 		mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte("ok\n"))
@@ -224,9 +243,15 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 	}
 	if cfg.PGAddr != "" {
-		a.logger.Info("the PostgreSQL wire protocol is not built yet (issue 4); pg-addr is ignored", "pg_addr", cfg.PGAddr)
+		a.pg, err = pgwire.NewServer(&pgHandler{engine: a.engine}, pgwire.Options{Addr: cfg.PGAddr, Logger: a.logger.With("component", "pgwire")}, a.reg)
+		if err != nil {
+			return fmt.Errorf("app: postgres wire protocol: %w", err)
+		}
+		if err := a.pg.Start(ctx); err != nil {
+			return fmt.Errorf("app: listen postgres on %s: %w", cfg.PGAddr, err)
+		}
 	}
-	a.logger.Info("sluice is up", "http", a.HTTPAddr(), "mqtt", a.MQTTAddr(), "data_dir", cfg.DataDir)
+	a.logger.Info("sluice is up", "http", a.HTTPAddr(), "mqtt", a.MQTTAddr(), "postgres", a.PGAddr(), "data_dir", cfg.DataDir)
 	return nil
 }
 
@@ -274,6 +299,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 		// Ingest answers 503 from here on; in-flight requests finish.
 		errs = append(errs, a.httpSrv.Shutdown(ctx))
 		<-a.httpDone
+	}
+	if a.pg != nil {
+		errs = append(errs, a.pg.Shutdown(ctx))
 	}
 	if a.ingest != nil {
 		errs = append(errs, a.ingest.Shutdown(ctx))

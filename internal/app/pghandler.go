@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"unicode/utf8"
+
+	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/pgwire"
+	sluicesql "github.com/sluice-dev/sluice/internal/sql"
+	"github.com/sluice-dev/sluice/internal/sql/plan"
+)
+
+// pgHandler answers the PostgreSQL wire protocol with the SQL engine.
+type pgHandler struct {
+	engine *sluicesql.Engine
+}
+
+func (h *pgHandler) Query(ctx context.Context, s *pgwire.Session, sql string, params []pgwire.Param) (pgwire.Rows, string, error) {
+	res, err := h.engine.Query(ctx, sql, pgParams(params))
+	if err != nil {
+		return nil, "", pgError(sql, err)
+	}
+	if res.Rows == nil {
+		return nil, res.Tag, nil
+	}
+	return &pgRows{cols: pgColumns(res.Columns), batch: res.Rows}, "", nil
+}
+
+func (h *pgHandler) Describe(ctx context.Context, s *pgwire.Session, sql string, paramTypes []pgwire.Type) ([]pgwire.Type, []pgwire.Column, error) {
+	// Parameters are bound as text when the client did not type them.
+	params := make([]any, len(paramTypes))
+	types := make([]pgwire.Type, len(paramTypes))
+	for i, t := range paramTypes {
+		types[i] = t
+		if t == pgwire.TypeUnknown {
+			types[i] = pgwire.TypeText
+		}
+		params[i] = zeroParam(types[i])
+	}
+	cols, err := h.engine.Describe(ctx, sql, params)
+	if err != nil {
+		return nil, nil, pgError(sql, err)
+	}
+	return types, pgColumns(cols), nil
+}
+
+func zeroParam(t pgwire.Type) any {
+	switch t.Columnar() {
+	case columnar.Bool:
+		return false
+	case columnar.Int64:
+		return int64(0)
+	case columnar.Float64:
+		return float64(0)
+	}
+	return ""
+}
+
+func pgParams(ps []pgwire.Param) []any {
+	out := make([]any, len(ps))
+	for i, p := range ps {
+		out[i] = p.Value
+	}
+	return out
+}
+
+func pgColumns(cols []plan.Column) []pgwire.Column {
+	out := make([]pgwire.Column, len(cols))
+	for i, c := range cols {
+		out[i] = pgwire.Column{Name: c.Name, Type: pgwire.TypeOf(c.Type)}
+	}
+	return out
+}
+
+func pgError(sql string, err error) error {
+	var qe *sluicesql.Error
+	if errors.As(err, &qe) {
+		pos := 0
+		if qe.Offset >= 0 && qe.Offset <= len(sql) {
+			pos = utf8.RuneCountInString(sql[:qe.Offset]) + 1
+		}
+		return &pgwire.Error{Code: qe.Code, Message: qe.Msg, Position: pos}
+	}
+	return err
+}
+
+// pgRows hands a result to the wire layer as one batch.
+type pgRows struct {
+	cols  []pgwire.Column
+	batch *columnar.Batch
+	done  bool
+}
+
+func (r *pgRows) Columns() []pgwire.Column { return r.cols }
+
+func (r *pgRows) Next(ctx context.Context) (*columnar.Batch, error) {
+	if r.done {
+		return nil, nil
+	}
+	r.done = true
+	return r.batch, nil
+}
+
+func (r *pgRows) Close() error { return nil }
