@@ -169,6 +169,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	only := fs.String("only", "", "comma-separated measurement `groups` to run (default all; see the result names' first part)")
 	tmp := fs.String("dir", "", "parent `directory` for the run's temporary data (default the system's)")
 	keep := fs.Bool("keep", false, "keep the run's data directory and print its path")
+	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long, printing every goroutine's stack to stderr first (0 = never)")
 	runSuite, applyQuick := s.flags(fs)
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -196,6 +197,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "bench: data kept in %s\n", dir)
 	} else {
 		defer os.RemoveAll(dir)
+	}
+	if *timeout > 0 {
+		// A suite that hangs (a deadlock in the code under test, say) dumps
+		// the stacks that show where, then is cancelled.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		t := time.AfterFunc(*timeout, func() {
+			fmt.Fprintf(stderr, "bench %s: still running after %s; goroutines:\n", name, *timeout)
+			pprof.Lookup("goroutine").WriteTo(stderr, 2)
+			cancel()
+		})
+		defer t.Stop()
 	}
 	r := &run{
 		ctx:      ctx,
@@ -225,7 +239,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}()
 	}
 	if l, ok := loadAverage(); ok && l > float64(runtime.NumCPU())/2 {
-		r.logf("note: load average %.1f on %d CPUs: other processes compete for the CPUs, so the figures will be low", l, runtime.NumCPU())
+		r.logf("note: load average %.1f on %d CPUs before the run: if other processes are busy, the figures will be low", l, runtime.NumCPU())
 	}
 	start := time.Now()
 	if err := runSuite(r); err != nil {

@@ -84,6 +84,17 @@ func genFleet(ctx context.Context, p *progress, seed int64, devices, ticks int, 
 	return f, nil
 }
 
+// regularize drops the sampling jitter: device d samples at exactly
+// first + k seconds, where first is its first sample's time.
+func (f *fleet) regularize() {
+	for d := range f.devices {
+		first := f.times[d]
+		for k := range f.ticks {
+			f.times[k*f.devices+d] = first + int64(k)*int64(time.Second)
+		}
+	}
+}
+
 // appendRecords appends the four single-measure records of one device at
 // one tick (the seed's mapping).
 func (f *fleet) appendRecords(dst []tsdb.Record, tick, dev int) []tsdb.Record {

@@ -8,12 +8,16 @@ import (
 	"io/fs"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/tsdb"
@@ -44,12 +48,13 @@ type storageConfig struct {
 	hotDevices int
 	scans      int
 	noSync     bool
+	regular    bool
 }
 
 func storageFlags(fs *flag.FlagSet) (func(*run) error, func(map[string]bool)) {
 	c := &storageConfig{}
 	fs.IntVar(&c.devices, "devices", 1000, "devices in the seed data (each sends 4 measures once a second)")
-	fs.Int64Var(&c.points, "points", 8_000_000, "points to write in the write phases (half with 1 writer, half with --writers)")
+	fs.Int64Var(&c.points, "points", 16_000_000, "points to write in the write phases (half with 1 writer, half with --writers)")
 	fs.IntVar(&c.batch, "batch", 10_000, "records per db.Write")
 	fs.IntVar(&c.writers, "writers", 4, "concurrent writers in the second write phase")
 	fs.IntVar(&c.series, "series", 200_000, "series to create for the memory-per-series figure")
@@ -57,6 +62,7 @@ func storageFlags(fs *flag.FlagSet) (func(*run) error, func(map[string]bool)) {
 	fs.IntVar(&c.hotDevices, "hot-devices", 50, "devices that get one more hour in the hot tier for the hot series-hour figure")
 	fs.IntVar(&c.scans, "scans", 3, "full scans per scan figure (the median is reported)")
 	fs.BoolVar(&c.noSync, "no-sync", false, "relaxed writes (tsdb.Options.NoSync); the targets are for durable writes")
+	fs.BoolVar(&c.regular, "regular-times", false, "exactly one point per second per device (default: the simulator's sampling jitter of up to 100 ms, in µs)")
 	quick := func(set map[string]bool) {
 		q := map[string]func(){
 			"points":      func() { c.points = 400_000 },
@@ -136,6 +142,9 @@ func (s *storageBench) dataPhases() (err error) {
 	if s.f, err = genFleet(s.ctx, s.progress, 1, c.devices, ticks, s.start); err != nil {
 		return err
 	}
+	if c.regular {
+		s.f.regularize()
+	}
 	s.db, err = tsdb.Open(filepath.Join(s.dir, "tsdb"), tsdb.Options{NoSync: c.noSync}, nil, nil)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -207,6 +216,19 @@ func (s *storageBench) dataPhases() (err error) {
 		}
 		s.add("disk/bytes_per_point/parts", float64(st.PartBytes)/float64(points), "bytes", targetBytesPoint)
 		s.add("disk/bytes_per_point/index_included", float64(all)/float64(points), "bytes", targetBytesPoint)
+		cols, err := partColumnBytes(filepath.Join(s.dir, "tsdb"))
+		if err != nil {
+			return err
+		}
+		names := make([]string, 0, len(cols))
+		for n := range cols {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			// Where the bytes go: a breakdown for whoever works on the encodings.
+			s.add("disk/bytes_per_point/column="+n, float64(cols[n])/float64(points), "bytes", nil)
+		}
 		s.add("disk/flush_compact", (flushed + compacted).Seconds(), "s", nil)
 	}
 
@@ -247,6 +269,9 @@ func (s *storageBench) dataPhases() (err error) {
 		f, err := genFleet(s.ctx, s.progress, 1, hot, 3600, s.start.Add(time.Duration(ticks)*time.Second))
 		if err != nil {
 			return err
+		}
+		if c.regular {
+			f.regularize()
 		}
 		if _, _, _, err := s.write(f, fmt.Sprintf("write hot hour for %d devices", hot), 1, 0, f.ticks); err != nil {
 			return err
@@ -500,6 +525,40 @@ func (s *storageBench) memoryPerSeries() (err error) {
 	runtime.KeepAlive(ids)
 	s.add("memory/bytes_per_series", float64(int64(after)-int64(before))/float64(s.c.series), "bytes", targetPerSeries)
 	return nil
+}
+
+// partColumnBytes sums the compressed size of each column over the
+// Parquet part files under dir.
+func partColumnBytes(dir string) (map[string]int64, error) {
+	out := map[string]int64{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".parquet" {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+		if err != nil {
+			return fmt.Errorf("open part %s: %w", path, err)
+		}
+		for _, rg := range pf.Metadata().RowGroups {
+			for _, c := range rg.Columns {
+				out[strings.Join(c.MetaData.PathInSchema, ".")] += c.MetaData.TotalCompressedSize
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("column sizes of the parts: %w", err)
+	}
+	return out, nil
 }
 
 // heapInUse returns HeapInuse after a full collection.
