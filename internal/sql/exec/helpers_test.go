@@ -133,8 +133,10 @@ func scan(t *memTable) *plan.Scan {
 	return &plan.Scan{Table: t, Name: "t", Columns: t.cols, Req: plan.ScanRequest{MinTime: math.MinInt64, MaxTime: math.MaxInt64}}
 }
 
-func col(i int, t columnar.Type) *plan.ColRef { return &plan.ColRef{Index: i, Name: fmt.Sprintf("c%d", i), T: t} }
-func lit(v any, t columnar.Type) *plan.Const  { return &plan.Const{Val: v, T: t} }
+func col(i int, t columnar.Type) *plan.ColRef {
+	return &plan.ColRef{Index: i, Name: fmt.Sprintf("c%d", i), T: t}
+}
+func lit(v any, t columnar.Type) *plan.Const { return &plan.Const{Val: v, T: t} }
 func call(name string, t columnar.Type, args ...plan.Expr) *plan.Call {
 	return &plan.Call{Name: name, Args: args, T: t}
 }
