@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -27,10 +28,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	base := "http://" + a.HTTPAddr()
+	pg := a.PGAddr()
 	fmt.Fprintf(stdout, `sluice demo: %d simulated devices send %g event/s each over HTTP.
 
   HTTP API      %s
   MQTT          %s  (topic devices/<id>/telemetry)
+  PostgreSQL    %s  (Grafana's PostgreSQL data source, psql)
   metrics       %s/metrics
   data          %s
 
@@ -39,17 +42,18 @@ Try (in another terminal):
   # send an event
   curl -s -X POST %s/v1/streams/events/records -d '{"DeviceID":"my-device","temperature_measure":21.5}'
 
-  # the latest reading of every device's temperature
-  curl -s '%s/v1/databases/iot/tables/telemetry/rows?measure=temperature&latest=true&limit=5'
+  # average temperature per device over the last 15 minutes
+  go run ./cmd/sluice query --url %s "SELECT DeviceID, round(avg(measure_value::double), 2) AS avg_temp, count(*) AS points FROM iot.telemetry WHERE measure_name = 'temperature' AND time > ago(15m) GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
 
-  # events the processor could not map (dead letters) and corrected device clocks
-  curl -s '%s/v1/databases/sluice/tables/dead_letters/rows?limit=5'
-  curl -s '%s/v1/databases/sluice/tables/clock_corrections/rows?limit=5'
+  # one-minute bins of power for the whole fleet, over HTTP
+  curl -s -X POST %s/v1/query -d '{"sql": "SELECT bin(time, 1m) AS minute, round(sum(measure_value::double), 1) AS watts FROM iot.telemetry WHERE measure_name = '\''watt'\'' GROUP BY 1 ORDER BY 1 DESC LIMIT 5"}'
 
-SQL (/v1/query, 'sluice query', PostgreSQL wire) is not built yet: the queries above read tables directly.
+  # events that could not be mapped, and device clocks that were corrected, with psql
+  psql "host=%s port=%s user=sluice sslmode=disable" -c "SELECT reason, count(*) FROM sluice.dead_letters GROUP BY 1" -c "SELECT DeviceID, offset_seconds, time FROM sluice.clock_corrections ORDER BY time DESC LIMIT 5"
+
 Ctrl-C stops the demo.
 
-`, *devices, *rate, base, orOff(a.MQTTAddr()), base, cfg.DataDir, base, base, base, base)
+`, *devices, *rate, base, orOff(a.MQTTAddr()), orOff(pg), base, cfg.DataDir, base, base, base, pgHost(pg), pgPort(pg))
 
 	opts := simulate.DemoOptions()
 	opts.Devices, opts.Rate, opts.Seed = *devices, *rate, *seed
@@ -67,4 +71,20 @@ Ctrl-C stops the demo.
 		fmt.Fprintf(stderr, "simulator: %v\n", err)
 	}
 	return stopApp(a, stdout)
+}
+
+func pgHost(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "127.0.0.1"
+	}
+	return h
+}
+
+func pgPort(addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "5433"
+	}
+	return p
 }

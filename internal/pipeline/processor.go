@@ -110,8 +110,15 @@ func NewProcessor(ctx context.Context, broker stream.Broker, db *tsdb.DB, opts O
 	if err := db.EnsureTable(ctx, opts.Database, opts.Table, tsdb.TableOptions{Retention: opts.Retention}); err != nil {
 		return nil, fmt.Errorf("pipeline: create table %s.%s: %w", opts.Database, opts.Table, err)
 	}
+	systemTables := map[string][]tsdb.DeclaredColumn{
+		DeadLettersTable: {{Name: "stream", Kind: "dimension"}, {Name: "seq", Kind: "dimension"}, {Name: "index", Kind: "dimension"},
+			{Name: "reason", Kind: "measure", Type: columnar.String}, {Name: "payload", Kind: "measure", Type: columnar.String}},
+		CorrectionsTable: {{Name: "DeviceID", Kind: "dimension"}, {Name: "stream", Kind: "dimension"},
+			{Name: "original_time", Kind: "measure", Type: columnar.Timestamp}, {Name: "corrected_time", Kind: "measure", Type: columnar.Timestamp},
+			{Name: "arrival_time", Kind: "measure", Type: columnar.Timestamp}, {Name: "offset_seconds", Kind: "measure", Type: columnar.Float64}},
+	}
 	for _, name := range []string{DeadLettersTable, CorrectionsTable} {
-		if err := db.EnsureTable(ctx, SystemDatabase, name, tsdb.TableOptions{System: true}); err != nil {
+		if err := db.EnsureTable(ctx, SystemDatabase, name, tsdb.TableOptions{System: true, Declared: systemTables[name]}); err != nil {
 			return nil, fmt.Errorf("pipeline: create system table %s.%s: %w", SystemDatabase, name, err)
 		}
 	}

@@ -2,8 +2,10 @@ package tsdb
 
 import (
 	"encoding/json"
+
 	"errors"
 	"fmt"
+	"github.com/sluice-dev/sluice/internal/columnar"
 	"os"
 	"path/filepath"
 	"sort"
@@ -46,14 +48,15 @@ type DatabaseInfo struct {
 
 // TableInfo describes a table.
 type TableInfo struct {
-	Database            string    `json:"database"`
-	Name                string    `json:"name"`
-	Retention           Retention `json:"retention"`
-	MagneticStoreWrites bool      `json:"magnetic_store_writes"`
-	Created             time.Time `json:"created"`
-	Updated             time.Time `json:"updated"`
-	System              bool      `json:"system,omitempty"`
-	ID                  uint32    `json:"id"` // stable, names the table's directory
+	Database            string           `json:"database"`
+	Name                string           `json:"name"`
+	Retention           Retention        `json:"retention"`
+	MagneticStoreWrites bool             `json:"magnetic_store_writes"`
+	Created             time.Time        `json:"created"`
+	Updated             time.Time        `json:"updated"`
+	System              bool             `json:"system,omitempty"`
+	Declared            []DeclaredColumn `json:"declared,omitempty"`
+	ID                  uint32           `json:"id"` // stable, names the table's directory
 }
 
 // TableOptions are the settable properties of a table; zero fields mean
@@ -65,6 +68,16 @@ type TableOptions struct {
 	// they take times of any age inside retention and any future time,
 	// because they record what devices claimed.
 	System bool
+	// Declared columns exist (as NULL) before anything is written, so
+	// queries of an empty table bind. Kinds are "dimension" or "measure".
+	Declared []DeclaredColumn
+}
+
+// DeclaredColumn is a column a table has from its creation.
+type DeclaredColumn struct {
+	Name string        `json:"name"`
+	Kind string        `json:"kind"` // "dimension" or "measure"
+	Type columnar.Type `json:"type"`
 }
 
 // ValidateName checks a database or table name against Timestream's rules.

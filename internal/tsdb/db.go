@@ -345,7 +345,7 @@ func (db *DB) CreateTable(ctx context.Context, dbName, name string, opts TableOp
 		return TableInfo{}, fmt.Errorf("%w: table %q in database %q", ErrExists, name, dbName)
 	}
 	now := db.opts.Now().UTC()
-	ti := &TableInfo{Database: dbName, Name: name, Retention: ret, Created: now, Updated: now, ID: db.catalog.NextTable, System: opts.System}
+	ti := &TableInfo{Database: dbName, Name: name, Retention: ret, Created: now, Updated: now, ID: db.catalog.NextTable, System: opts.System, Declared: opts.Declared}
 	if opts.MagneticStoreWrites != nil {
 		ti.MagneticStoreWrites = *opts.MagneticStoreWrites
 	}

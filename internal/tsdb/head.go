@@ -41,7 +41,7 @@ type table struct {
 }
 
 func newTable(ti *TableInfo) *table {
-	return &table{
+	t := &table{
 		info:         ti,
 		id:           ti.ID,
 		series:       map[string]*series{},
@@ -54,6 +54,14 @@ func newTable(ti *TableInfo) *table {
 		dims:         map[string]struct{}{},
 		partitions:   map[int64][]*partRef{},
 	}
+	for _, c := range ti.Declared {
+		if c.Kind == "dimension" {
+			t.dims[c.Name] = struct{}{}
+		} else {
+			t.fieldTypes[c.Name] = c.Type
+		}
+	}
+	return t
 }
 
 // series is one series' identity and what is known about it across tiers.
