@@ -10,12 +10,12 @@ import (
 
 // TestSecondServerOnSameDataDir starts a second server on a data dir that a
 // running server holds, as an operator does by mistake (a service plus a
-// manual run). It must refuse to start: nothing locks the directory, so the
-// second server runs a second embedded NATS server on the same JetStream
-// store and a second tsdb appending to the same WAL segment (O_APPEND);
-// either one's WAL cut, segment roll (O_EXCL create), MANIFEST or catalog
-// rewrite then destroys or hides what the other wrote. Bug in
-// internal/app.Start (or tsdb.Open and jetstream.Open): no lock file.
+// manual run). It must refuse to start. Without a lock (fixed in commit
+// 5b3675e, after this test showed it) the second server ran a second
+// embedded NATS server on the same JetStream store and a second tsdb
+// appending to the same WAL segment (O_APPEND); either one's WAL cut,
+// segment roll (O_EXCL create), MANIFEST or catalog rewrite would then
+// destroy or hide what the other wrote.
 func TestSecondServerOnSameDataDir(t *testing.T) {
 	cfg := testConfig(t)
 	startApp(t, cfg)

@@ -19,9 +19,9 @@
 //     lose nothing acknowledged (TestGracefulShutdownSoak, -tags soak, also
 //     fails when one leaves stream messages unacknowledged).
 //
-// Some tests fail on purpose: each shows a bug in another package and says
-// where in its comment (TestSkewedEventsInOneRequest,
-// TestSkewedEventDeliveredTwice, TestSecondServerOnSameDataDir).
+// TestSkewedEventsInOneRequest, TestSkewedEventDeliveredTwice and
+// TestSecondServerOnSameDataDir showed bugs in other packages and now guard
+// their fixes.
 //
 // The package has no non-test code: this file only documents it. Tests poll
 // with bounds and generous timeouts instead of sleeping, so they hold on a

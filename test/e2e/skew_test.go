@@ -12,20 +12,18 @@ import (
 )
 
 // Clock correction (DESIGN.md §4.2) replaces a time more than 15 minutes
-// ahead with the event's stream arrival time. The two tests below show that
-// this makes a skewed event's key (DeviceID, measure, time) depend on its
-// delivery rather than on the event, which breaks "every accepted event's
-// measures are stored exactly once" in two common cases:
+// ahead with the event's stream arrival time. Taken literally, that makes a
+// skewed event's key (DeviceID, measure, time) depend on its delivery, which
+// broke "every accepted event's measures are stored exactly once" in two
+// common cases, fixed in internal/pipeline (commit 4ec1554, after these
+// tests showed it):
 //
 //   - several skewed events of one device in one request (or one group
-//     commit) share one arrival time, so all but the first collide with it
-//     and are rejected by the store (kept only as dead letters);
-//   - a skewed event delivered twice (a device retry) gets two arrival
-//     times, so it is stored twice, while sluice.clock_corrections, keyed
-//     by the original time, lists only the first correction.
-//
-// Both are bugs in internal/pipeline (worker.add / correction) and
-// internal/event (Mapper.Map's correction); see the report.
+//     commit) shared one arrival time, so all but the first collided and
+//     were rejected by the store (kept only as dead letters);
+//   - a skewed event delivered twice (a device retry) got two arrival
+//     times and was stored twice, while sluice.clock_corrections, keyed by
+//     the original time, silently kept only the first correction.
 
 // sendSkewedAndWait posts each request (NDJSON lines) in turn to a new
 // server, waits until the processor has written every delivery's records,
