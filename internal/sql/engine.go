@@ -105,7 +105,7 @@ func (e *Engine) Describe(ctx context.Context, sql string, params []any) ([]plan
 	}
 	switch s := stmt.(type) {
 	case parse.Query:
-		n, err := e.binder(params).Bind(ctx, s)
+		n, err := e.binder(params, e.opts.Now()).Bind(ctx, s)
 		if err != nil {
 			return nil, e.wrap(sql, err)
 		}
@@ -142,20 +142,22 @@ func (e *Engine) wrap(sql string, err error) error {
 	return &Error{Code: "XX000", Offset: -1, Msg: err.Error()}
 }
 
-func (e *Engine) binder(params []any) *plan.Binder {
-	return &plan.Binder{Catalog: e.cat, DefaultDatabase: e.opts.DefaultDatabase, Params: params, Virtual: e.virtual}
+func (e *Engine) binder(params []any, now time.Time) *plan.Binder {
+	return &plan.Binder{Catalog: e.cat, DefaultDatabase: e.opts.DefaultDatabase, Params: params, Virtual: e.virtual, Now: now}
 }
 
 func (e *Engine) run(ctx context.Context, stmt parse.Statement, params []any) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
 	defer cancel()
+	now := e.opts.Now()
 	switch s := stmt.(type) {
 	case parse.Query:
-		n, err := e.binder(params).Bind(ctx, s)
+		n, err := e.binder(params, now).Bind(ctx, s)
 		if err != nil {
 			return nil, err
 		}
-		b, err := exec.Collect(ctx, n, exec.Options{MemoryLimit: e.opts.MemoryLimit, Now: e.opts.Now})
+		plan.UseLatest(n)
+		b, err := exec.Collect(ctx, n, exec.Options{MemoryLimit: e.opts.MemoryLimit, Now: func() time.Time { return now }})
 		if err != nil {
 			return nil, err
 		}
@@ -165,10 +167,11 @@ func (e *Engine) run(ctx context.Context, stmt parse.Statement, params []any) (*
 		if !ok {
 			return nil, &Error{Code: "0A000", Offset: s.Start(), Msg: "EXPLAIN takes a query"}
 		}
-		n, err := e.binder(params).Bind(ctx, q)
+		n, err := e.binder(params, now).Bind(ctx, q)
 		if err != nil {
 			return nil, err
 		}
+		plan.UseLatest(n)
 		return textRows("plan", strings.Split(strings.TrimRight(plan.Explain(n), "\n"), "\n")), nil
 	case *parse.ShowDatabases:
 		names := e.cat.Databases(ctx)

@@ -119,3 +119,42 @@ func TestQueryErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLatestPath checks that last-value queries use the store's latest-point
+// path and answer exactly as a full scan does.
+func TestLatestPath(t *testing.T) {
+	_, eng, base := openSeeded(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		sql    string
+		latest bool
+	}{
+		{`SELECT DeviceID, max_by(measure_value::double, time) AS v, max(time) AS t FROM iot.telemetry WHERE measure_name = 'temperature' GROUP BY DeviceID`, true},
+		{`SELECT DeviceID, measure_name, max_by(measure_value::double, time) AS v FROM iot.telemetry WHERE time > ago(1h) AND DeviceID IN ('dev-0', 'dev-2') GROUP BY 1, 2`, true},
+		// An upper time bound or a value predicate needs the full scan.
+		{fmt.Sprintf(`SELECT DeviceID, max_by(measure_value::double, time) AS v FROM iot.telemetry WHERE time < from_milliseconds(%d) GROUP BY 1`, base.Add(30*time.Second).UnixMilli()), false},
+		{`SELECT DeviceID, max_by(measure_value::double, time) AS v FROM iot.telemetry WHERE measure_value::double < 21 GROUP BY 1`, false},
+	} {
+		explain, err := eng.Query(ctx, "EXPLAIN "+c.sql, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.sql, err)
+		}
+		usesLatest := strings.Contains(render(explain), "latest")
+		if usesLatest != c.latest {
+			t.Errorf("%s: latest path %v, want %v\n%s", c.sql, usesLatest, c.latest, render(explain))
+		}
+		fast, err := eng.Query(ctx, c.sql+" ORDER BY 1, 2", nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.sql, err)
+		}
+		// The same query with a predicate that disables the fast path
+		// but keeps every row.
+		slow, err := eng.Query(ctx, strings.Replace(c.sql, "FROM iot.telemetry WHERE", "FROM iot.telemetry WHERE measure_value::double > -1e300 AND", 1)+" ORDER BY 1, 2", nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.sql, err)
+		}
+		if render(fast) != render(slow) {
+			t.Errorf("%s: latest path gives\n%s\nfull scan gives\n%s", c.sql, render(fast), render(slow))
+		}
+	}
+}

@@ -41,6 +41,9 @@ type Binder struct {
 	// Virtual resolves tables the catalog does not hold (information_schema,
 	// system views); it returns nil, nil for names it does not know.
 	Virtual func(ctx context.Context, database, name string) (Node, error)
+	// Now is the query's clock for folding now() and ago(); zero disables
+	// folding of time functions.
+	Now time.Time
 
 	ctes []map[string]*cte
 }
@@ -1216,12 +1219,63 @@ func (b *Binder) call(name string, at parse.Node, args ...Expr) (Expr, error) {
 	for i, a := range args {
 		types[i] = a.Type()
 	}
-	t, _, err := fn.Resolve(name, types)
+	t, impl, err := fn.Resolve(name, types)
 	if err != nil {
 		code := "42883"
 		return nil, &Error{Offset: at.Start(), Code: code, Msg: strings.TrimPrefix(err.Error(), "fn: ")}
 	}
-	return &Call{Name: name, Args: args, T: t}, nil
+	call := &Call{Name: name, Args: args, T: t}
+	if k := b.fold(call, impl); k != nil {
+		return k, nil
+	}
+	return call, nil
+}
+
+// fold evaluates a call of constants once at bind time (now() and ago()
+// included: they are constant within a query), so that the scan can use
+// bounds like time > ago(1h). Errors are left for execution to report.
+func (b *Binder) fold(c *Call, impl fn.ScalarFunc) *Const {
+	if b.Now.IsZero() {
+		return nil
+	}
+	switch c.Name {
+	case "now", "ago", "current_date", "current_timestamp", "localtimestamp":
+		// Stable within a query: the executor reads the same clock.
+	default:
+		if fn.IsVolatile(c.Name) {
+			return nil
+		}
+	}
+	cols := make([]*columnar.Column, len(c.Args))
+	for i, a := range c.Args {
+		k, ok := a.(*Const)
+		if !ok {
+			return nil
+		}
+		if k.Val == nil {
+			cols[i] = fn.NullColumn(k.T, 1)
+			continue
+		}
+		col := columnar.NewColumn(k.T, 1)
+		switch v := k.Val.(type) {
+		case bool:
+			col.AppendBool(v)
+		case int64:
+			col.AppendInt(v)
+		case float64:
+			col.AppendFloat(v)
+		case string:
+			col.AppendString(v)
+		default:
+			return nil
+		}
+		cols[i] = col
+	}
+	out, err := impl(cols, 1, fn.NewContext(b.Now))
+	if err != nil || out == nil || out.Len() != 1 && out.Type != columnar.Unknown {
+		return nil
+	}
+	return &Const{Val: out.Value(0), T: c.T}
 }
 
 // compare binds a comparison, coercing a string literal compared with a
