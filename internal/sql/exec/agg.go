@@ -65,19 +65,39 @@ func (q *query) compileAggregate(ctx context.Context, n *plan.Aggregate) (op, er
 		anyDistinct = anyDistinct || a.Distinct
 		o.specs = append(o.specs, s)
 	}
+	// Compile the input once, either as a parallel pipeline or serially:
+	// compiling runs uncorrelated subqueries, which must happen once.
+	if q.par > 1 && !anyDistinct && isPipeline(n.Input) {
+		if o.scan, o.stages, err = q.pipeline(ctx, n.Input); err != nil {
+			return nil, err
+		}
+		return o, nil
+	}
 	if o.in, err = q.compile(ctx, n.Input); err != nil {
 		return nil, err
-	}
-	if q.par > 1 && !anyDistinct {
-		o.scan, o.stages = q.pipeline(ctx, n.Input)
 	}
 	return o, nil
 }
 
-// pipeline splits a Filter/Project chain over a Scan into the scan and the
-// per-chunk stages that workers can run in parallel; nil if n is not such
-// a chain.
-func (q *query) pipeline(ctx context.Context, n plan.Node) (op, []func(*chunk) (*chunk, error)) {
+// isPipeline reports whether n is a chain of Filters and Projects over a Scan.
+func isPipeline(n plan.Node) bool {
+	for {
+		switch x := n.(type) {
+		case *plan.Scan:
+			return true
+		case *plan.Filter:
+			n = x.Input
+		case *plan.Project:
+			n = x.Input
+		default:
+			return false
+		}
+	}
+}
+
+// pipeline splits a Filter/Project chain over a Scan (see isPipeline) into
+// the scan and the per-chunk stages that workers run in parallel.
+func (q *query) pipeline(ctx context.Context, n plan.Node) (op, []func(*chunk) (*chunk, error), error) {
 	var stages []func(*chunk) (*chunk, error)
 	for {
 		switch x := n.(type) {
@@ -86,11 +106,11 @@ func (q *query) pipeline(ctx context.Context, n plan.Node) (op, []func(*chunk) (
 			for i, j := 0, len(stages)-1; i < j; i, j = i+1, j-1 {
 				stages[i], stages[j] = stages[j], stages[i]
 			}
-			return &scanOp{n: x}, stages
+			return &scanOp{n: x}, stages, nil
 		case *plan.Filter:
 			cond, err := q.compileExpr(ctx, x.Cond)
 			if err != nil {
-				return nil, nil
+				return nil, nil, err
 			}
 			f := &filterOp{cond: cond}
 			stages = append(stages, f.apply)
@@ -98,13 +118,13 @@ func (q *query) pipeline(ctx context.Context, n plan.Node) (op, []func(*chunk) (
 		case *plan.Project:
 			exprs, err := q.compileExprs(ctx, x.Exprs)
 			if err != nil {
-				return nil, nil
+				return nil, nil, err
 			}
 			p := &projectOp{exprs: exprs}
 			stages = append(stages, p.apply)
 			n = x.Input
 		default:
-			return nil, nil
+			return nil, nil, fmt.Errorf("exec: %T in a parallel pipeline", n)
 		}
 	}
 }
@@ -252,6 +272,9 @@ func (o *aggregateOp) runParallel(ctx context.Context) (*aggregator, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	in := make(chan *chunk, 2*workers)
+	// Copies of the scan's batches are recycled once a worker is done
+	// with them, so the copying costs no garbage.
+	var pool sync.Pool
 	parts := make([]*aggregator, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -266,11 +289,12 @@ func (o *aggregateOp) runParallel(ctx context.Context) (*aggregator, error) {
 					cancel()
 				}
 			}()
-			for ch := range in {
+			for src := range in {
 				if errs[w] != nil {
 					continue // drain so the scan never blocks
 				}
 				var err error
+				ch := src
 				for _, st := range o.stages {
 					if ch, err = st(ch); err != nil || ch == nil {
 						break
@@ -279,6 +303,7 @@ func (o *aggregateOp) runParallel(ctx context.Context) (*aggregator, error) {
 				if err == nil {
 					err = parts[w].consume(ch)
 				}
+				pool.Put(src)
 				if err != nil {
 					errs[w] = err
 					cancel()
@@ -287,7 +312,12 @@ func (o *aggregateOp) runParallel(ctx context.Context) (*aggregator, error) {
 		}(w)
 	}
 	scanErr := o.scan.run(ctx, func(ch *chunk) error {
-		cp := copyChunk(ch) // the table reuses its batch after we return
+		var cp *chunk // the table reuses its batch after we return: copy it
+		if v := pool.Get(); v != nil {
+			cp = copyInto(v.(*chunk), ch)
+		} else {
+			cp = copyChunk(ch)
+		}
 		select {
 		case in <- cp:
 			return nil

@@ -231,6 +231,24 @@ func copyChunk(ch *chunk) *chunk {
 	return out
 }
 
+// copyInto copies ch into dst's columns when their types match (reusing
+// their memory), else allocates.
+func copyInto(dst, ch *chunk) *chunk {
+	if len(dst.cols) != len(ch.cols) {
+		return copyChunk(ch)
+	}
+	for i, c := range ch.cols {
+		d := dst.cols[i]
+		if d.Type != c.Type {
+			return copyChunk(ch)
+		}
+		d.Reset()
+		appendRows(d, expand(c, ch.n), ch.n)
+	}
+	dst.n = ch.n
+	return dst
+}
+
 // buffer accumulates copies of chunks into one set of columns.
 type buffer struct {
 	cols []*columnar.Column

@@ -84,6 +84,13 @@ func (o *scanOp) run(ctx context.Context, emit func(*chunk) error) error {
 	return ctx.Err()
 }
 
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 type filterOp struct {
 	in   op
 	cond evaluator
@@ -97,21 +104,23 @@ func selection(c *columnar.Column, n int) (sel []int32, all bool) {
 		}
 		return []int32{}, false
 	}
-	sel = make([]int32, 0, n)
+	// Branch-free: always write the index, advance only on true, so a
+	// random predicate costs no mispredictions.
+	sel = make([]int32, n)
+	k := 0
 	if c.Nulls == nil {
 		for i, v := range c.Bools[:n] {
-			if v {
-				sel = append(sel, int32(i))
-			}
+			sel[k] = int32(i)
+			k += b2i(v)
 		}
 	} else {
+		nulls := c.Nulls[:n]
 		for i, v := range c.Bools[:n] {
-			if v && !c.Nulls[i] {
-				sel = append(sel, int32(i))
-			}
+			sel[k] = int32(i)
+			k += b2i(v && !nulls[i])
 		}
 	}
-	return sel, len(sel) == n
+	return sel[:k], k == n
 }
 
 func (o *filterOp) apply(ch *chunk) (*chunk, error) {
