@@ -202,6 +202,29 @@ func TestValuesSubqueriesAndLimit(t *testing.T) {
 	}
 }
 
+func TestSubqueryRunsOnceInParallelAggregate(t *testing.T) {
+	cols := []plan.Column{{Name: "v", Type: tI}}
+	var rows [][]any
+	for i := 0; i < 1000; i++ {
+		rows = append(rows, []any{int64(i)})
+	}
+	big, small := newTable(cols, rows, 50), newTable(cols, rows[:10], 100)
+	limit := &plan.Subquery{Kind: "scalar", Plan: &plan.Aggregate{Input: scan(small), Aggs: []plan.AggCall{{Name: "max", Args: []plan.Expr{col(0, tI)}, T: tI}}, Names: []string{"m"}}, T: tI}
+	n := &plan.Aggregate{
+		Input: &plan.Project{Input: &plan.Filter{Input: scan(big), Cond: call("<=", tB, col(0, tI), limit)},
+			Exprs: []plan.Expr{call("*", tI, col(0, tI), lit(int64(2), tI))}, Names: []string{"v2"}},
+		Aggs:  []plan.AggCall{{Name: "count", Star: true, T: tI}, {Name: "sum", Args: []plan.Expr{col(0, tI)}, T: tI}},
+		Names: []string{"c", "s"},
+	}
+	got := collect(t, n, exec.Options{Parallelism: 4})
+	if fmtRow(got[0]) != "10|90" {
+		t.Fatalf("got %v", got)
+	}
+	if b := small.batches.Load(); b != 1 {
+		t.Fatalf("subquery table read %d times, want once", b)
+	}
+}
+
 func TestTableFunc(t *testing.T) {
 	cols := []plan.Column{{Name: "v", Type: tI}}
 	tbl := newTable(cols, [][]any{{int64(1)}, {int64(2)}}, 10)

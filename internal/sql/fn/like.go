@@ -12,6 +12,19 @@ import (
 func init() {
 	register("like", sig(kB, likeFn(false), kS, kS), sig(kB, likeFn(false), kS, kS, kS))
 	register("ilike", sig(kB, likeFn(true), kS, kS), sig(kB, likeFn(true), kS, kS, kS))
+	register("not like", sig(kB, negate(likeFn(false)), kS, kS), sig(kB, negate(likeFn(false)), kS, kS, kS))
+	register("not ilike", sig(kB, negate(likeFn(true)), kS, kS), sig(kB, negate(likeFn(true)), kS, kS, kS))
+}
+
+// negate wraps a BOOLEAN function with NOT (NULL stays NULL).
+func negate(f ScalarFunc) ScalarFunc {
+	return func(a []*columnar.Column, n int, c *Context) (*columnar.Column, error) {
+		r, err := f(a, n, c)
+		if err != nil {
+			return nil, err
+		}
+		return Not([]*columnar.Column{r}, n, c)
+	}
 }
 
 // LikePattern is a compiled SQL LIKE pattern: '%' matches any run of

@@ -241,19 +241,11 @@ func init() {
 	}
 	register("lpad", sig(kS, pad(true), kS, kI, kS))
 	register("rpad", sig(kS, pad(false), kS, kI, kS))
-	register("regexp_like", sig(kB, strRow(kB, func(a []*columnar.Column, i int, out *columnar.Column, c *Context) error {
-		re, err := c.regexp(str(a[1], i))
-		if err != nil {
-			return err
-		}
+	register("regexp_like", sig(kB, withRegexp(kB, func(re *regexp.Regexp, a []*columnar.Column, i int, out *columnar.Column, _ *Context) error {
 		out.AppendBool(re.MatchString(str(a[0], i)))
 		return nil
 	}), kS, kS))
-	extract := func(a []*columnar.Column, i int, out *columnar.Column, c *Context) error {
-		re, err := c.regexp(str(a[1], i))
-		if err != nil {
-			return err
-		}
+	extract := func(re *regexp.Regexp, a []*columnar.Column, i int, out *columnar.Column, _ *Context) error {
 		g := int64(0)
 		if len(a) > 2 {
 			g = i64(a[2], i)
@@ -269,12 +261,8 @@ func init() {
 		out.AppendString(str(a[0], i)[m[2*g]:m[2*g+1]])
 		return nil
 	}
-	register("regexp_extract", sig(kS, strRow(kS, extract), kS, kS), sig(kS, strRow(kS, extract), kS, kS, kI))
-	replace := func(a []*columnar.Column, i int, out *columnar.Column, c *Context) error {
-		re, err := c.regexp(str(a[1], i))
-		if err != nil {
-			return err
-		}
+	register("regexp_extract", sig(kS, withRegexp(kS, extract), kS, kS), sig(kS, withRegexp(kS, extract), kS, kS, kI))
+	replace := func(re *regexp.Regexp, a []*columnar.Column, i int, out *columnar.Column, c *Context) error {
 		repl := ""
 		if len(a) > 2 {
 			v, _ := c.cached("repl", str(a[2], i), func(s string) (any, error) { return javaReplacement(s), nil })
@@ -283,12 +271,8 @@ func init() {
 		out.AppendString(re.ReplaceAllString(str(a[0], i), repl))
 		return nil
 	}
-	register("regexp_replace", sig(kS, strRow(kS, replace), kS, kS), sig(kS, strRow(kS, replace), kS, kS, kS))
-	register("regexp_count", sig(kI, strRow(kI, func(a []*columnar.Column, i int, out *columnar.Column, c *Context) error {
-		re, err := c.regexp(str(a[1], i))
-		if err != nil {
-			return err
-		}
+	register("regexp_replace", sig(kS, withRegexp(kS, replace), kS, kS), sig(kS, withRegexp(kS, replace), kS, kS, kS))
+	register("regexp_count", sig(kI, withRegexp(kI, func(re *regexp.Regexp, a []*columnar.Column, i int, out *columnar.Column, c *Context) error {
 		out.AppendInt(int64(len(re.FindAllStringIndex(str(a[0], i), -1))))
 		return nil
 	}), kS, kS))
@@ -315,4 +299,27 @@ func init() {
 	}), kI))
 }
 
-var _ = regexp.MustCompile
+// withRegexp builds a strict function whose second argument is a regular
+// expression; a constant pattern is compiled once per call, not per row.
+func withRegexp(ret columnar.Type, f func(re *regexp.Regexp, a []*columnar.Column, i int, out *columnar.Column, c *Context) error) ScalarFunc {
+	return func(a []*columnar.Column, n int, c *Context) (*columnar.Column, error) {
+		var constRe *regexp.Regexp
+		if p, ok := constStr(a[1]); ok {
+			re, err := c.regexp(p)
+			if err != nil {
+				return nil, err
+			}
+			constRe = re
+		}
+		return rowFunc(ret, func(a []*columnar.Column, i int, out *columnar.Column, c *Context) error {
+			re := constRe
+			if re == nil {
+				var err error
+				if re, err = c.regexp(str(a[1], i)); err != nil {
+					return err
+				}
+			}
+			return f(re, a, i, out, c)
+		})(a, n, c)
+	}
+}
