@@ -50,6 +50,7 @@ type Options struct {
 	BatchSize        int           // records per tsdb write; default 10000
 	FlushInterval    time.Duration // longest a record waits for its batch; default 100 ms
 	Workers          int           // consumer goroutines; default 1
+	AckWait          time.Duration // redelivery of a message held by a member that died; default 10 s
 	Mapping          event.Options
 	Retention        tsdb.Retention // of the table, when the processor creates it; zero = Timestream's defaults
 }
@@ -78,6 +79,11 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.Workers <= 0 {
 		o.Workers = 1
+	}
+	if o.AckWait <= 0 {
+		// Batches take well under a second; a short wait brings a crashed
+		// member's messages back quickly, and redelivery is harmless.
+		o.AckWait = 10 * time.Second
 	}
 }
 
@@ -139,7 +145,7 @@ func (p *Processor) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	for i := 0; i < p.opts.Workers; i++ {
-		c, err := p.broker.Consumer(ctx, stream.ConsumerConfig{Stream: p.opts.Stream, Durable: p.opts.Durable})
+		c, err := p.broker.Consumer(ctx, stream.ConsumerConfig{Stream: p.opts.Stream, Durable: p.opts.Durable, AckWait: p.opts.AckWait})
 		if err != nil {
 			cancel()
 			for _, c := range p.consumers {
@@ -160,6 +166,9 @@ func (p *Processor) Start(ctx context.Context) error {
 			defer p.running.Add(-1)
 			w.run(runCtx)
 		}()
+	}
+	if lag, err := p.consumers[0].Pending(ctx); err == nil {
+		p.metrics.lag.Set(float64(lag))
 	}
 	p.wg.Add(1)
 	go func() { defer p.wg.Done(); p.watchLag(runCtx) }()
@@ -233,16 +242,23 @@ type worker struct {
 
 	msgs        []*stream.Message
 	recs        []tsdb.Record
+	src         []recSource // where each of recs came from
 	deadLetters []deadLetter
 	corrections []tsdb.Record
 	corrSeen    map[string]int64 // corrected times given in this batch, by correctionKey
 	first       time.Time        // when the oldest pending message was fetched
 }
 
+type recSource struct {
+	seq   uint64
+	index int
+}
+
 type deadLetter struct {
 	Stream  string    `json:"stream"`
 	Seq     uint64    `json:"seq"`
 	Index   int       `json:"index"`
+	Measure string    `json:"measure,omitempty"` // for a record the store rejected
 	Arrival time.Time `json:"arrival"`
 	Reason  string    `json:"reason"`
 	Payload []byte    `json:"payload"` // base64 in JSON: the original bytes, exactly
@@ -270,7 +286,11 @@ func (w *worker) run(ctx context.Context) {
 			return
 		}
 		if wait > 0 {
-			msgs, err := w.c.Fetch(ctx, 256, wait)
+			// Not ctx: cancelling a pull in flight would drop messages the
+			// server already handed over, and they would come back only
+			// after AckWait. A fetch ends by itself within wait, and the
+			// loop checks ctx between fetches.
+			msgs, err := w.c.Fetch(context.Background(), 256, wait)
 			if err != nil && ctx.Err() == nil {
 				p.logger.Warn("pipeline: fetch failed", "consumer", p.opts.Durable, "err", err)
 				sleep(ctx, backoff)
@@ -314,8 +334,12 @@ func (w *worker) add(m *stream.Message) {
 		w.p.metrics.events.Inc()
 		before := len(w.recs)
 		recs, corr, err := w.mapper.Map(w.recs, r.Data, m.Time, r.Attrs)
+		for k := len(w.src); k < len(recs); k++ {
+			w.src = append(w.src, recSource{seq: m.Seq, index: i})
+		}
 		if err != nil {
 			w.recs = w.recs[:before]
+			w.src = w.src[:before]
 			w.deadLetter(m, i, err.Error(), r.Data)
 			return nil
 		}
@@ -469,9 +493,10 @@ func (w *worker) flush(ctx context.Context) error {
 			// already stored): keep it visible as a dead letter.
 			p.metrics.storeRejects.Inc()
 			rec := w.recs[r.Index]
+			src := w.src[r.Index]
 			payload, _ := json.Marshal(recordJSON(rec))
-			w.deadLetters = append(w.deadLetters, deadLetter{Stream: p.opts.Stream, Index: r.Index, Arrival: time.Now().UTC(),
-				Reason: "rejected by the store: " + r.Reason, Payload: payload})
+			w.deadLetters = append(w.deadLetters, deadLetter{Stream: p.opts.Stream, Seq: src.seq, Index: src.index, Measure: rec.MeasureName,
+				Arrival: time.Now().UTC(), Reason: "rejected by the store: " + r.Reason, Payload: payload})
 		}
 	}
 	if len(w.corrections) > 0 {
@@ -496,6 +521,7 @@ func (w *worker) flush(ctx context.Context) error {
 	p.metrics.messages.Add(float64(len(w.msgs)))
 	w.msgs = w.msgs[:0]
 	w.recs = w.recs[:0]
+	w.src = w.src[:0]
 	w.corrections = w.corrections[:0]
 	w.deadLetters = w.deadLetters[:0]
 	clear(w.corrSeen)
@@ -505,7 +531,7 @@ func (w *worker) flush(ctx context.Context) error {
 func (w *worker) writeDeadLetters(ctx context.Context) error {
 	p := w.p
 	recs := make([]tsdb.Record, 0, len(w.deadLetters))
-	for i, d := range w.deadLetters {
+	for _, d := range w.deadLetters {
 		b, err := json.Marshal(d)
 		if err != nil {
 			return err
@@ -513,13 +539,15 @@ func (w *worker) writeDeadLetters(ctx context.Context) error {
 		if _, err := p.broker.Publish(ctx, p.opts.DeadLetterStream, b); err != nil {
 			return fmt.Errorf("publish dead letter to %q: %w", p.opts.DeadLetterStream, err)
 		}
+		// Keyed by stream position (and measure, for a store reject of one
+		// record of an event), so a redelivery writes the same key again.
 		seq := strconv.FormatUint(d.Seq, 10)
-		if d.Seq == 0 {
-			// A store reject has no stream position of its own.
-			seq = "reject-" + strconv.FormatInt(d.Arrival.UnixNano(), 10) + "-" + strconv.Itoa(i)
+		index := strconv.Itoa(d.Index)
+		if d.Measure != "" {
+			index += ":" + d.Measure
 		}
 		recs = append(recs, tsdb.Record{
-			Dimensions:  []tsdb.Dimension{{Name: "stream", Value: d.Stream}, {Name: "seq", Value: seq}, {Name: "index", Value: strconv.Itoa(d.Index)}},
+			Dimensions:  []tsdb.Dimension{{Name: "stream", Value: d.Stream}, {Name: "seq", Value: seq}, {Name: "index", Value: index}},
 			MeasureName: "dead_letter",
 			Time:        d.Arrival.UnixNano(),
 			Multi: []tsdb.MeasureValue{
