@@ -409,10 +409,12 @@ func (n *Aggregate) String() string {
 	}
 	return "Aggregate by [" + exprList(n.GroupBy) + "] " + strings.Join(names, ", ")
 }
-func (n *Window) String() string   { return fmt.Sprintf("Window %d functions", len(n.Funcs)) }
-func (n *Sort) String() string     { return fmt.Sprintf("Sort %d keys", len(n.Keys)) }
-func (n *Limit) String() string    { return fmt.Sprintf("Limit %d offset %d", n.Count, n.Offset) }
-func (n *TopN) String() string     { return fmt.Sprintf("TopN %d offset %d, %d keys", n.Count, n.Offset, len(n.Keys)) }
+func (n *Window) String() string { return fmt.Sprintf("Window %d functions", len(n.Funcs)) }
+func (n *Sort) String() string   { return fmt.Sprintf("Sort %d keys", len(n.Keys)) }
+func (n *Limit) String() string  { return fmt.Sprintf("Limit %d offset %d", n.Count, n.Offset) }
+func (n *TopN) String() string {
+	return fmt.Sprintf("TopN %d offset %d, %d keys", n.Count, n.Offset, len(n.Keys))
+}
 func (n *Join) String() string     { return fmt.Sprintf("Join kind=%d keys=%d", n.Kind, len(n.LeftKeys)) }
 func (n *Union) String() string    { return fmt.Sprintf("Union %d inputs", len(n.Inputs)) }
 func (n *Distinct) String() string { return "Distinct" }
