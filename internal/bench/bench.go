@@ -261,7 +261,7 @@ func flagTakesValue(a string) bool {
 		return false
 	}
 	switch strings.TrimLeft(a, "-") {
-	case "quick", "keep", "h", "help", "no-sync":
+	case "quick", "keep", "h", "help", "no-sync", "regular-times":
 		return false
 	}
 	return true

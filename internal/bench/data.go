@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/simulate"
@@ -48,14 +49,16 @@ func genFleet(ctx context.Context, p *progress, seed int64, devices, ticks int, 
 	}
 	total := float64(devices * ticks)
 	var n int
+	var shown atomic.Int64 // n, for the progress line
 	stop := p.start(fmt.Sprintf("generate %d devices × %d s", devices, ticks), func(el time.Duration) string {
-		return countStatus(float64(n), total, "events", el)
+		return countStatus(float64(shown.Load()), total, "events", el)
 	})
 	defer stop()
 	count := make([]int, devices)
 	var buf []byte
 	for {
 		if n%65536 == 0 {
+			shown.Store(int64(n))
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -76,6 +79,7 @@ func genFleet(ctx context.Context, p *progress, seed int64, devices, ticks int, 
 		copy(f.vals[i*4:i*4+4], ev.Values[:])
 		n++
 	}
+	shown.Store(int64(n))
 	for d, c := range count {
 		if c < ticks {
 			return nil, fmt.Errorf("generate data: device %d has %d samples, want %d", d, c, ticks)

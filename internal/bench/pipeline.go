@@ -648,13 +648,17 @@ func newEventPool(ctx context.Context, prog *progress, devices, size, batch int,
 	}
 	ep := &eventPool{size: size, batch: batch, limit: limit.UnixMilli()}
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	var shown atomic.Int64 // events made, for the progress line
 	stop := prog.start(fmt.Sprintf("generate %d events of %d devices", size, devices), func(el time.Duration) string {
-		return countStatus(float64(len(ep.offs)), float64(size), "events", el)
+		return countStatus(float64(shown.Load()), float64(size), "events", el)
 	})
 	defer stop()
 	for len(ep.offs) < size {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if len(ep.offs)%4096 == 0 {
+			shown.Store(int64(len(ep.offs)))
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 		}
 		ep.offs = append(ep.offs, int32(len(ep.events)))
 		var ok bool
@@ -670,6 +674,7 @@ func newEventPool(ctx context.Context, prog *progress, devices, size, batch int,
 		lo, hi = min(lo, ms), max(hi, ms)
 		ep.events = append(ep.events, '\n')
 	}
+	shown.Store(int64(size))
 	ep.offs = append(ep.offs, int32(len(ep.events)))
 	// A round moves times by more than the pool covers, in whole seconds,
 	// so no device sends the same time twice.

@@ -54,7 +54,7 @@ type storageConfig struct {
 func storageFlags(fs *flag.FlagSet) (func(*run) error, func(map[string]bool)) {
 	c := &storageConfig{}
 	fs.IntVar(&c.devices, "devices", 1000, "devices in the seed data (each sends 4 measures once a second)")
-	fs.Int64Var(&c.points, "points", 16_000_000, "points to write in the write phases (half with 1 writer, half with --writers)")
+	fs.Int64Var(&c.points, "points", 32_000_000, "points to write in the write phases (half with 1 writer, half with --writers)")
 	fs.IntVar(&c.batch, "batch", 10_000, "records per db.Write")
 	fs.IntVar(&c.writers, "writers", 4, "concurrent writers in the second write phase")
 	fs.IntVar(&c.series, "series", 200_000, "series to create for the memory-per-series figure")
@@ -406,21 +406,25 @@ func (s *storageBench) scan(name string, measures []string, points int64) error 
 func (s *storageBench) seriesHours(f *fleet, label string) ([]time.Duration, error) {
 	win := min(3600, f.ticks)
 	ds := make([]time.Duration, 0, s.c.queries)
+	var done atomic.Int64 // read by the progress line
 	stop := s.progress.start(label, func(el time.Duration) string {
-		return countStatus(float64(len(ds)), float64(s.c.queries), "queries", el)
+		return countStatus(float64(done.Load()), float64(s.c.queries), "queries", el)
 	})
 	defer stop()
 	for range s.c.queries {
 		dev := s.rng.IntN(f.devices)
 		t := s.rng.IntN(f.ticks - win + 1)
-		lo := f.times[t*f.devices+dev]
-		req := tsdb.ScanRequest{Database: benchDB, Table: benchTable, MinTime: lo, MaxTime: lo + int64(win)*1e9 - 1,
+		// From one sample to the win-th after it: exactly win points,
+		// whatever the sampling jitter (a fixed hour could hold 3,601).
+		lo, hi := f.times[t*f.devices+dev], f.times[(t+win-1)*f.devices+dev]
+		req := tsdb.ScanRequest{Database: benchDB, Table: benchTable, MinTime: lo, MaxTime: hi,
 			MeasureNames: []string{"temperature"}, Dims: []tsdb.DimFilter{{Name: "DeviceID", Values: []string{f.ids[dev]}}},
 			Columns: []string{valueCol}}
 		rows := 0
 		begin := time.Now()
 		err := s.db.Scan(s.ctx, req, func(b *columnar.Batch) error { rows += b.Len(); return nil })
 		ds = append(ds, time.Since(begin))
+		done.Add(1)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", label, err)
 		}
@@ -434,8 +438,9 @@ func (s *storageBench) seriesHours(f *fleet, label string) ([]time.Duration, err
 // latest times c.queries latest-point lookups of one device (4 measures).
 func (s *storageBench) latest() ([]time.Duration, error) {
 	ds := make([]time.Duration, 0, s.c.queries)
+	var done atomic.Int64 // read by the progress line
 	stop := s.progress.start("latest", func(el time.Duration) string {
-		return countStatus(float64(len(ds)), float64(s.c.queries), "queries", el)
+		return countStatus(float64(done.Load()), float64(s.c.queries), "queries", el)
 	})
 	defer stop()
 	last := s.f.ticks - 1
@@ -456,6 +461,7 @@ func (s *storageBench) latest() ([]time.Duration, error) {
 			return nil
 		})
 		ds = append(ds, time.Since(begin))
+		done.Add(1)
 		if err != nil {
 			return nil, fmt.Errorf("latest: %w", err)
 		}
@@ -490,9 +496,9 @@ func (s *storageBench) memoryPerSeries() (err error) {
 	before := heapInUse()
 	t := time.Now().Add(-time.Minute).UnixNano()
 	recs := make([]tsdb.Record, 0, s.c.batch)
-	var done int
+	var done atomic.Int64 // read by the progress line
 	stop := s.progress.start(fmt.Sprintf("memory: create %d series", s.c.series), func(el time.Duration) string {
-		return countStatus(float64(done), float64(s.c.series), "series", el)
+		return countStatus(float64(done.Load()), float64(s.c.series), "series", el)
 	})
 	for i, id := range ids {
 		recs = append(recs, tsdb.Record{
@@ -511,13 +517,13 @@ func (s *storageBench) memoryPerSeries() (err error) {
 				stop()
 				return fmt.Errorf("write: %d records rejected, first: %s", len(rej), rej[0].Reason)
 			}
-			done += len(recs)
+			done.Add(int64(len(recs)))
 			clear(recs)
 			recs = recs[:0]
 		}
 	}
 	stop()
-	recs = nil
+	recs = nil // not counted: only what the store keeps
 	after := heapInUse()
 	if st := db.Stats(); st.Series != s.c.series {
 		return fmt.Errorf("the store has %d series, want %d", st.Series, s.c.series)
