@@ -54,7 +54,7 @@ type storageConfig struct {
 func storageFlags(fs *flag.FlagSet) (func(*run) error, func(map[string]bool)) {
 	c := &storageConfig{}
 	fs.IntVar(&c.devices, "devices", 1000, "devices in the seed data (each sends 4 measures once a second)")
-	fs.Int64Var(&c.points, "points", 32_000_000, "points to write in the write phases (half with 1 writer, half with --writers)")
+	fs.Int64Var(&c.points, "points", 16_000_000, "points to write in the write phases (half with 1 writer, half with --writers)")
 	fs.IntVar(&c.batch, "batch", 10_000, "records per db.Write")
 	fs.IntVar(&c.writers, "writers", 4, "concurrent writers in the second write phase")
 	fs.IntVar(&c.series, "series", 200_000, "series to create for the memory-per-series figure")
