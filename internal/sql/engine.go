@@ -105,7 +105,7 @@ func (e *Engine) Describe(ctx context.Context, sql string, params []any) ([]plan
 	}
 	switch s := stmt.(type) {
 	case parse.Query:
-		n, err := e.binder(params, e.opts.Now()).Bind(ctx, s)
+		n, err := e.binder(ctx, params, e.opts.Now()).Bind(ctx, s)
 		if err != nil {
 			return nil, e.wrap(sql, err)
 		}
@@ -142,8 +142,9 @@ func (e *Engine) wrap(sql string, err error) error {
 	return &Error{Code: "XX000", Offset: -1, Msg: err.Error()}
 }
 
-func (e *Engine) binder(params []any, now time.Time) *plan.Binder {
-	return &plan.Binder{Catalog: e.cat, DefaultDatabase: e.opts.DefaultDatabase, Params: params, Virtual: e.virtual, Now: now}
+func (e *Engine) binder(ctx context.Context, params []any, now time.Time) *plan.Binder {
+	return &plan.Binder{Catalog: e.cat, DefaultDatabase: e.opts.DefaultDatabase, Params: params, Virtual: e.virtual, Now: now,
+		Setting: settingFunc(ctx)}
 }
 
 func (e *Engine) run(ctx context.Context, stmt parse.Statement, params []any) (*Result, error) {
@@ -152,12 +153,12 @@ func (e *Engine) run(ctx context.Context, stmt parse.Statement, params []any) (*
 	now := e.opts.Now()
 	switch s := stmt.(type) {
 	case parse.Query:
-		n, err := e.binder(params, now).Bind(ctx, s)
+		n, err := e.binder(ctx, params, now).Bind(ctx, s)
 		if err != nil {
 			return nil, err
 		}
 		plan.UseLatest(n)
-		b, err := exec.Collect(ctx, n, exec.Options{MemoryLimit: e.opts.MemoryLimit, Now: func() time.Time { return now }})
+		b, err := exec.Collect(ctx, n, exec.Options{MemoryLimit: e.opts.MemoryLimit, Now: func() time.Time { return now }, TableFuncs: execTableFuncs})
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +168,7 @@ func (e *Engine) run(ctx context.Context, stmt parse.Statement, params []any) (*
 		if !ok {
 			return nil, &Error{Code: "0A000", Offset: s.Start(), Msg: "EXPLAIN takes a query"}
 		}
-		n, err := e.binder(params, now).Bind(ctx, q)
+		n, err := e.binder(ctx, params, now).Bind(ctx, q)
 		if err != nil {
 			return nil, err
 		}
@@ -195,6 +196,8 @@ func (e *Engine) run(ctx context.Context, stmt parse.Statement, params []any) (*
 		return e.describe(ctx, s.Table)
 	case *parse.Set:
 		return &Result{Tag: "SET"}, nil
+	case *parse.ShowSetting:
+		return showSetting(ctx, s)
 	}
 	return nil, &Error{Code: "0A000", Offset: stmt.Start(), Msg: fmt.Sprintf("%T statements are not supported here", stmt)}
 }
@@ -340,55 +343,4 @@ func kindOf(t *catalog.Table, name string) string {
 		}
 	}
 	return ""
-}
-
-// virtual serves information_schema.tables, .columns and .schemata.
-func (e *Engine) virtual(ctx context.Context, database, name string) (plan.Node, error) {
-	if !strings.EqualFold(database, "information_schema") {
-		return nil, nil
-	}
-	str := func(s string) plan.Expr { return &plan.Const{Val: s, T: columnar.String} }
-	switch strings.ToLower(name) {
-	case "schemata":
-		v := &plan.Values{Cols: []plan.Column{{Name: "catalog_name", Type: columnar.String}, {Name: "schema_name", Type: columnar.String}}}
-		for _, db := range e.cat.Databases(ctx) {
-			v.Rows = append(v.Rows, []plan.Expr{str("sluice"), str(db)})
-		}
-		return v, nil
-	case "tables":
-		v := &plan.Values{Cols: []plan.Column{{Name: "table_catalog", Type: columnar.String}, {Name: "table_schema", Type: columnar.String},
-			{Name: "table_name", Type: columnar.String}, {Name: "table_type", Type: columnar.String}}}
-		for _, db := range e.cat.Databases(ctx) {
-			tables, err := e.cat.Tables(ctx, db)
-			if err != nil {
-				return nil, err
-			}
-			for _, t := range tables {
-				v.Rows = append(v.Rows, []plan.Expr{str("sluice"), str(db), str(t), str("BASE TABLE")})
-			}
-		}
-		return v, nil
-	case "columns":
-		v := &plan.Values{Cols: []plan.Column{{Name: "table_catalog", Type: columnar.String}, {Name: "table_schema", Type: columnar.String},
-			{Name: "table_name", Type: columnar.String}, {Name: "column_name", Type: columnar.String},
-			{Name: "ordinal_position", Type: columnar.Int64}, {Name: "data_type", Type: columnar.String}}}
-		for _, db := range e.cat.Databases(ctx) {
-			tables, err := e.cat.Tables(ctx, db)
-			if err != nil {
-				return nil, err
-			}
-			for _, tn := range tables {
-				t, err := e.cat.Table(ctx, db, tn)
-				if err != nil {
-					continue
-				}
-				for i, c := range t.Columns() {
-					v.Rows = append(v.Rows, []plan.Expr{str("sluice"), str(db), str(tn), str(c.Name),
-						&plan.Const{Val: int64(i + 1), T: columnar.Int64}, str(strings.ToLower(c.Type.String()))})
-				}
-			}
-		}
-		return v, nil
-	}
-	return nil, &plan.Error{Code: "42P01", Msg: fmt.Sprintf("information_schema.%s does not exist (tables, columns and schemata do)", name)}
 }

@@ -44,6 +44,9 @@ type Binder struct {
 	// Now is the query's clock for folding now() and ago(); zero disables
 	// folding of time functions.
 	Now time.Time
+	// Setting answers current_setting(name), user and version() (see
+	// pgcompat.go); nil knows no settings.
+	Setting func(name string) (string, bool)
 
 	ctes []map[string]*cte
 }
@@ -567,7 +570,7 @@ func (b *Binder) bindTableRef(ctx context.Context, ref parse.TableRef) (Node, *s
 		}
 		return j, sc, nil
 	case *parse.TableFunc:
-		return nil, nil, errAt(r, "0A000", "table function %s is not available yet", r.Func.Name.Name)
+		return b.bindTableFunc(ctx, r)
 	}
 	return nil, nil, errAt(ref, "0A000", "unsupported FROM item %T", ref)
 }
@@ -754,6 +757,13 @@ func (b *Binder) bindTableName(ctx context.Context, r *parse.TableName) (Node, *
 	}
 	t, err := b.Catalog.Table(ctx, database, r.Name.Name)
 	if err != nil {
+		// PostgreSQL finds pg_catalog's tables (pg_extension, ...) without
+		// a schema; here the default database's own tables come first.
+		if len(r.Qualifier) == 0 && b.Virtual != nil {
+			if n, verr := b.Virtual(ctx, "pg_catalog", r.Name.Name); verr == nil && n != nil {
+				return aliased(n, r.Alias, r.Name.Name)
+			}
+		}
 		return nil, nil, &Error{Offset: r.Start(), Code: "42P01", Msg: err.Error()}
 	}
 	s := &Scan{Table: t, Name: database + "." + r.Name.Name, Columns: t.Columns(), Req: ScanRequest{MinTime: math.MinInt64, MaxTime: math.MaxInt64, Columns: []string{}}}
@@ -993,6 +1003,12 @@ func (b *Binder) bindExpr(ctx context.Context, e parse.Expr, sc *scope, sub *sub
 	}
 	switch e := e.(type) {
 	case *parse.ColumnRef:
+		if len(e.Qualifier) == 0 && !e.Name.Quoted && !sc.has(e.Name) {
+			// user, current_user, ...: keywords in PostgreSQL.
+			if x, ok := b.sessionIdent(e.Name.Norm); ok {
+				return x, nil
+			}
+		}
 		if sub != nil && !sub.noGroupCheck {
 			return nil, errAt(e, "42803", "column %q must appear in GROUP BY or be used in an aggregate function", e.String())
 		}
@@ -1063,6 +1079,8 @@ func (b *Binder) bindExpr(ctx context.Context, e parse.Expr, sc *scope, sub *sub
 		return x, nil
 	case *parse.Func:
 		return b.bindFunc(ctx, e, sc, sub)
+	case *parse.Index:
+		return b.bindIndex(ctx, e, sc, sub)
 	case *parse.Case:
 		return b.bindCase(ctx, e, sc, sub)
 	case *parse.Cast:
@@ -1510,6 +1528,9 @@ func (b *Binder) bindFunc(ctx context.Context, f *parse.Func, sc *scope, sub *su
 	if f.Over != nil {
 		return nil, errAt(f, "42P20", "window function %s is not allowed here", name)
 	}
+	if x, ok, err := b.bindSessionFunc(ctx, f, sc, sub); ok {
+		return x, err
+	}
 	var args []Expr
 	for _, a := range f.Args {
 		x, err := b.bindExpr(ctx, a, sc, sub)
@@ -1614,6 +1635,8 @@ func exprName(e parse.Expr, i int) string {
 		return x.Name.Norm
 	case *parse.Cast:
 		return exprName(x.X, i)
+	case *parse.Index:
+		return exprName(x.X, i) // PostgreSQL names s[i] "s"
 	}
 	return fmt.Sprintf("_col%d", i)
 }
