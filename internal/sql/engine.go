@@ -105,7 +105,9 @@ func (e *Engine) Describe(ctx context.Context, sql string, params []any) ([]plan
 	}
 	switch s := stmt.(type) {
 	case parse.Query:
-		n, err := e.binder(ctx, params, e.opts.Now()).Bind(ctx, s)
+		b := e.binder(ctx, params, e.opts.Now())
+		b.Describing = true
+		n, err := b.Bind(ctx, s)
 		if err != nil {
 			return nil, e.wrap(sql, err)
 		}

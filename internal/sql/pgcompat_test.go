@@ -4,8 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	sluicesql "github.com/sluice-dev/sluice/internal/sql"
+	"github.com/sluice-dev/sluice/internal/tsdb"
 )
 
 // searchPathConstraint is Grafana's <schemaConstraint>, verbatim
@@ -138,5 +140,67 @@ func TestPostgresCompatErrors(t *testing.T) {
 		if !ok || !strings.HasPrefix(e.Code, c.code) || !strings.Contains(e.Msg, c.msg) {
 			t.Errorf("%s: got %v (%#v), want %s containing %q", c.sql, err, err, c.code, c.msg)
 		}
+	}
+}
+
+// TestSearchPathResolution checks that unqualified table names fall back to
+// the search_path's schemas after the default database, "$user" included.
+func TestSearchPathResolution(t *testing.T) {
+	db, _, _ := openSeeded(t)
+	ctx := context.Background()
+	if err := db.EnsureTable(ctx, "ops", "events", tsdb.TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Write(ctx, "ops", "events", []tsdb.Record{{MeasureName: "m", Time: time.Now().Add(-time.Minute).UnixNano(), Value: tsdb.Double(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	eng := sluicesql.New(db, sluicesql.Options{DefaultDatabase: "iot"})
+	session := func(path, user string) context.Context {
+		return sluicesql.WithSession(ctx, func(name string) (string, bool) {
+			switch strings.ToLower(name) {
+			case "search_path":
+				return path, true
+			case "session_authorization":
+				return user, true
+			}
+			return "", false
+		})
+	}
+	for _, c := range []struct {
+		ctx  context.Context
+		sql  string
+		want string // "" = an error
+	}{
+		{ctx, `SELECT count(*) AS n FROM events`, ""},
+		{session(`"$user", public`, "ops"), `SELECT count(*) AS n FROM events`, "n\n1\n"},
+		{session(`public, OPS`, "x"), `SELECT count(*) AS n FROM events`, "n\n1\n"},
+		{session(`"ops"`, "x"), `SELECT count(*) AS n FROM events`, "n\n1\n"},
+		// The default database comes first.
+		{session(`"$user"`, "ops"), `SELECT count(*) AS n FROM telemetry`, "n\n360\n"},
+		{session(`"$user", public`, "ops"), grafanaTableList, "table\nevents\niot.telemetry\n"},
+	} {
+		res, err := eng.Query(c.ctx, c.sql, nil)
+		switch {
+		case c.want == "" && err == nil:
+			t.Errorf("%s: no error", c.sql)
+		case c.want != "" && err != nil:
+			t.Errorf("%s: %v", c.sql, err)
+		case c.want != "" && render(res) != c.want:
+			t.Errorf("%s:\n got %s\nwant %s", c.sql, render(res), c.want)
+		}
+	}
+}
+
+// TestDescribeWithoutParameterValues is pgx's Parse/Describe of a statement
+// with untyped parameters: it must describe, and then run with values.
+func TestDescribeWithoutParameterValues(t *testing.T) {
+	_, eng, _ := openSeeded(t)
+	sql := `SELECT column_name, data_type, udt_name, numeric_precision, numeric_scale FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`
+	cols, err := eng.Describe(context.Background(), sql, nil)
+	if err != nil || len(cols) != 5 {
+		t.Fatalf("Describe: %v, %v", cols, err)
+	}
+	if _, err := eng.Query(context.Background(), sql, nil); err == nil {
+		t.Error("Query without parameter values: no error")
 	}
 }

@@ -47,6 +47,10 @@ type Binder struct {
 	// Setting answers current_setting(name), user and version() (see
 	// pgcompat.go); nil knows no settings.
 	Setting func(name string) (string, bool)
+	// Describing binds $n without a value as a NULL of unknown type, so a
+	// statement can be described before its parameters are known (the
+	// extended protocol's Parse/Describe, which pgx sends untyped).
+	Describing bool
 
 	ctes []map[string]*cte
 }
@@ -756,6 +760,18 @@ func (b *Binder) bindTableName(ctx context.Context, r *parse.TableName) (Node, *
 		}
 	}
 	t, err := b.Catalog.Table(ctx, database, r.Name.Name)
+	if err != nil && len(r.Qualifier) == 0 {
+		// As in PostgreSQL, an unqualified name is also looked up in the
+		// schemas (databases) of the session's search_path, after the
+		// default database: Grafana's query builder lists the tables of
+		// those schemas without their schema.
+		for _, db := range b.searchPath() {
+			if t2, err2 := b.Catalog.Table(ctx, db, r.Name.Name); err2 == nil {
+				t, database, err = t2, db, nil
+				break
+			}
+		}
+	}
 	if err != nil {
 		// PostgreSQL finds pg_catalog's tables (pg_extension, ...) without
 		// a schema; here the default database's own tables come first.
@@ -1028,6 +1044,9 @@ func (b *Binder) bindExpr(ctx context.Context, e parse.Expr, sc *scope, sub *sub
 	case *parse.Duration:
 		return &Const{Val: int64(e.D), T: columnar.Interval}, nil
 	case *parse.Param:
+		if b.Describing && e.Index >= 1 && (e.Index > len(b.Params) || b.Params[e.Index-1] == nil) {
+			return &Const{T: columnar.Unknown}, nil
+		}
 		if e.Index < 1 || e.Index > len(b.Params) {
 			return nil, errAt(e, "08P01", "parameter $%d has no value (%d given)", e.Index, len(b.Params))
 		}

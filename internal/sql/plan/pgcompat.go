@@ -47,6 +47,29 @@ func (b *Binder) sessionUser() string {
 
 func strConst(s string) *Const { return &Const{Val: s, T: columnar.String} }
 
+// searchPath returns the schemas of the session's search_path, "$user"
+// replaced by the session user, quoted names unquoted, others folded to
+// lower case.
+func (b *Binder) searchPath() []string {
+	v, ok := b.setting("search_path")
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		switch {
+		case part == `"$user"` || part == "$user":
+			out = append(out, b.sessionUser())
+		case len(part) >= 2 && part[0] == '"' && part[len(part)-1] == '"':
+			out = append(out, strings.ReplaceAll(part[1:len(part)-1], `""`, `"`))
+		case part != "":
+			out = append(out, strings.ToLower(part))
+		}
+	}
+	return out
+}
+
 // sessionIdent binds the SQL keywords PostgreSQL evaluates without
 // parentheses (user, current_user, ...); ok is false for other names.
 func (b *Binder) sessionIdent(name string) (Expr, bool) {
