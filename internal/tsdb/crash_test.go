@@ -50,7 +50,7 @@ func crashRecords(base int64, i int) []Record {
 		recs[k] = Record{
 			Dimensions:  []Dimension{{"device", fmt.Sprintf("d%d", k%10)}},
 			MeasureName: fmt.Sprintf("m%d", k%4),
-			Time:        base + int64(i)*int64(time.Second) + int64(k)*int64(time.Millisecond),
+			Time:        base + int64(i)*int64(200*time.Millisecond) + int64(k)*int64(time.Millisecond),
 			Value:       Double(float64(i*1000+k) / 10),
 		}
 	}
@@ -101,7 +101,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	base := time.Now().Add(-time.Hour).Truncate(time.Second).UnixNano()
+	base := time.Now().Add(-2 * time.Hour).Truncate(time.Second).UnixNano()
 	acked := -1 // highest batch acknowledged so far, over all rounds
 	next := 0
 	for round := 0; round < rounds; round++ {

@@ -129,6 +129,7 @@ func (db *DB) flushLocked(ctx context.Context) error {
 			t.addPart(p)
 		}
 		for _, ms := range t.flushing.series {
+			ms.s.lastLen = len(ms.times)
 			if n := len(ms.times); n > 0 {
 				s := ms.s
 				s.coldMin = min(s.coldMin, ms.times[0])

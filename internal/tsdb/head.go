@@ -73,6 +73,11 @@ type series struct {
 	dims    []Dimension // sorted by name
 
 	defGen uint64 // WAL generation in which this series' definition was last logged
+	// okField and okType are the single-measure column and type this series
+	// was last written with; a write of the same passes the type checks.
+	okField string
+	okType  columnar.Type
+	lastLen int // points in the series' last flushed memtable (capacity hint)
 	// coldMin/coldMax bound the times of this series' points in parts; a
 	// write outside them needs no part lookup. coldMin > coldMax: none.
 	coldMin, coldMax int64
@@ -172,12 +177,21 @@ func (ms *memSeries) field(name string, typ columnar.Type) *fieldCol {
 			return f
 		}
 	}
-	f := &fieldCol{name: name, col: columnar.NewColumn(typ, len(ms.times)+1)}
+	f := &fieldCol{name: name, col: columnar.NewColumn(typ, max(len(ms.times)+1, cap(ms.times)))}
 	for range ms.times {
 		f.col.AppendNull()
 	}
 	ms.fields = append(ms.fields, f)
 	return f
+}
+
+func fieldOf(fs []fieldValue, name string) (Value, bool) {
+	for _, f := range fs {
+		if f.name == name {
+			return f.val, true
+		}
+	}
+	return Value{}, false
 }
 
 // find returns the index of time t and whether it is present.
@@ -302,7 +316,10 @@ func insertValue(c *columnar.Column, i int, v Value, null bool) {
 func (m *memtable) put(s *series, p point) {
 	ms := m.series[s.id]
 	if ms == nil {
-		ms = &memSeries{s: s}
+		// Size the slices for what the series held in its last memtable, so
+		// steady appends do not keep reallocating.
+		hint := max(s.lastLen, 16)
+		ms = &memSeries{s: s, times: make([]int64, 0, hint), versions: make([]int64, 0, hint)}
 		m.series[s.id] = ms
 	}
 	if p.t < m.minT {
@@ -322,13 +339,20 @@ func (m *memtable) put(s *series, p point) {
 	}
 	m.points++
 	if i == len(ms.times) {
+		// Columns the series lacks first (NULL for its older rows), then
+		// one value or NULL per column: a NULL-then-set would give every
+		// column a null bitmap it does not need.
+		for _, fv := range p.fields {
+			ms.field(fv.name, fv.val.Type)
+		}
 		ms.times = append(ms.times, p.t)
 		ms.versions = append(ms.versions, p.v)
 		for _, f := range ms.fields {
-			f.col.AppendNull()
-		}
-		for _, fv := range p.fields {
-			setValue(ms.field(fv.name, fv.val.Type).col, i, fv.val, false)
+			if v, ok := fieldOf(p.fields, f.name); ok {
+				appendValue(f.col, v)
+			} else {
+				f.col.AppendNull()
+			}
 		}
 		return
 	}
@@ -345,6 +369,16 @@ func (m *memtable) put(s *series, p point) {
 	for _, fv := range p.fields {
 		setValue(ms.field(fv.name, fv.val.Type).col, i, fv.val, false)
 	}
+}
+
+// before reports whether every point of s in this memtable is older than t
+// (true for a nil memtable).
+func (m *memtable) before(s *series, t int64) bool {
+	if m == nil {
+		return true
+	}
+	ms := m.series[s.id]
+	return ms == nil || len(ms.times) == 0 || ms.times[len(ms.times)-1] < t
 }
 
 // get returns the point of series s at time t in this memtable.

@@ -69,8 +69,22 @@ func (db *DB) Write(ctx context.Context, dbName, tableName string, recs []Record
 		newest = maxTime
 	}
 	preps := make([]prepared, len(recs))
+	// One allocation for every single-measure value and one for every key
+	// of the batch, instead of two per record.
+	singles := make([]fieldValue, len(recs))
+	var keys []byte
+	offs := make([]int, len(recs)+1)
 	for i := range recs {
-		db.prepare(&preps[i], &recs[i], oldest, newest)
+		db.prepare(&preps[i], &recs[i], oldest, newest, singles[i:i+1:i+1])
+		if preps[i].reason == "" {
+			keys = seriesKey(keys, recs[i].MeasureName, preps[i].dims)
+		}
+		offs[i+1] = len(keys)
+	}
+	for i := range preps {
+		if preps[i].reason == "" {
+			preps[i].key = keys[offs[i]:offs[i+1]:offs[i+1]]
+		}
 	}
 
 	var rejects []Reject
@@ -135,7 +149,7 @@ func existingVersion(pr *prepared) int64 {
 }
 
 // prepare validates r and fills pr; pr.reason is set when r is invalid.
-func (db *DB) prepare(pr *prepared, r *Record, oldest, newest int64) {
+func (db *DB) prepare(pr *prepared, r *Record, oldest, newest int64, single []fieldValue) {
 	reject := func(kind, format string, args ...any) {
 		pr.kind = kind
 		pr.reason = fmt.Sprintf(format, args...)
@@ -198,7 +212,8 @@ func (db *DB) prepare(pr *prepared, r *Record, oldest, newest int64) {
 			reject(rejectInvalid, "%s", reason)
 			return
 		}
-		pr.p.fields = []fieldValue{{singleField(r.Value.Type), r.Value}}
+		single[0] = fieldValue{singleField(r.Value.Type), r.Value}
+		pr.p.fields = single
 	} else {
 		pr.multi = true
 		if len(r.Multi) == 0 || len(r.Multi) > maxMultiMeasures {
@@ -237,7 +252,6 @@ func (db *DB) prepare(pr *prepared, r *Record, oldest, newest int64) {
 		sort.Slice(pr.p.fields, func(i, j int) bool { return pr.p.fields[i].name < pr.p.fields[j].name })
 	}
 	pr.measure = r.MeasureName
-	pr.key = seriesKey(nil, r.MeasureName, dims)
 }
 
 func checkValue(name string, v Value) string {
@@ -271,32 +285,67 @@ func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC333
 // version for conflicts).
 func (t *table) apply(pr *prepared, cold *point, gen uint64, enc *entryEncoder) {
 	measure := pr.measure
+	s := t.series[string(pr.key)]
+	// A single-measure series that took this column and type before passes
+	// the type checks again: once valid, a column stays valid.
+	known := s != nil && !pr.multi && s.okField == pr.p.fields[0].name && s.okType == pr.p.fields[0].val.Type
+	if !known && !t.checkTypes(pr) {
+		return
+	}
+	if s == nil {
+		s = t.getOrCreateSeries(pr.key, measure, pr.dims)
+	}
+	// The common case: a new point after the newest of its series, nothing
+	// in the flushing memtable or the parts to compare with.
+	if ms := t.active.series[s.id]; ms != nil && cold == nil && t.flushing.before(s, pr.p.t) {
+		if n := len(ms.times); n > 0 && pr.p.t > ms.times[n-1] && !pr.multi && len(ms.fields) == 1 && ms.fields[0].name == pr.p.fields[0].name && ms.fields[0].col.Nulls == nil {
+			ms.times = append(ms.times, pr.p.t)
+			ms.versions = append(ms.versions, pr.p.v)
+			appendValue(ms.fields[0].col, pr.p.fields[0].val)
+			t.active.points++
+			t.updateLatest(s, pr.p)
+			if s.defGen != gen {
+				enc.addSeries(s)
+				s.defGen = gen
+			}
+			enc.addPoint(s, pr.p, false)
+			return
+		}
+	}
+	t.applySlow(s, pr, cold, gen, enc)
+}
+
+// checkTypes enforces the table's column rules; false means pr is rejected.
+func (t *table) checkTypes(pr *prepared) bool {
+	measure := pr.measure
 	// Types are fixed per column once written.
 	if !pr.multi {
 		typ := pr.p.fields[0].val.Type
 		if have, ok := t.measureTypes[measure]; ok && have != typ {
 			pr.kind, pr.reason = rejectType, fmt.Sprintf("measure %q was written as %v before; it cannot take a %v value", measure, have, typ)
-			return
+			return false
 		}
 	}
 	for _, f := range pr.p.fields {
 		if have, ok := t.fieldTypes[f.name]; ok && have != f.val.Type {
 			pr.kind, pr.reason = rejectType, fmt.Sprintf("column %q has type %v; it cannot take a %v value", f.name, have, f.val.Type)
-			return
+			return false
 		}
 		if _, ok := t.dims[f.name]; ok {
 			pr.kind, pr.reason = rejectType, fmt.Sprintf("measure %q has the name of a dimension of this table", f.name)
-			return
+			return false
 		}
 	}
 	for _, d := range pr.dims {
 		if _, ok := t.fieldTypes[d.Name]; ok {
 			pr.kind, pr.reason = rejectType, fmt.Sprintf("dimension %q has the name of a measure of this table", d.Name)
-			return
+			return false
 		}
 	}
+	return true
+}
 
-	s := t.getOrCreateSeries(pr.key, measure, pr.dims)
+func (t *table) applySlow(s *series, pr *prepared, cold *point, gen uint64, enc *entryEncoder) {
 	ex, found := t.active.get(s, pr.p.t)
 	if !found {
 		ex, found = t.flushing.get(s, pr.p.t)
@@ -321,6 +370,9 @@ func (t *table) apply(pr *prepared, cold *point, gen uint64, enc *entryEncoder) 
 		}
 	}
 	t.registerTypes(s, pr.p, pr.multi)
+	if !pr.multi {
+		s.okField, s.okType = pr.p.fields[0].name, pr.p.fields[0].val.Type
+	}
 	t.active.put(s, pr.p)
 	t.updateLatest(s, pr.p)
 	if s.defGen != gen {

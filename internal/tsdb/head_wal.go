@@ -308,7 +308,9 @@ func (t *table) registerTypes(s *series, p point, multi bool) {
 // same time a higher version wins.
 func (t *table) updateLatest(s *series, p point) {
 	if !s.latestSet || p.t > s.latest.t || (p.t == s.latest.t && p.v >= s.latest.v) {
-		s.latest = p
+		// Copy the values: p.fields may live in a write batch's arena.
+		s.latest.t, s.latest.v = p.t, p.v
+		s.latest.fields = append(s.latest.fields[:0], p.fields...)
 		s.latestSet = true
 	}
 }
