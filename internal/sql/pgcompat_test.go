@@ -204,3 +204,37 @@ func TestDescribeWithoutParameterValues(t *testing.T) {
 		t.Error("Query without parameter values: no error")
 	}
 }
+
+// BenchmarkGrafanaCatalog measures Grafana's query-builder catalog queries
+// end to end through the engine (parse, bind with the search_path
+// construct, run). Run with:
+//
+//	go test ./internal/sql -run XXX -bench GrafanaCatalog -benchmem
+func BenchmarkGrafanaCatalog(b *testing.B) {
+	db, err := tsdb.Open(b.TempDir(), tsdb.Options{MaintenanceInterval: -1}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	for _, tn := range []string{"telemetry", "events", "alerts"} {
+		if err := db.EnsureTable(ctx, "iot", tn, tsdb.TableOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	eng := sluicesql.New(db, sluicesql.Options{DefaultDatabase: "iot"})
+	for _, c := range []struct{ name, sql string }{
+		{"query=version", `SELECT current_setting('server_version_num')::int/100 as version`},
+		{"query=table_list", grafanaTableList},
+		{"query=column_list", grafanaColumnList("iot.telemetry")},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := eng.Query(ctx, c.sql, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
