@@ -19,6 +19,10 @@
 //     and gives rows of the shape its panel needs.
 //   - TestProvisioning: the provisioning files parse and point at the
 //     dashboard folder and the data source the dashboards use.
+//   - TestWireSession: with the wire session passed to the engine
+//     (sluicesql.WithSession, as internal/app's handler should do), user
+//     and server version come from the connection and SET search_path
+//     changes Grafana's table list.
 //   - TestMacroExpansion: the test's macro expander (macros_test.go, a
 //     transcription of Grafana's macros.go) against Grafana's own examples.
 //
