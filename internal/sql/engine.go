@@ -1,9 +1,12 @@
 // Package sql is sluice's SQL engine: it parses a statement (sql/parse),
 // binds it to the catalog (sql/plan), runs it (sql/exec), and answers the
 // catalog statements of Timestream's dialect (SHOW DATABASES, SHOW TABLES,
-// SHOW MEASURES, DESCRIBE) and information_schema. Front doors (HTTP
-// /v1/query, the PostgreSQL wire protocol, the Timestream Query API) call
-// Engine.Query. An Engine is safe for concurrent use.
+// SHOW MEASURES, DESCRIBE), information_schema and the pg_catalog tables
+// PostgreSQL clients probe (pgcatalog.go). Front doors (HTTP /v1/query, the
+// PostgreSQL wire protocol, the Timestream Query API) call Engine.Query; the
+// PostgreSQL one passes its session's settings with WithSession, which
+// current_setting, SHOW, user and search_path read. An Engine is safe for
+// concurrent use.
 package sql
 
 import (
