@@ -16,6 +16,13 @@ type batchBuilder struct {
 	fieldNames             []string
 	fields                 []*columnar.Column
 	fieldSrc               []int // scratch: source column per output field
+
+	// The source batch appendRow last mapped, and its columns in builder
+	// order (nil where the source lacks one or has another type).
+	lastSrc          *columnar.Batch
+	srcTime, srcVer  *columnar.Column
+	srcMeasure       *columnar.Column
+	srcDims, srcVals []*columnar.Column
 }
 
 func newBatchBuilder(dims []string, fields map[string]columnar.Type, withVersion bool) *batchBuilder {
@@ -99,26 +106,51 @@ func (bb *batchBuilder) appendMem(s *series, times, versions []int64, fields []*
 }
 
 // appendRow appends row i of a batch whose columns are matched by name
-// (missing ones become NULL).
+// (missing ones become NULL). The name matching is done once per source
+// batch, not per row: a caller whose source batch object is refilled
+// between calls (part scans reuse theirs) calls forget first.
 func (bb *batchBuilder) appendRow(src *columnar.Batch, i int) {
-	bb.time.AppendInt(src.Col("time").Ints[i])
-	if bb.version != nil {
-		bb.version.AppendInt(src.Col("version").Ints[i])
+	if src != bb.lastSrc {
+		bb.mapSource(src)
 	}
-	bb.measure.AppendString(src.Col("measure_name").Strs[i])
-	for k, name := range bb.dimNames {
-		if c := src.Col(name); c != nil {
+	bb.time.AppendInt(bb.srcTime.Ints[i])
+	if bb.version != nil {
+		bb.version.AppendInt(bb.srcVer.Ints[i])
+	}
+	bb.measure.AppendString(bb.srcMeasure.Strs[i])
+	for k, c := range bb.srcDims {
+		if c != nil {
 			bb.dims[k].AppendFrom(c, i)
 		} else {
 			bb.dims[k].AppendNull()
 		}
 	}
-	for k, name := range bb.fieldNames {
-		if c := src.Col(name); c != nil && c.Type == bb.fields[k].Type {
+	for k, c := range bb.srcVals {
+		if c != nil {
 			bb.fields[k].AppendFrom(c, i)
 		} else {
 			bb.fields[k].AppendNull()
 		}
+	}
+}
+
+// forget drops the cached source mapping.
+func (bb *batchBuilder) forget() { bb.lastSrc = nil }
+
+func (bb *batchBuilder) mapSource(src *columnar.Batch) {
+	bb.lastSrc = src
+	bb.srcTime, bb.srcVer, bb.srcMeasure = src.Col("time"), src.Col("version"), src.Col("measure_name")
+	bb.srcDims = bb.srcDims[:0]
+	for _, name := range bb.dimNames {
+		bb.srcDims = append(bb.srcDims, src.Col(name))
+	}
+	bb.srcVals = bb.srcVals[:0]
+	for k, name := range bb.fieldNames {
+		c := src.Col(name)
+		if c != nil && c.Type != bb.fields[k].Type {
+			c = nil
+		}
+		bb.srcVals = append(bb.srcVals, c)
 	}
 }
 

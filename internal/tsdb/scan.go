@@ -388,6 +388,7 @@ func (db *DB) mergePartition(ctx context.Context, req *ScanRequest, snap *snapsh
 		}
 		err := p.r.Scan(ctx, f, func(b *columnar.Batch) error {
 			rows := newRowReader(b, snap.allDims)
+			all.forget()
 			for i := 0; i < b.Len(); i++ {
 				_, dims := rows.key(key[:0], i)
 				key = orderKey(key[:0], rows.measure.Strs[i], dims, snap.allDims)
