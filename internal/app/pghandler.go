@@ -17,6 +17,7 @@ type pgHandler struct {
 }
 
 func (h *pgHandler) Query(ctx context.Context, s *pgwire.Session, sql string, params []pgwire.Param) (pgwire.Rows, string, error) {
+	ctx = sluicesql.WithSession(ctx, s.Setting)
 	res, err := h.engine.Query(ctx, sql, pgParams(params))
 	if err != nil {
 		return nil, "", pgError(sql, err)
@@ -28,6 +29,7 @@ func (h *pgHandler) Query(ctx context.Context, s *pgwire.Session, sql string, pa
 }
 
 func (h *pgHandler) Describe(ctx context.Context, s *pgwire.Session, sql string, paramTypes []pgwire.Type) ([]pgwire.Type, []pgwire.Column, error) {
+	ctx = sluicesql.WithSession(ctx, s.Setting)
 	// Parameters are bound as text when the client did not type them.
 	params := make([]any, len(paramTypes))
 	types := make([]pgwire.Type, len(paramTypes))
