@@ -92,6 +92,7 @@ type suite struct {
 var suites = []suite{
 	{"storage", "the storage engine alone: durable writes, bytes/point, scans, point and series queries, memory per series", storageFlags},
 	{"pipeline", "the whole server over HTTP: batch and single-event ingest, ingest→queryable latency", pipelineFlags},
+	{"query", "the seed's dashboard queries over HTTP on an hour of compacted data: one series, per-minute averages, latest values, counts", queryFlags},
 }
 
 // run is the state shared by a suite's phases.

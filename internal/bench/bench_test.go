@@ -53,6 +53,11 @@ func TestSuitesQuick(t *testing.T) {
 			"ingest_single/clients=64/acked", "ingest_single/clients=64/end_to_end",
 			"latency/ingest_to_queryable/p50", "latency/ingest_to_queryable/p99", "latency/probes_not_visible",
 		}},
+		{"query", []string{
+			"q1_series_hour/p50", "q1_series_hour/p99", "q2_series_minutely/p50", "q2_series_minutely/p99",
+			"q3_fleet_minutely/p50", "q3_fleet_minutely/p99", "q4_latest_all/p50", "q4_latest_all/p99",
+			"q5_count_per_device/p50", "q5_count_per_device/p99",
+		}},
 	} {
 		t.Run("suite="+tc.suite, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
