@@ -177,7 +177,7 @@ func (ms *memSeries) field(name string, typ columnar.Type) *fieldCol {
 			return f
 		}
 	}
-	f := &fieldCol{name: name, col: columnar.NewColumn(typ, max(len(ms.times)+1, cap(ms.times)))}
+	f := &fieldCol{name: name, col: columnar.NewColumn(typ, cap(ms.times))}
 	for range ms.times {
 		f.col.AppendNull()
 	}
@@ -318,7 +318,8 @@ func (m *memtable) put(s *series, p point) {
 	if ms == nil {
 		// Size the slices for what the series held in its last memtable, so
 		// steady appends do not keep reallocating.
-		hint := max(s.lastLen, 16)
+		// (None for a series never flushed: many series hold one point.)
+		hint := s.lastLen
 		ms = &memSeries{s: s, times: make([]int64, 0, hint), versions: make([]int64, 0, hint)}
 		m.series[s.id] = ms
 	}
