@@ -56,10 +56,10 @@ func value(d, m, k int) float64 {
 }
 
 type telemetryRow struct {
-	time   time.Time
-	device string
+	time    time.Time
+	device  string
 	measure string
-	value  float64
+	value   float64
 }
 
 type eventRow struct {
