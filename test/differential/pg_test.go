@@ -18,12 +18,13 @@ import (
 )
 
 // pgBinDir returns the newest /usr/lib/postgresql/<version>/bin holding
-// initdb and postgres, or "" when there is none.
+// initdb and postgres (or $SLUICE_PG_BIN if set and holding them), or ""
+// when there is none.
 func pgBinDir() string {
-	if d := os.Getenv("SLUICE_PG_BIN"); d != "" {
-		return d
-	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	if d, ok := os.LookupEnv("SLUICE_PG_BIN"); ok {
+		dirs = []string{d}
+	}
 	sort.Slice(dirs, func(i, j int) bool {
 		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
 		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))

@@ -192,6 +192,11 @@ func handWritten() []query {
 		qo(`SELECT "DeviceID", time, ntile(4) OVER (PARTITION BY "DeviceID" ORDER BY time) FROM iot.events ORDER BY "DeviceID", time`),
 		qo(`SELECT "DeviceID", time, level, sum(level) OVER (PARTITION BY firmware ORDER BY time, "DeviceID") FROM iot.events ORDER BY "DeviceID", time`),
 		qo(`SELECT * FROM (SELECT "DeviceID", time, $MV AS v, row_number() OVER (PARTITION BY "DeviceID" ORDER BY $MV DESC, time) AS rn FROM iot.telemetry WHERE measure_name = 'watt') x WHERE rn <= 2 ORDER BY "DeviceID", rn`),
+		qo(`SELECT "DeviceID", time, percent_rank() OVER (PARTITION BY "DeviceID" ORDER BY code), cume_dist() OVER (PARTITION BY "DeviceID" ORDER BY code) FROM iot.events WHERE code IS NOT NULL ORDER BY "DeviceID", time`),
+		qo(`SELECT "DeviceID", time, count(*) OVER (), count(msg) OVER (PARTITION BY firmware) FROM iot.events ORDER BY "DeviceID", time`),
+		qo(`SELECT "DeviceID", time, avg(level) OVER (PARTITION BY "DeviceID" ORDER BY time ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING), min(code) OVER (PARTITION BY "DeviceID" ORDER BY time ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING) FROM iot.events ORDER BY "DeviceID", time`),
+		qo(`SELECT "DeviceID", time, rank() OVER (ORDER BY level DESC NULLS LAST), row_number() OVER (ORDER BY level NULLS FIRST, time, "DeviceID") FROM iot.events ORDER BY "DeviceID", time`),
+		qo(`SELECT "DeviceID", measure_name, time, $MV - avg($MV) OVER (PARTITION BY "DeviceID", measure_name) FROM iot.telemetry ORDER BY "DeviceID", measure_name, time`),
 		// CASE, coalesce, nullif, arithmetic.
 		q(`SELECT CASE WHEN $MV > 50 THEN 'high' WHEN $MV > 20 THEN 'mid' ELSE 'low' END AS band, count(*) FROM iot.telemetry GROUP BY 1`),
 		q(`SELECT CASE measure_name WHEN 'watt' THEN 1 WHEN 'voltage' THEN 2 END, count(*) FROM iot.telemetry GROUP BY 1`),
@@ -242,7 +247,7 @@ func handWritten() []query {
 		qo(`SELECT "DeviceID", time FROM iot.devices UNION ALL SELECT "DeviceID", time FROM iot.events WHERE code = 12 ORDER BY 2, 1`),
 		q(`SELECT x FROM (SELECT code AS x FROM iot.events UNION ALL SELECT floor FROM iot.devices) u WHERE x IS NOT NULL`),
 		// HAVING.
-		q(`SELECT "DeviceID", avg($MV) FROM iot.telemetry WHERE measure_name = 'watt' GROUP BY "DeviceID" HAVING avg($MV) > 50`),
+		q(`SELECT "DeviceID", avg($MV) FROM iot.telemetry WHERE measure_name = 'watt' GROUP BY "DeviceID" HAVING avg($MV) > 16`),
 		q(`SELECT firmware, count(*) FROM iot.events GROUP BY firmware HAVING count(*) > 60`),
 		q(`SELECT msg, count(*) FROM iot.events GROUP BY msg HAVING count(code) >= 30 AND max(level) > 5`),
 		q(`SELECT "DeviceID", measure_name FROM iot.telemetry GROUP BY "DeviceID", measure_name HAVING min($MV) < 16 OR max($MV) > 260`),
