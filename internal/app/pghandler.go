@@ -101,7 +101,30 @@ func (r *pgRows) Next(ctx context.Context) (*columnar.Batch, error) {
 		return nil, nil
 	}
 	r.done = true
-	return r.batch, nil
+	return wireBatch(r.batch), nil
+}
+
+// wireBatch converts what the wire layer keeps differently: DATE columns
+// go as nanoseconds there, as days in columnar.
+func wireBatch(b *columnar.Batch) *columnar.Batch {
+	var out *columnar.Batch
+	for i, c := range b.Cols {
+		if c.Type != columnar.Date {
+			continue
+		}
+		if out == nil {
+			out = &columnar.Batch{Names: b.Names, Cols: append([]*columnar.Column(nil), b.Cols...)}
+		}
+		nc := &columnar.Column{Type: columnar.Date, Ints: make([]int64, len(c.Ints)), Nulls: c.Nulls}
+		for j, d := range c.Ints {
+			nc.Ints[j] = d * 86400e9
+		}
+		out.Cols[i] = nc
+	}
+	if out == nil {
+		return b
+	}
+	return out
 }
 
 func (r *pgRows) Close() error { return nil }

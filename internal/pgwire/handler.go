@@ -189,6 +189,10 @@ func TypeOf(t columnar.Type) Type {
 		return TypeText
 	case columnar.Timestamp:
 		return TypeTimestamp
+	case columnar.Date:
+		return TypeDate // the handler sends nanoseconds (columnar keeps days)
+	case columnar.Interval:
+		return TypeInterval
 	}
 	return TypeUnknown
 }

@@ -928,10 +928,16 @@ func (b *Binder) bindWindow(ctx context.Context, f *parse.Func, sc *scope, sub *
 	name := f.Name.Norm
 	call := WindowCall{Name: name}
 	var types []columnar.Type
-	for _, a := range f.Args {
+	for i, a := range f.Args {
 		e, err := b.bindExpr(ctx, a, sc, sub)
 		if err != nil {
 			return call, err
+		}
+		// lag/lead's default takes the value's type (lead(x, 2, -1)).
+		if i == 2 && (name == "lag" || name == "lead") {
+			if t, ok := commonType(call.Args[0].Type(), e.Type()); ok && t == call.Args[0].Type() {
+				e = coerce(e, t)
+			}
 		}
 		call.Args = append(call.Args, e)
 		types = append(types, e.Type())
