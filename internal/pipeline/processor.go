@@ -246,6 +246,8 @@ type worker struct {
 	deadLetters []deadLetter
 	corrections []tsdb.Record
 	corrSeen    map[string]int64 // corrected times given in this batch, by correctionKey
+	seenMsgs    int              // messages and records decoded (decaying), for fetchSize
+	seenRecs    int
 	first       time.Time        // when the oldest pending message was fetched
 }
 
@@ -290,7 +292,7 @@ func (w *worker) run(ctx context.Context) {
 			// server already handed over, and they would come back only
 			// after AckWait. A fetch ends by itself within wait, and the
 			// loop checks ctx between fetches.
-			msgs, err := w.c.Fetch(context.Background(), 256, wait)
+			msgs, err := w.c.Fetch(context.Background(), w.fetchSize(), wait)
 			if err != nil && ctx.Err() == nil {
 				p.logger.Warn("pipeline: fetch failed", "consumer", p.opts.Durable, "err", err)
 				sleep(ctx, backoff)
@@ -315,6 +317,19 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
+// fetchSize asks for about as many messages as fill the rest of a batch:
+// a group-committed message can hold thousands of events, and fetching
+// hundreds of them at once would build batches far over BatchSize (slow
+// writes, late acks, long ingest-to-queryable latency).
+func (w *worker) fetchSize() int {
+	perMsg := 1.0
+	if w.seenMsgs > 0 {
+		perMsg = max(float64(w.seenRecs)/float64(w.seenMsgs), 1)
+	}
+	room := float64(w.p.opts.BatchSize - len(w.recs))
+	return int(min(max(room/perMsg, 1), 256))
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -330,6 +345,15 @@ func (w *worker) add(m *stream.Message) {
 		w.first = time.Now()
 	}
 	w.msgs = append(w.msgs, m)
+	before := len(w.recs)
+	defer func() {
+		// A decaying average of records per message, for fetchSize.
+		if w.seenMsgs > 1000 {
+			w.seenMsgs, w.seenRecs = w.seenMsgs/2, w.seenRecs/2
+		}
+		w.seenMsgs++
+		w.seenRecs += len(w.recs) - before
+	}()
 	err := stream.DecodeFrame(m.Data, func(i int, r stream.Record) error {
 		w.p.metrics.events.Inc()
 		before := len(w.recs)
