@@ -554,24 +554,35 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		cw.Flush()
 		return
 	}
+	// The envelope is small; the rows are written by hand (appendRowsJSON).
 	cols := make([]map[string]string, len(res.Columns))
 	for i, c := range res.Columns {
 		cols[i] = map[string]string{"name": c.Name, "type": c.Type.String()}
 	}
-	rows := make([][]any, 0, max(end-offset, 0))
-	for i := offset; i < end; i++ {
-		row := make([]any, len(res.Rows.Cols))
-		for j, c := range res.Rows.Cols {
-			row[j] = FormatValue(c, i)
-		}
-		rows = append(rows, row)
-	}
+	colsJSON, _ := json.Marshal(cols)
 	var next any
 	if end < n {
 		next = encodeToken(end, req.SQL)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"columns": cols, "rows": rows, "next_token": next,
-		"stats": map[string]any{"rows": n, "elapsed_ms": float64(elapsed.Microseconds()) / 1000}})
+	nextJSON, _ := json.Marshal(next)
+	statsJSON, _ := json.Marshal(map[string]any{"rows": n, "elapsed_ms": float64(elapsed.Microseconds()) / 1000})
+	buf := make([]byte, 0, 64+len(colsJSON)+max(end-offset, 0)*16*len(res.Columns))
+	buf = append(buf, `{"columns":`...)
+	buf = append(buf, colsJSON...)
+	buf = append(buf, `,"rows":`...)
+	if res.Rows != nil && end > offset {
+		buf = appendRowsJSON(buf, res.Rows, offset, end)
+	} else {
+		buf = append(buf, "[]"...)
+	}
+	buf = append(buf, `,"next_token":`...)
+	buf = append(buf, nextJSON...)
+	buf = append(buf, `,"stats":`...)
+	buf = append(buf, statsJSON...)
+	buf = append(buf, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(buf)
 }
 
 func csvValue(c *columnar.Column, i int) string {
