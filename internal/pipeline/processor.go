@@ -248,7 +248,7 @@ type worker struct {
 	corrSeen    map[string]int64 // corrected times given in this batch, by correctionKey
 	seenMsgs    int              // messages and records decoded (decaying), for fetchSize
 	seenRecs    int
-	first       time.Time        // when the oldest pending message was fetched
+	first       time.Time // when the oldest pending message was fetched
 }
 
 type recSource struct {
