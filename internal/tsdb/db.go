@@ -102,7 +102,8 @@ type DB struct {
 	lock    *flock.Lock
 	commit  *commitQueue
 	stop    chan struct{}
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // the commit goroutine
+	maintWG sync.WaitGroup // the maintenance loop
 
 	flushMu sync.Mutex // one flush or compaction at a time
 
@@ -149,8 +150,8 @@ func Open(dir string, opts Options, logger *slog.Logger, reg prometheus.Register
 	db.wg.Add(1)
 	go func() { defer db.wg.Done(); db.commit.run() }()
 	if opts.MaintenanceInterval > 0 {
-		db.wg.Add(1)
-		go func() { defer db.wg.Done(); db.maintain() }()
+		db.maintWG.Add(1)
+		go func() { defer db.maintWG.Done(); db.maintain() }()
 	}
 	return db, nil
 }
@@ -195,7 +196,10 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.mu.Unlock()
 	close(db.stop)
-	db.flushMu.Lock() // wait for a running flush or compaction
+	// The maintenance loop takes flushMu itself: wait for it before taking
+	// flushMu here, or a tick queued behind a long compaction deadlocks.
+	db.maintWG.Wait()
+	db.flushMu.Lock() // wait for a flush or compaction a caller started
 	db.commit.close()
 	db.wg.Wait()
 	err := db.wal.Close()
