@@ -281,7 +281,13 @@ func (db *DB) writePart(t *table, partition int64, b *columnar.Batch, dims []str
 	if err := syncDir(filepath.Join(db.dir, "tables")); err != nil {
 		return nil, err
 	}
-	meta, err := part.Write(path, b, dims, part.WriterOptions{RowGroupRows: db.opts.PartRowGroupRows})
+	wo := part.WriterOptions{RowGroupRows: db.opts.PartRowGroupRows}
+	if level > 0 {
+		// Compacted parts live long and are written in the background:
+		// spend the CPU on zstd's best level for their size.
+		wo.CompressionLevel = 4
+	}
+	meta, err := part.Write(path, b, dims, wo)
 	if err != nil {
 		return nil, fmt.Errorf("write part %s: %w", path, err)
 	}
