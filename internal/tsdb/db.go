@@ -443,6 +443,10 @@ func (db *DB) DeleteTable(ctx context.Context, dbName, name string) error {
 	db.flushMu.Lock()
 	defer db.flushMu.Unlock()
 	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return ErrClosed
+	}
 	t := db.tables[tableName{dbName, name}]
 	if t == nil {
 		db.mu.Unlock()

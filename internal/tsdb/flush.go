@@ -48,7 +48,16 @@ func (db *DB) flushLocked(ctx context.Context) error {
 		return ErrClosed
 	}
 	start := time.Now()
-	tables := db.sortedTables()
+	// db.mu is held for writing across the rotation so that no table is
+	// created between listing the tables and the WAL cut: such a table's
+	// writes could land before the cut without being flushed, and the
+	// truncation after the flush would delete them.
+	db.mu.Lock()
+	tables := make([]*table, 0, len(db.tables))
+	for _, t := range db.tables {
+		tables = append(tables, t)
+	}
+	sort.Slice(tables, func(i, j int) bool { return tables[i].id < tables[j].id })
 	for _, t := range tables {
 		t.mu.Lock()
 	}
@@ -69,6 +78,7 @@ func (db *DB) flushLocked(ctx context.Context) error {
 		for _, t := range tables {
 			t.mu.Unlock()
 		}
+		db.mu.Unlock()
 		return nil
 	}
 	db.walGenAtomic.Add(1)
@@ -76,6 +86,7 @@ func (db *DB) flushLocked(ctx context.Context) error {
 	for _, t := range tables {
 		t.mu.Unlock()
 	}
+	db.mu.Unlock()
 	seg, err := db.commit.waitCut(cut)
 	if err != nil {
 		return fmt.Errorf("tsdb: flush: cut wal: %w", err)

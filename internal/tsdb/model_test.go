@@ -241,9 +241,13 @@ func runModel(t *testing.T, seed int64) {
 		if rng.Intn(3) == 0 {
 			req.MeasureNames = []string{"temp", "env"}
 		}
+		if rng.Intn(4) == 0 && req.MeasureNames != nil {
+			// A value named twice must not return rows twice.
+			req.MeasureNames = append(req.MeasureNames, req.MeasureNames[0])
+		}
 		switch rng.Intn(4) {
 		case 0:
-			req.Dims = []DimFilter{{Name: "device", Values: []string{"d0", "d2"}}}
+			req.Dims = []DimFilter{{Name: "device", Values: []string{"d0", "d2", "d0"}}}
 		case 1:
 			req.Dims = []DimFilter{{Name: "site", Prefix: "s"}}
 		}

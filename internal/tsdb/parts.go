@@ -98,12 +98,16 @@ func (db *DB) openParts() error {
 
 func (db *DB) closeParts() {
 	for _, t := range db.tables {
+		// Under t.mu: a scan that got its table before Close may be in
+		// capture; it either pinned its parts already or finds none.
+		t.mu.Lock()
 		for _, ps := range t.partitions {
 			for _, p := range ps {
 				p.release()
 			}
 		}
 		t.partitions = map[int64][]*partRef{}
+		t.mu.Unlock()
 	}
 }
 

@@ -540,10 +540,17 @@ func (t *table) candidates(req *ScanRequest) (list []*series, selective bool) {
 		consider(l)
 	}
 	if selective && len(list) > 0 {
-		// Values of one filter are distinct, so their lists do not overlap;
-		// duplicates would only cost time, not correctness, as callers
-		// look series up by id.
-		list = slices.Clone(list)
+		// A filter may name a value twice (IN ('a', 'a')): keep each
+		// series once, or its rows would come back twice.
+		seen := make(map[uint64]struct{}, len(list))
+		out := make([]*series, 0, len(list))
+		for _, s := range list {
+			if _, dup := seen[s.id]; !dup {
+				seen[s.id] = struct{}{}
+				out = append(out, s)
+			}
+		}
+		list = out
 	}
 	return list, selective
 }
