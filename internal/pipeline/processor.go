@@ -248,12 +248,16 @@ type worker struct {
 	corrSeen    map[string]int64 // corrected times given in this batch, by correctionKey
 	seenMsgs    int              // messages and records decoded (decaying), for fetchSize
 	seenRecs    int
-	first       time.Time // when the oldest pending message was fetched
+	// Progress of the current flush, so a retry redoes only what failed.
+	recsDone, corrDone bool
+	dlPublished        int       // dead letters already in the dead-letter stream
+	first              time.Time // when the oldest pending message was fetched
 }
 
 type recSource struct {
-	seq   uint64
-	index int
+	seq     uint64
+	index   int
+	arrival time.Time
 }
 
 type deadLetter struct {
@@ -359,7 +363,7 @@ func (w *worker) add(m *stream.Message) {
 		before := len(w.recs)
 		recs, corr, err := w.mapper.Map(w.recs, r.Data, m.Time, r.Attrs)
 		for k := len(w.src); k < len(recs); k++ {
-			w.src = append(w.src, recSource{seq: m.Seq, index: i})
+			w.src = append(w.src, recSource{seq: m.Seq, index: i, arrival: m.Time})
 		}
 		if err != nil {
 			w.recs = w.recs[:before]
@@ -507,7 +511,9 @@ func (w *worker) flushWithRetry(ctx context.Context, tries int) {
 func (w *worker) flush(ctx context.Context) error {
 	p := w.p
 	start := time.Now()
-	if len(w.recs) > 0 {
+	// A retried flush (after a later step failed) must not write or
+	// dead-letter again what an earlier attempt already made durable.
+	if len(w.recs) > 0 && !w.recsDone {
 		rejects, err := p.db.Write(ctx, p.opts.Database, p.opts.Table, w.recs)
 		if err != nil {
 			return fmt.Errorf("write %d records to %s.%s: %w", len(w.recs), p.opts.Database, p.opts.Table, err)
@@ -520,13 +526,15 @@ func (w *worker) flush(ctx context.Context) error {
 			src := w.src[r.Index]
 			payload, _ := json.Marshal(recordJSON(rec))
 			w.deadLetters = append(w.deadLetters, deadLetter{Stream: p.opts.Stream, Seq: src.seq, Index: src.index, Measure: rec.MeasureName,
-				Arrival: time.Now().UTC(), Reason: "rejected by the store: " + r.Reason, Payload: payload})
+				Arrival: src.arrival, Reason: "rejected by the store: " + r.Reason, Payload: payload})
 		}
+		w.recsDone = true
 	}
-	if len(w.corrections) > 0 {
+	if len(w.corrections) > 0 && !w.corrDone {
 		if _, err := p.db.Write(ctx, SystemDatabase, CorrectionsTable, w.corrections); err != nil {
 			return fmt.Errorf("write clock corrections: %w", err)
 		}
+		w.corrDone = true
 	}
 	if len(w.deadLetters) > 0 {
 		if err := w.writeDeadLetters(ctx); err != nil {
@@ -548,6 +556,8 @@ func (w *worker) flush(ctx context.Context) error {
 	w.src = w.src[:0]
 	w.corrections = w.corrections[:0]
 	w.deadLetters = w.deadLetters[:0]
+	w.dlPublished = 0
+	w.recsDone, w.corrDone = false, false
 	clear(w.corrSeen)
 	return nil
 }
@@ -555,13 +565,16 @@ func (w *worker) flush(ctx context.Context) error {
 func (w *worker) writeDeadLetters(ctx context.Context) error {
 	p := w.p
 	recs := make([]tsdb.Record, 0, len(w.deadLetters))
-	for _, d := range w.deadLetters {
+	for i, d := range w.deadLetters {
 		b, err := json.Marshal(d)
 		if err != nil {
 			return err
 		}
-		if _, err := p.broker.Publish(ctx, p.opts.DeadLetterStream, b); err != nil {
-			return fmt.Errorf("publish dead letter to %q: %w", p.opts.DeadLetterStream, err)
+		if i >= w.dlPublished {
+			if _, err := p.broker.Publish(ctx, p.opts.DeadLetterStream, b); err != nil {
+				return fmt.Errorf("publish dead letter to %q: %w", p.opts.DeadLetterStream, err)
+			}
+			w.dlPublished = i + 1
 		}
 		// Keyed by stream position (and measure, for a store reject of one
 		// record of an event), so a redelivery writes the same key again.
