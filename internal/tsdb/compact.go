@@ -9,13 +9,13 @@ import (
 	"time"
 )
 
-// Compact merges the parts of every partition that has more than one into a
-// single part, resolving versions (highest wins), and applies retention.
-// It runs to completion.
+// Compact merges the parts of every partition whose parts overlap (see
+// needsCompaction), resolving versions (highest wins), and applies
+// retention. It runs to completion.
 func (db *DB) Compact(ctx context.Context) error {
 	db.flushMu.Lock()
 	defer db.flushMu.Unlock()
-	return db.compactLocked(ctx, func(p int64, n int) bool { return n > 1 })
+	return db.compactLocked(ctx, func(p int64, n int) bool { return true })
 }
 
 // compactLocked compacts the partitions for which pick says so. flushMu is
@@ -28,7 +28,7 @@ func (db *DB) compactLocked(ctx context.Context, pick func(partition int64, part
 		t.mu.RLock()
 		var todo []int64
 		for p, ps := range t.partitions {
-			if len(ps) > 1 && pick(p, len(ps)) {
+			if needsCompaction(ps) && pick(p, len(ps)) {
 				todo = append(todo, p)
 			}
 		}
@@ -71,9 +71,16 @@ func (db *DB) compactPartition(ctx context.Context, t *table, p int64) error {
 	for _, pr := range parts {
 		level = max(level, pr.entry.Level+1)
 	}
-	np, err := db.writePart(t, p, out.b, dims, level)
-	if err != nil {
-		return err
+	var made []*partRef
+	for _, sub := range splitByScale(out.b) {
+		np, err := db.writePart(t, p, sub, dims, level)
+		if err != nil {
+			for _, m := range made {
+				m.obsolete()
+			}
+			return err
+		}
+		made = append(made, np)
 	}
 	old := map[string]bool{}
 	for _, pr := range parts {
@@ -87,16 +94,21 @@ func (db *DB) compactPartition(ctx context.Context, t *table, p int64) error {
 			keep = append(keep, e)
 		}
 	}
-	db.manifest.Parts = append(keep, np.entry)
+	for _, m := range made {
+		keep = append(keep, m.entry)
+	}
+	db.manifest.Parts = keep
 	if err := db.manifest.save(filepath.Join(db.dir, "MANIFEST")); err != nil {
 		db.manifest.Parts = prev
 		db.mu.Unlock()
-		np.obsolete()
+		for _, m := range made {
+			m.obsolete()
+		}
 		return err
 	}
 	db.mu.Unlock()
 	t.mu.Lock()
-	t.partitions[p] = []*partRef{np}
+	t.partitions[p] = made
 	t.flushEpoch++
 	t.mu.Unlock()
 	for _, pr := range parts {
@@ -199,4 +211,32 @@ func (db *DB) maintainOnce(ctx context.Context) error {
 	}
 	current := db.partitionOf(now)
 	return db.compactLocked(ctx, func(p int64, n int) bool { return p < current || n >= 8 })
+}
+
+// needsCompaction reports whether a partition's parts should be merged:
+// when two of them hold the same kind of rows. A flush or a compaction
+// writes one part per decimal scale of measure_value::double (see
+// splitByScale), so parts with different scales are already as merged as
+// they get; two parts with the same scale overlap in what they cover and
+// are merged (resolving versions) into one.
+func needsCompaction(ps []*partRef) bool {
+	if len(ps) <= 1 {
+		return false
+	}
+	seen := map[int]bool{}
+	for _, p := range ps {
+		key := -2 // no measure_value::double column
+		meta := p.r.Meta()
+		if c, ok := meta.Column("measure_value::double"); ok {
+			key = -1 // stored as DOUBLE
+			if c.Decimal {
+				key = c.Scale
+			}
+		}
+		if seen[key] {
+			return true
+		}
+		seen[key] = true
+	}
+	return false
 }

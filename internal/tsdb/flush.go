@@ -107,11 +107,13 @@ func (db *DB) flushLocked(ctx context.Context) error {
 		oldest := now - int64(t.info.Retention.Magnetic)
 		db.mu.RUnlock()
 		for _, pb := range db.partitionBatches(t, t.flushing, oldest) {
-			p, err := db.writePart(t, pb.partition, pb.batch, pb.dims, 0)
-			if err != nil {
-				return fail(err)
+			for _, sub := range splitByScale(pb.batch) {
+				p, err := db.writePart(t, pb.partition, sub, pb.dims, 0)
+				if err != nil {
+					return fail(err)
+				}
+				added = append(added, p)
 			}
-			added = append(added, p)
 			points += pb.batch.Len()
 		}
 	}
@@ -309,6 +311,19 @@ func (db *DB) writePart(t *table, partition int64, b *columnar.Batch, dims []str
 	if err != nil {
 		return nil, err
 	}
-	e := partEntry{Table: t.id, Partition: partition, File: rel, MinTime: meta.MinTime, MaxTime: meta.MaxTime, Rows: meta.Rows, Bytes: st.Size(), Level: level}
+	e := partEntry{Table: t.id, Partition: partition, File: rel, MinTime: meta.MinTime, MaxTime: meta.MaxTime, Rows: meta.Rows, Bytes: st.Size(), Level: level,
+		Measures: measureNames(b)}
 	return openPartRef(db.dir, e)
+}
+
+// measureNames returns the distinct measure names of a sorted batch.
+func measureNames(b *columnar.Batch) []string {
+	mn := b.Col("measure_name")
+	out := []string{}
+	for i, m := range mn.Strs {
+		if i == 0 || m != mn.Strs[i-1] {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -28,6 +28,10 @@ type partEntry struct {
 	Rows      int64  `json:"rows"`
 	Bytes     int64  `json:"bytes"`
 	Level     int    `json:"level"` // 0 = flushed from the head; +1 per compaction
+	// Measures lists the part's measure names (sorted); nil means unknown
+	// (parts written before it was recorded). Scans skip parts without a
+	// wanted measure and stream parts with disjoint measures unmerged.
+	Measures []string `json:"measures,omitempty"`
 }
 
 const manifestVersion = 1

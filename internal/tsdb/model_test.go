@@ -174,7 +174,10 @@ func randomRecords(rng *rand.Rand, base int64, n int) []Record {
 		// Times over three partitions, late data included.
 		tm := base + int64(rng.Intn(6))*int64(30*time.Minute) + int64(rng.Intn(3))*int64(time.Second)
 		r := Record{Dimensions: dims, Time: tm, Version: int64(rng.Intn(4))}
-		switch rng.Intn(3) {
+		switch rng.Intn(4) {
+		case 3:
+			// Two decimals: its parts get another scale than temp's.
+			r.MeasureName, r.Value = "volt", Double(float64(rng.Intn(3))+0.25)
 		case 0:
 			r.MeasureName, r.Value = "temp", Double(float64(rng.Intn(3))+0.5)
 		case 1:

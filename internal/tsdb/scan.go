@@ -232,6 +232,9 @@ func (db *DB) capture(t *table, req *ScanRequest) *snapshot {
 			if pr.entry.MaxTime < req.MinTime || pr.entry.MinTime > req.MaxTime {
 				continue
 			}
+			if pr.entry.Measures != nil && req.MeasureNames != nil && !anyIn(req.MeasureNames, pr.entry.Measures) {
+				continue
+			}
 			pr.acquire()
 			keep = append(keep, pr)
 		}
@@ -303,14 +306,21 @@ func (db *DB) Scan(ctx context.Context, req ScanRequest, fn func(*columnar.Batch
 		parts, mem := snap.parts[p], snap.mem[p]
 		sources := len(parts) + snap.memSrc[p]
 		switch {
-		case sources == 1 && len(parts) == 1:
+		case len(parts) == sources && disjointMeasures(parts):
+			// Parts that cannot hold the same series need no merge.
 			if err := emit(); err != nil {
 				return err
 			}
-			if f, ok := partFilter(parts[0], &req, snap.dims, snap.fields); ok {
-				err = parts[0].r.Scan(ctx, f, func(b *columnar.Batch) error {
+			for _, pr := range parts {
+				f, ok := partFilter(pr, &req, snap.dims, snap.fields)
+				if !ok {
+					continue
+				}
+				if err = pr.r.Scan(ctx, f, func(b *columnar.Batch) error {
 					return fn(conform(b, out.b))
-				})
+				}); err != nil {
+					return err
+				}
 			}
 		case sources == 1:
 			sort.Slice(mem, func(i, j int) bool { return compareSeries(mem[i].s, mem[j].s, snap.allDims) < 0 })
@@ -553,4 +563,34 @@ func (t *table) candidates(req *ScanRequest) (list []*series, selective bool) {
 		list = out
 	}
 	return list, selective
+}
+
+func anyIn(want, have []string) bool {
+	for _, w := range want {
+		if slices.Contains(have, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// disjointMeasures reports whether no two parts share a measure name (and
+// so a series). A single part is trivially disjoint; unknown lists are not.
+func disjointMeasures(parts []*partRef) bool {
+	if len(parts) == 1 {
+		return true
+	}
+	seen := map[string]bool{}
+	for _, p := range parts {
+		if p.entry.Measures == nil {
+			return false
+		}
+		for _, m := range p.entry.Measures {
+			if seen[m] {
+				return false
+			}
+			seen[m] = true
+		}
+	}
+	return true
 }
