@@ -87,6 +87,7 @@ func TestQueries(t *testing.T) {
 		  SELECT d, round(v, 2) AS v, row_number() OVER (PARTITION BY d ORDER BY v DESC) AS rn FROM t ORDER BY v DESC LIMIT 2`,
 			"d|v|rn\ndev-2|22.59|1\ndev-2|22.58|2\n"},
 		{`SELECT 1 + 2 AS three, 'a' || 'b' AS ab, CASE WHEN 1 < 2 THEN 'yes' ELSE 'no' END AS c`, "three|ab|c\n3|ab|yes\n"},
+		{`SELECT count(*) AS n FROM iot.telemetry WHERE length(DeviceID) IN (5, 5.5)`, "n\n360\n"},
 		{`SHOW TABLES FROM iot`, "Table\ntelemetry\n"},
 		{`SELECT table_name FROM information_schema.tables WHERE table_schema = 'iot'`, "table_name\ntelemetry\n"},
 		{`SELECT a.DeviceID, count(*) AS n FROM iot.telemetry a JOIN (SELECT DISTINCT DeviceID FROM iot.telemetry WHERE DeviceID = 'dev-1') b ON a.DeviceID = b.DeviceID GROUP BY 1`,

@@ -1157,6 +1157,13 @@ func (b *Binder) bindExpr(ctx context.Context, e parse.Expr, sc *scope, sub *sub
 			in.X = xx
 			in.List = append(in.List, yy)
 		}
+		// A later item may have widened X (BIGINT to DOUBLE): give every
+		// item X's final type.
+		for i, y := range in.List {
+			if y.Type() != in.X.Type() && y.Type() != columnar.Unknown {
+				in.List[i] = coerce(y, in.X.Type())
+			}
+		}
 		return in, nil
 	case *parse.Between:
 		x, err := b.bindExpr(ctx, e.X, sc, sub)
