@@ -54,6 +54,12 @@ type Config struct {
 	MemoryRetention, MagneticRetention, PartitionDuration time.Duration
 	WALSync                                               string
 
+	Lake                                                  bool
+	LakeDir, LakeFormat, LakeCompression                  string
+	LakePrefix, LakeErrorPrefix                           string
+	LakeBufferBytes                                       int64
+	LakeBufferInterval                                    time.Duration
+
 	LogLevel, LogFormat string
 
 	AWSAccessKeyID, AWSSecretAccessKey, KeysFile string
@@ -91,10 +97,25 @@ func Default() Config {
 		MagneticRetention:  73000 * day,
 		WALSync:            "always",
 		PartitionDuration:  time.Hour,
+		Lake:               true,
+		LakeFormat:         "jsonl",
+		LakeCompression:    "none",
+		LakePrefix:         DefaultLakePrefix,
+		LakeErrorPrefix:    DefaultLakeErrorPrefix,
+		LakeBufferBytes:    5 << 20,
+		LakeBufferInterval: 300 * time.Second,
 		LogLevel:           "info",
 		LogFormat:          "text",
 	}
 }
+
+// Default lake object prefixes: Hive-style partitions by arrival hour (UTC),
+// written as Firehose prefix expressions so that one template language
+// covers the default and custom layouts.
+const (
+	DefaultLakePrefix      = "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+	DefaultLakeErrorPrefix = "errors/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+)
 
 // configFlag names the flag (and, as SLUICE_CONFIG, the variable) that points
 // at the YAML file. It has no YAML key: a file cannot name another file.

@@ -62,6 +62,7 @@ const (
 	secIngest    = "Ingest limits"
 	secMQTT      = "MQTT"
 	secStorage   = "Storage"
+	secLake      = "Lake"
 	secLogging   = "Logging"
 	secSecurity  = "Security"
 )
@@ -104,6 +105,15 @@ var settings = []setting{
 	dur("magnetic-retention", secStorage, `Default magnetic-store retention of new tables, like Timestream's MagneticStoreRetentionPeriodInDays: whole days from 1d to 73000d ("d" means 24h).`, func(c *Config) *time.Duration { return &c.MagneticRetention }),
 	choice(str("wal-sync", secStorage, `When the store's write-ahead log fsyncs. "always": before a write is acknowledged. "relaxed": in the background (faster): a machine crash or power loss can lose the most recent records although the stream already counts them as processed.`, func(c *Config) *string { return &c.WALSync }), "always", "relaxed"),
 	dur("partition-duration", secStorage, "Time span of one storage partition (from 1m to 7d).", func(c *Config) *time.Duration { return &c.PartitionDuration }),
+
+	boolean("lake", secLake, "Deliver the original events of the stream to the data lake as files (a second durable consumer, like Firehose to S3).", func(c *Config) *bool { return &c.Lake }),
+	str("lake-dir", secLake, "Root directory of the data lake. Empty means lake/ under data-dir.", func(c *Config) *string { return &c.LakeDir }),
+	choice(str("lake-format", secLake, `File format of lake objects. "jsonl": one original event per line, as Firehose writes them. "parquet": columns inferred from the events, the schema growing as new keys appear.`, func(c *Config) *string { return &c.LakeFormat }), "jsonl", "parquet"),
+	choice(str("lake-compression", secLake, `Compression of JSON Lines objects ("gzip" adds .gz). Parquet objects are always compressed per column.`, func(c *Config) *string { return &c.LakeCompression }), "none", "gzip"),
+	str("lake-prefix", secLake, "Object key prefix under lake-dir, in Firehose's expression syntax: !{timestamp:yyyy} (and MM, dd, HH, ...) of the arrival time of the oldest event in the object, !{firehose:random-string}.", func(c *Config) *string { return &c.LakePrefix }),
+	str("lake-error-prefix", secLake, "Object key prefix for events that cannot be delivered as they are; must contain !{firehose:error-output-type}.", func(c *Config) *string { return &c.LakeErrorPrefix }),
+	size("lake-buffer-bytes", secLake, "Bytes buffered before a lake object is written (Firehose's SizeInMBs; 1MiB to 128MiB).", func(c *Config) *int64 { return &c.LakeBufferBytes }),
+	dur("lake-buffer-interval", secLake, "Longest time events wait in the buffer before a lake object is written (Firehose's IntervalInSeconds; up to 900s).", func(c *Config) *time.Duration { return &c.LakeBufferInterval }),
 
 	choice(str("log-level", secLogging, "Lowest level that is logged.", func(c *Config) *string { return &c.LogLevel }), "debug", "info", "warn", "error"),
 	choice(str("log-format", secLogging, "Log line format.", func(c *Config) *string { return &c.LogFormat }), "text", "json"),

@@ -201,6 +201,16 @@ func (c Config) problems(src map[string]string) []Problem {
 	}
 	k.durRange("partition-duration", c.PartitionDuration, time.Minute, 7*day, "from 1m to 7d")
 
+	// Lake, with Firehose's buffering ranges.
+	k.intRange("lake-buffer-bytes", c.LakeBufferBytes, 1<<20, 128<<20, FormatSize)
+	k.durRange("lake-buffer-interval", c.LakeBufferInterval, 0, 900*time.Second, "from 0s to 900s")
+	if strings.Contains(c.LakePrefix, "!{firehose:error-output-type}") {
+		k.addf("lake-prefix", "may not use !{firehose:error-output-type}; that belongs in --lake-error-prefix")
+	}
+	if !strings.Contains(c.LakeErrorPrefix, "!{firehose:error-output-type}") {
+		k.addf("lake-error-prefix", "must contain !{firehose:error-output-type}, got %q", c.LakeErrorPrefix)
+	}
+
 	k.security()
 	return k.probs
 }
