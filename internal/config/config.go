@@ -54,11 +54,11 @@ type Config struct {
 	MemoryRetention, MagneticRetention, PartitionDuration time.Duration
 	WALSync                                               string
 
-	Lake                                                  bool
-	LakeDir, LakeFormat, LakeCompression                  string
-	LakePrefix, LakeErrorPrefix                           string
-	LakeBufferBytes                                       int64
-	LakeBufferInterval                                    time.Duration
+	Lake                                 bool
+	LakeDir, LakeFormat, LakeCompression string
+	LakePrefix, LakeErrorPrefix          string
+	LakeBufferBytes                      int64
+	LakeBufferInterval                   time.Duration
 
 	LogLevel, LogFormat string
 
