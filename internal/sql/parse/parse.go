@@ -1345,7 +1345,11 @@ func (p *parser) funcCall(name Ident) *Func {
 		}
 		for {
 			a := p.peek()
-			if isName(a) && isOp(p.peekAt(1), "=>") {
+			if isKw(a, "select") || isKw(a, "with") {
+				// A table function's input, written without the
+				// parentheses of a scalar subquery: anomalies(SELECT …).
+				f.Args = append(f.Args, &Subquery{Pos: Pos(a.pos), Query: p.query()})
+			} else if isName(a) && isOp(p.peekAt(1), "=>") {
 				p.i += 2
 				f.Args = append(f.Args, &NamedArg{Pos: Pos(a.pos), Name: newIdent(*a), Value: p.expr()})
 			} else {

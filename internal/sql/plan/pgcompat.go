@@ -183,6 +183,9 @@ func (b *Binder) bindIndex(ctx context.Context, e *parse.Index, sc *scope, sub *
 func (b *Binder) bindTableFunc(ctx context.Context, r *parse.TableFunc) (Node, *scope, error) {
 	f := r.Func
 	name := f.Name.Norm
+	if _, ok := InsightArgs[name]; ok {
+		return b.bindInsights(ctx, r)
+	}
 	colName := name
 	if !r.Alias.Name.IsZero() {
 		colName = r.Alias.Name.Name
