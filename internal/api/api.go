@@ -87,6 +87,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/admin/flush", s.flush)
 	mux.HandleFunc("POST /v1/admin/compact", s.compact)
 	mux.HandleFunc("POST /v1/query", s.query)
+	mux.HandleFunc("POST /v1/insights/{fn}", s.insights)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -530,12 +531,18 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		writeQueryError(w, err)
 		return
 	}
-	elapsed := time.Since(start)
+	writeResult(w, r, res, req.SQL, offset, req.MaxRows, time.Since(start))
+}
+
+// writeResult answers with rows offset.. of res, at most maxRows of them:
+// CSV with a header row when the client accepts text/csv, else the
+// /v1/query JSON shape with a next_token for the rest (tied to sql).
+func writeResult(w http.ResponseWriter, r *http.Request, res *sluicesql.Result, sql string, offset, maxRows int, elapsed time.Duration) {
 	n := 0
 	if res.Rows != nil {
 		n = res.Rows.Len()
 	}
-	end := min(n, offset+req.MaxRows)
+	end := min(n, offset+maxRows)
 	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
 		w.Header().Set("Content-Type", "text/csv")
 		cw := csv.NewWriter(w)
@@ -562,7 +569,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	colsJSON, _ := json.Marshal(cols)
 	var next any
 	if end < n {
-		next = encodeToken(end, req.SQL)
+		next = encodeToken(end, sql)
 	}
 	nextJSON, _ := json.Marshal(next)
 	statsJSON, _ := json.Marshal(map[string]any{"rows": n, "elapsed_ms": float64(elapsed.Microseconds()) / 1000})
