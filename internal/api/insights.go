@@ -35,12 +35,13 @@ type insightRequest struct {
 // endpoints, SQL and Grafana run exactly the same code.
 func insightSQL(fn string, req *insightRequest) (string, error) {
 	var args []string
+	query := ""
 	switch {
 	case strings.TrimSpace(req.SQL) != "":
 		if req.Table != "" || req.Measure != "" || len(req.Dimensions) > 0 || req.From != "" || req.To != "" {
 			return "", fmt.Errorf(`give either "sql" or "table" and "measure" (with "dimensions", "from", "to"), not both`)
 		}
-		args = append(args, strings.TrimRight(strings.TrimSpace(req.SQL), ";"))
+		query = strings.TrimRight(strings.TrimSpace(req.SQL), ";")
 	case req.Table != "" && req.Measure != "":
 		args = append(args, "table => "+sqlString(req.Table), "measure => "+sqlString(req.Measure))
 		names := make([]string, 0, len(req.Dimensions))
@@ -85,6 +86,11 @@ func insightSQL(fn string, req *insightRequest) (string, error) {
 		}
 	} else if req.Horizon != nil || req.Level != nil || req.Model != "" || req.Period != nil {
 		return "", fmt.Errorf("horizon, level, model and period are options of forecast, not of anomalies")
+	}
+	if query != "" {
+		// Last, after the options: a query without parentheses runs to
+		// the closing parenthesis.
+		args = append(args, query)
 	}
 	return "SELECT * FROM " + fn + "(" + strings.Join(args, ", ") + ")", nil
 }

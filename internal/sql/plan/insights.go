@@ -22,8 +22,14 @@ import (
 //	         DeviceID => 'dev-0001', horizon => 48, level => 95)
 //
 // Options are named (sensitivity; horizon, level, model, period) or follow
-// the query positionally: anomalies(q, sensitivity), forecast(q, horizon,
-// level). The executor gets its options as constant arguments in the order
+// a parenthesized query positionally: anomalies((q), sensitivity),
+// forecast((q), horizon, level). A query written without parentheses runs
+// to the closing parenthesis (its FROM, GROUP BY and ORDER BY lists take
+// commas), so named options go before it:
+//
+//	forecast(horizon => 48, level => 95, SELECT time, value FROM …)
+//
+// The executor gets its options as constant arguments in the order
 // of InsightArgs, NULL where not given.
 
 // InsightArgs lists, per insight function, the options passed to the
@@ -73,11 +79,11 @@ func (b *Binder) bindInsights(ctx context.Context, r *parse.TableFunc) (Node, *s
 		named      = map[string]parse.Expr{}
 		dims       []*parse.NamedArg
 	)
-	for i, a := range f.Args {
+	for _, a := range f.Args {
 		switch a := a.(type) {
 		case *parse.Subquery:
-			if i != 0 {
-				return nil, nil, errAt(a, "42601", "%s: the query must be the first argument", name)
+			if query != nil || len(positional) > 0 {
+				return nil, nil, errAt(a, "42601", "%s: the query must be the first argument after any named options", name)
 			}
 			query = a.Query
 		case *parse.NamedArg:
