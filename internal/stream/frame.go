@@ -10,20 +10,28 @@ import (
 // commit, each kept byte for byte as the device sent it.
 //
 //	frame  := version(1 byte = 1) count(uvarint) record*
-//	record := flags(1 byte) keyLen(uvarint) key  attrCount(uvarint) attr*  dataLen(uvarint) data
+//	record := flags(1 byte) keyLen(uvarint) key [hashLen(uvarint) hash] attrCount(uvarint) attr*  dataLen(uvarint) data
 //	attr   := nameLen(uvarint) name valueLen(uvarint) value
 //
-// Key is the partition key (device id, or the Kinesis PartitionKey). Attrs
+// Key is the partition key (device id, or the Kinesis PartitionKey). The
+// hash field is present only with flag flagHashKey: a Kinesis
+// ExplicitHashKey (decimal), which decides the record's shard instead of
+// MD5(Key). Attrs
 // are dimensions the front door learned outside the payload (the device id
 // from an MQTT topic); the processor adds them only when the payload lacks
 // them, and the lake ignores them.
 const frameVersion = 1
 
+// Record flags.
+const flagHashKey = 1 << 0
+
 // Record is one device event inside a frame.
 type Record struct {
-	Key   string
-	Attrs []Attr
-	Data  []byte
+	Key string
+	// HashKey is the Kinesis ExplicitHashKey, "" for none.
+	HashKey string
+	Attrs   []Attr
+	Data    []byte
 }
 
 // Attr is a name/value pair learned outside the payload.
@@ -40,9 +48,17 @@ func AppendFrameHeader(dst []byte, n int) []byte {
 
 // AppendRecord appends one record to a frame started by AppendFrameHeader.
 func AppendRecord(dst []byte, r Record) []byte {
-	dst = append(dst, 0)
+	if r.HashKey != "" {
+		dst = append(dst, flagHashKey)
+	} else {
+		dst = append(dst, 0)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(r.Key)))
 	dst = append(dst, r.Key...)
+	if r.HashKey != "" {
+		dst = binary.AppendUvarint(dst, uint64(len(r.HashKey)))
+		dst = append(dst, r.HashKey...)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(r.Attrs)))
 	for _, a := range r.Attrs {
 		dst = binary.AppendUvarint(dst, uint64(len(a.Name)))
@@ -89,10 +105,11 @@ func DecodeFrame(frame []byte, fn func(i int, r Record) error) error {
 		if len(p) < 1 {
 			return fmt.Errorf("%w: record %d truncated", ErrBadFrame, i)
 		}
-		if p[0] != 0 {
-			// No flags are defined yet; a frame that uses one was written by
-			// a newer sluice and must not be misread.
-			return fmt.Errorf("%w: record %d has unknown flags %#x", ErrBadFrame, i, p[0])
+		flags := p[0]
+		if flags&^flagHashKey != 0 {
+			// A frame that uses an unknown flag was written by a newer
+			// sluice and must not be misread.
+			return fmt.Errorf("%w: record %d has unknown flags %#x", ErrBadFrame, i, flags)
 		}
 		p = p[1:]
 		var r Record
@@ -101,6 +118,12 @@ func DecodeFrame(frame []byte, fn func(i int, r Record) error) error {
 			return fmt.Errorf("%w: record %d key: %v", ErrBadFrame, i, err)
 		}
 		r.Key = string(b)
+		if flags&flagHashKey != 0 {
+			if b, p, err = readBytes(p); err != nil {
+				return fmt.Errorf("%w: record %d hash key: %v", ErrBadFrame, i, err)
+			}
+			r.HashKey = string(b)
+		}
 		na, k := binary.Uvarint(p)
 		if k <= 0 || na > uint64(len(p)) {
 			return fmt.Errorf("%w: record %d attribute count", ErrBadFrame, i)

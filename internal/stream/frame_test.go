@@ -38,6 +38,7 @@ func TestFrameRoundTrip(t *testing.T) {
 			{Key: "", Data: []byte{}},
 		}},
 		{"binary", []stream.Record{{Key: "\x00\xff", Data: []byte{0, 1, 2, 0x80, 0xff}}}},
+		{"hash key", []stream.Record{{Key: "k", HashKey: "340282366920938463463374607431768211455", Data: []byte("x")}, {Key: "j", Data: []byte("y")}}},
 		{"long key", []stream.Record{{Key: string(bytes.Repeat([]byte("k"), 70000)), Data: []byte("d")}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,6 +91,8 @@ func TestDecodeFrameErrors(t *testing.T) {
 		{"trailing", append(append([]byte(nil), good...), 0)},
 		{"truncated", good[:len(good)-1]},
 		{"truncated in attrs", good[:6]},
+		{"unknown flag", append([]byte{1, 1, 2}, good[3:]...)},
+		{"truncated hash key", []byte{1, 1, 1, 1, 'k', 5, 'x'}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := decodeAll(t, tc.frame); !errors.Is(err, stream.ErrBadFrame) {
@@ -116,6 +119,7 @@ func FuzzDecodeFrame(f *testing.F) {
 	f.Add([]byte{1, 0})
 	f.Add(stream.AppendFrame(nil, []stream.Record{{Key: "dev", Attrs: []stream.Attr{{"a", "b"}}, Data: []byte(`{"x":1}`)}}))
 	f.Add(stream.AppendFrame(nil, []stream.Record{{}, {Key: "k"}, {Data: []byte{0}}}))
+	f.Add(stream.AppendFrame(nil, []stream.Record{{Key: "k", HashKey: "12", Data: []byte{0}}}))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		var recs []stream.Record
 		err := stream.DecodeFrame(frame, func(_ int, r stream.Record) error {

@@ -481,6 +481,28 @@ func (b *Broker) Get(ctx context.Context, streamName string, seq uint64) (*strea
 	return stream.NewMessage(streamName, raw.Sequence, raw.Time, raw.Data, 0, notConsumed, notConsumedNak, notConsumed), nil
 }
 
+// Info describes one stream, fresh from the server (the Kinesis API reads
+// first and last sequence for its iterators and lag).
+func (b *Broker) Info(ctx context.Context, name string) (stream.StreamInfo, error) {
+	if err := validName(name); err != nil {
+		return stream.StreamInfo{}, err
+	}
+	s, err := b.handle(ctx, name)
+	if err == nil {
+		var si *jetstream.StreamInfo
+		if si, err = s.Info(ctx); err == nil {
+			return toInfo(si), nil
+		}
+		err = mapStreamErr(err)
+		if errors.Is(err, stream.ErrNoStream) {
+			b.mu.Lock()
+			delete(b.handles, name)
+			b.mu.Unlock()
+		}
+	}
+	return stream.StreamInfo{}, fmt.Errorf("jetstream: stream %q info: %w", name, err)
+}
+
 var errNotConsumed = errors.New("jetstream: message was read with Get, not delivered to a consumer")
 
 func notConsumed() error                 { return errNotConsumed }
