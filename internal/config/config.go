@@ -63,7 +63,7 @@ type Config struct {
 	LogLevel, LogFormat string
 
 	AWSAccessKeyID, AWSSecretAccessKey, KeysFile string
-	AllowOpen                                    bool
+	AllowOpen, AllowUnsigned                     bool
 	TLSCert, TLSKey                              string
 }
 

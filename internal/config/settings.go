@@ -118,11 +118,12 @@ var settings = []setting{
 	choice(str("log-level", secLogging, "Lowest level that is logged.", func(c *Config) *string { return &c.LogLevel }), "debug", "info", "warn", "error"),
 	choice(str("log-format", secLogging, "Log line format.", func(c *Config) *string { return &c.LogFormat }), "text", "json"),
 
-	str("aws-access-key-id", secSecurity, "Access key id that clients sign requests with (AWS SigV4). Needs aws-secret-access-key.", func(c *Config) *string { return &c.AWSAccessKeyID }),
+	str("aws-access-key-id", secSecurity, "Access key id of the administrator key, allowed everything. Clients sign AWS API requests with it (SigV4) and use it as user name on the native API (Basic or Bearer), MQTT and PostgreSQL. Setting keys guards every listener. Needs aws-secret-access-key.", func(c *Config) *string { return &c.AWSAccessKeyID }),
 	secret(str("aws-secret-access-key", secSecurity, "Secret access key that goes with aws-access-key-id. Never printed; prefer the environment variable or the YAML file to the flag, which other local users can see.", func(c *Config) *string { return &c.AWSSecretAccessKey })),
-	str("keys-file", secSecurity, "File of access keys, used instead of or besides aws-access-key-id.", func(c *Config) *string { return &c.KeysFile }),
+	str("keys-file", secSecurity, "YAML file of further access keys, each with a secret and an IAM-style policy (docs/security.md). Used instead of or besides aws-access-key-id.", func(c *Config) *string { return &c.KeysFile }),
+	boolean("allow-unsigned", secSecurity, "With access keys configured, still admit requests and connections that carry no credential at all, with full access (wrong credentials are still refused). For development; only allowed when every listener is on a loopback address.", func(c *Config) *bool { return &c.AllowUnsigned }),
 	boolean("allow-open", secSecurity, "Allow listeners on non-loopback addresses without access keys: anyone who can reach them can write and read all data.", func(c *Config) *bool { return &c.AllowOpen }),
-	str("tls-cert", secSecurity, "PEM certificate file for TLS on the HTTP listener. Needs tls-key.", func(c *Config) *string { return &c.TLSCert }),
+	str("tls-cert", secSecurity, "PEM certificate file (with any intermediate certificates) for TLS on the HTTP, MQTT and PostgreSQL listeners. Needs tls-key. Read at start.", func(c *Config) *string { return &c.TLSCert }),
 	str("tls-key", secSecurity, "PEM private key file that goes with tls-cert.", func(c *Config) *string { return &c.TLSKey }),
 }
 

@@ -288,6 +288,13 @@ func (k *checker) security() {
 	if c.KeysFile != "" {
 		k.regularFile("keys-file", c.KeysFile)
 	}
+	if c.AllowUnsigned {
+		for _, l := range []struct{ name, addr string }{{"http-addr", c.HTTPAddr}, {"pg-addr", c.PGAddr}, {"mqtt-addr", c.MQTTAddr}} {
+			if host, _, err := net.SplitHostPort(l.addr); err == nil && !isLoopback(host) {
+				k.addf("allow-unsigned", "cannot be used while --%s listens on %q, which other machines can reach: anyone could use it without a key. Bind to a loopback address or turn allow-unsigned off", l.name, l.addr)
+			}
+		}
+	}
 	switch {
 	case c.TLSCert != "" && c.TLSKey == "":
 		k.addf("tls-key", "is missing: --tls-cert is set; give both or neither")
