@@ -339,7 +339,9 @@ func evalForecasts(r *run, c *forecastConfig, group string, series []forecastSer
 	var firstErr error
 	var models sync.Map // model name → *atomic.Int64, how often chosen
 	stop := r.progress.start(fmt.Sprintf("%s: forecast %d series × %d steps (%s vs snaive, %d workers)", group, len(series), c.horizon, c.model, c.workers),
-		func(el time.Duration) string { return countStatus(float64(done.Load()), float64(len(series)), "series", el) })
+		func(el time.Duration) string {
+			return countStatus(float64(done.Load()), float64(len(series)), "series", el)
+		})
 	start := time.Now()
 	jobs := make(chan int)
 	var wg sync.WaitGroup

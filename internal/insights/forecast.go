@@ -389,43 +389,64 @@ func bestAICc(y []float64, m int) (*fitted, error) {
 	return best, nil
 }
 
+// holdoutOrigins is the number of holdout windows a candidate is scored
+// on (each the horizon long, back to back at the end of the series) when
+// the series is long enough: one window makes the choice noisy.
+const holdoutOrigins = 2
+
 // selectOnHoldout scores cands on the last values of y and returns the best
-// and every score, best first. Candidates too long for the training part
-// are left out; when none fits, the first candidate (seasonal naive) wins
-// unscored.
+// and every score, best first. A candidate is fitted on the values before
+// each of up to holdoutOrigins windows of min(horizon, n/4) values at the
+// end and scored on the window's forecast; its score is the mean over the
+// windows. Candidates too long for the (first) training part are left out;
+// when none fits, the first candidate (seasonal naive) wins unscored.
 func selectOnHoldout(y []float64, cands []candidate, horizon int) (candidate, []ModelScore) {
 	n := len(y)
 	hold := min(horizon, max(1, n/4))
-	train := y[:n-hold]
-	actual := y[n-hold:]
+	minLen := math.MaxInt
+	for _, c := range cands {
+		minLen = min(minLen, c.minLen())
+	}
+	origins := 1
+	for origins < holdoutOrigins && n-(origins+1)*hold >= minLen {
+		origins++
+	}
 	var scores []ModelScore
-	var bestC candidate = cands[0]
+	bestC := cands[0]
 	best := math.Inf(1)
 	fc := make([]float64, 0, hold)
+	scale := naiveScale(y[:n-hold], max(cands[0].m, 1))
 	for _, c := range cands {
-		if len(train) < c.minLen() {
+		var sc ModelScore
+		k := 0
+		for o := 0; o < origins; o++ {
+			end := n - o*hold
+			train, actual := y[:end-hold], y[end-hold:end]
+			if len(train) < c.minLen() {
+				continue
+			}
+			f, err := fitCandidate(train, c)
+			if err != nil {
+				continue
+			}
+			fc = f.forecast(fc[:0], hold)
+			sc.SMAPE += SMAPE(actual, fc)
+			sc.MAE += mae(actual, fc)
+			k++
+		}
+		if k == 0 {
 			continue
 		}
-		f, err := fitCandidate(train, c)
-		if err != nil {
-			continue
-		}
-		fc = f.forecast(fc[:0], hold)
-		sc := ModelScore{Model: c.name(), Period: max(c.m, 1),
-			MASE: MASE(actual, fc, train, max(c.m, 1)), SMAPE: SMAPE(actual, fc), MAE: mae(actual, fc)}
-		// The scale differs between periods; compare on MAE, which is
-		// MASE under one common scale.
+		sc.Model, sc.Period = c.name(), max(c.m, 1)
+		sc.SMAPE /= float64(k)
+		sc.MAE /= float64(k)
+		// One scale for all candidates (the first period's seasonal naive
+		// on the first training part), so MASE ranks as MAE does.
+		sc.MASE = sc.MAE / scale
 		if sc.MAE < best {
 			best, bestC = sc.MAE, c
 		}
 		scores = append(scores, sc)
-	}
-	// One common scale for the report too: the first period's.
-	if len(scores) > 0 {
-		scale := naiveScale(train, max(cands[0].m, 1))
-		for i := range scores {
-			scores[i].MASE = scores[i].MAE / scale
-		}
 	}
 	slices.SortStableFunc(scores, func(a, b ModelScore) int {
 		switch {
