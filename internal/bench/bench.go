@@ -93,6 +93,7 @@ var suites = []suite{
 	{"storage", "the storage engine alone: durable writes, bytes/point, scans, point and series queries, memory per series", storageFlags},
 	{"pipeline", "the whole server over HTTP: batch and single-event ingest, ingest→queryable latency", pipelineFlags},
 	{"query", "the seed's dashboard queries over HTTP on an hour of compacted data: one series, per-minute averages, latest values, counts", queryFlags},
+	{"insights", "anomaly detection on labelled simulator data (precision, recall, F1 per kind, against a baseline) and batch throughput; forecasting figures as they land", insightsFlags},
 }
 
 // run is the state shared by a suite's phases.
