@@ -51,6 +51,27 @@ type ScanRequest struct {
 	MeasureNames     []string
 	Dims             []DimFilter
 	Columns          []string
+	// Preds are conjuncts of the WHERE clause that compare one column with
+	// constants, for tables that skip data by column values (lake tables
+	// prune partitions and Parquet row groups with them). PushFilter fills
+	// them only for tables that implement PredicateScanner, so the tsdb's
+	// requests are unchanged.
+	Preds []ColPred
+}
+
+// ColPred compares column Column with constants: Op is "=", "<", "<=",
+// ">", ">=" (Values has one element) or "in". Values hold int64 (BIGINT,
+// TIMESTAMP ns, DATE days), float64, string or bool, as Type says.
+type ColPred struct {
+	Column string
+	Op     string
+	Values []any
+	Type   columnar.Type
+}
+
+// PredicateScanner is implemented by tables that read ScanRequest.Preds.
+type PredicateScanner interface {
+	UsesPredicates() bool
 }
 
 // DimFilter restricts a VARCHAR column to values (equality / IN) and/or a prefix.
@@ -394,6 +415,9 @@ func (n *Scan) String() string {
 	}
 	for _, d := range n.Req.Dims {
 		s += fmt.Sprintf(" %s in %v prefix %q", d.Name, d.Values, d.Prefix)
+	}
+	for _, p := range n.Req.Preds {
+		s += fmt.Sprintf(" %s %s %v", p.Column, p.Op, p.Values)
 	}
 	if n.Req.Columns != nil {
 		s += fmt.Sprintf(" columns=%v", n.Req.Columns)

@@ -27,6 +27,9 @@ func Conjuncts(e Expr) []Expr {
 // nothing here can change a query's answer; it only lets the table skip
 // what cannot match.
 func PushFilter(s *Scan, cond Expr) {
+	if ps, ok := s.Table.(PredicateScanner); ok && ps.UsesPredicates() {
+		pushPreds(s, cond)
+	}
 	kinder, _ := s.Table.(ColumnKinder)
 	if kinder == nil {
 		return
@@ -178,4 +181,67 @@ func flip(op string) string {
 		return "<="
 	}
 	return op
+}
+
+// pushPreds adds to s.Req.Preds the conjuncts of cond that compare a column
+// of the table with constants.
+func pushPreds(s *Scan, cond Expr) {
+	colName := func(e Expr) (string, bool) {
+		ref, ok := e.(*ColRef)
+		if !ok || ref.Index < 0 || ref.Index >= len(s.Columns) {
+			return "", false
+		}
+		name := s.Columns[ref.Index].Name
+		for _, tc := range s.Table.Columns() {
+			if tc.Name == name {
+				return name, true
+			}
+		}
+		return "", false
+	}
+	for _, c := range Conjuncts(cond) {
+		switch e := c.(type) {
+		case *Call:
+			if len(e.Args) != 2 {
+				continue
+			}
+			switch e.Name {
+			case "=", "<", "<=", ">", ">=":
+			default:
+				continue
+			}
+			left, right, op := e.Args[0], e.Args[1], e.Name
+			if _, ok := left.(*Const); ok {
+				left, right, op = right, left, flip(op)
+			}
+			name, ok := colName(left)
+			cst, isConst := right.(*Const)
+			if !ok || !isConst || cst.Val == nil {
+				continue
+			}
+			s.Req.Preds = append(s.Req.Preds, ColPred{Column: name, Op: op, Values: []any{cst.Val}, Type: cst.T})
+		case *InList:
+			if e.Not {
+				continue
+			}
+			name, ok := colName(e.X)
+			if !ok {
+				continue
+			}
+			var vals []any
+			var t columnar.Type
+			for _, x := range e.List {
+				cst, ok := x.(*Const)
+				if !ok || cst.Val == nil || (t != columnar.Unknown && cst.T != t) {
+					vals = nil
+					break
+				}
+				t = cst.T
+				vals = append(vals, cst.Val)
+			}
+			if vals != nil {
+				s.Req.Preds = append(s.Req.Preds, ColPred{Column: name, Op: "in", Values: vals, Type: t})
+			}
+		}
+	}
 }
