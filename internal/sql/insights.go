@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/insights"
+	"github.com/sluice-dev/sluice/internal/sql/exec"
 	"github.com/sluice-dev/sluice/internal/sql/plan"
 )
 
@@ -72,7 +73,9 @@ func insightTable(name string, fn seriesFunc) func(ctx context.Context, args []a
 		}
 		for gi, g := range groups {
 			if errs[gi] != nil {
-				return nil, fmt.Errorf("%s: series %s: %w", name, g.describe(in, keyCols), errs[gi])
+				// Bad options or a series the method cannot use: the
+				// caller's to fix (invalid_parameter_value).
+				return nil, &Error{Code: "22023", Offset: -1, Msg: fmt.Sprintf("%s: series %s: %v", name, g.describe(in, keyCols), errs[gi])}
 			}
 			for _, p := range results[gi] {
 				for i, k := range keyCols {
@@ -205,4 +208,65 @@ func argString(args []any, i int, name string) (string, bool, error) {
 		return "", false, fmt.Errorf("%s must be a string, got %v", name, args[i])
 	}
 	return s, true, nil
+}
+
+// The insight table functions, by name (plan.InsightArgs gives the order of
+// their options).
+var insightFuncs = map[string]exec.TableFunc{
+	"anomalies": insightTable("anomalies", func(ctx context.Context, s insights.Series, args []any) ([]insights.Point, error) {
+		var opts insights.AnomalyOptions
+		switch v := args[0].(type) {
+		case nil:
+		case string: // low, medium, high
+			x, err := insights.ParseSensitivity(v)
+			if err != nil {
+				return nil, err
+			}
+			opts.Sensitivity = x
+		default:
+			x, _, err := argFloat(args, 0, "sensitivity")
+			if err != nil {
+				return nil, err
+			}
+			if x <= 0 {
+				return nil, fmt.Errorf("sensitivity %v: want a positive z threshold (lower flags more; default %v) or low, medium, high", x, insights.DefaultSensitivity)
+			}
+			opts.Sensitivity = x
+		}
+		return insights.DetectAnomalies(s, opts)
+	}),
+	"forecast": insightTable("forecast", func(ctx context.Context, s insights.Series, args []any) ([]insights.Point, error) {
+		opts := insights.ForecastOptions{Horizon: 24}
+		if h, ok, err := argFloat(args, 0, "horizon"); err != nil {
+			return nil, err
+		} else if ok {
+			if h < 1 || h > 100000 || h != math.Trunc(h) {
+				return nil, fmt.Errorf("horizon %v: want a whole number of steps from 1 to 100000", h)
+			}
+			opts.Horizon = int(h)
+		}
+		if l, ok, err := argFloat(args, 1, "level"); err != nil {
+			return nil, err
+		} else if ok {
+			opts.Level = l
+		}
+		if m, ok, err := argString(args, 2, "model"); err != nil {
+			return nil, err
+		} else if ok {
+			opts.Model = m
+		}
+		if p, ok, err := argFloat(args, 3, "period"); err != nil {
+			return nil, err
+		} else if ok {
+			if p < 1 || p != math.Trunc(p) {
+				return nil, fmt.Errorf("period %v: want a whole number of sampling intervals (1 = no seasonality)", p)
+			}
+			opts.Period = int(p)
+		}
+		res, err := insights.Forecast(s, opts)
+		if err != nil {
+			return nil, err
+		}
+		return append(res.Fitted, res.Forecast...), nil
+	}),
 }

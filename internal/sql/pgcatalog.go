@@ -242,6 +242,8 @@ var execTableFuncs = map[string]exec.TableFunc{
 	"generate_series_ts": func(ctx context.Context, args []any, _ *columnar.Batch) (*columnar.Batch, error) {
 		return generateSeries(ctx, args, columnar.Timestamp)
 	},
+	"anomalies": insightFuncs["anomalies"],
+	"forecast":  insightFuncs["forecast"],
 }
 
 // generateSeries is PostgreSQL's generate_series(start, stop [, step]):
