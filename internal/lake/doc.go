@@ -1,0 +1,54 @@
+// Package lake is sluice's raw data lake: the writer that delivers the
+// original events of the stream to time-partitioned files, as Firehose
+// delivers a Kinesis stream to S3, and the file-backed tables (JSON Lines,
+// CSV, Parquet; table*.go) through which the SQL engine reads lake and
+// reference data.
+//
+// # Writer
+//
+// A Writer (writer.go) is fed stream messages by a consumer loop (the
+// durable consumer "lake" in internal/pipeline). It writes every event of
+// a message exactly as the device sent it, one event per line (JSON
+// Lines, optionally gzipped), or as Parquet rows with an inferred schema
+// that grows (parquet.go). No clock correction: the lake keeps what was
+// sent. An event that is not a single-line JSON object goes to the error
+// output instead, as a Firehose-style error record (jsonl.go) with the
+// original bytes in base64.
+//
+// Layout: <root>/<prefix><stream>-<first seq>-<last seq><ext>, where the
+// prefix is a Firehose prefix expression (prefix.go) evaluated at the
+// arrival time (UTC) of the oldest message in the object, the sequences
+// are the stream positions the object holds (20 digits), and ext is
+// .jsonl, .jsonl.gz or .parquet (.errors.jsonl[.gz] for the error output).
+// The default prefix is Hive-style: events/year=YYYY/month=MM/day=DD/hour=HH/.
+//
+// Buffering: messages are buffered until BufferBytes of events, MaxMessages
+// messages or BufferInterval of age, whichever comes first (Firehose's
+// BufferingHints); Flush writes the buffer at any time.
+//
+// Invariants, which together give exactly-once delivery across crashes:
+//   - An object holds a contiguous range of stream sequences of one
+//     output, and every message in that range that has events for the
+//     output has all of them in it; its name states the range. (A range
+//     also never crosses a partition: a message whose prefix evaluates
+//     differently starts a new object.)
+//   - Objects appear atomically: a temporary file ".<name>.tmp-*" in the
+//     target directory, fsync, rename, fsync of the directories. A message
+//     is acknowledged only after every object holding its events is
+//     durable.
+//   - On open, the writer removes temporary files of its stream and reads
+//     the object names under the root: a redelivered message whose
+//     sequence is already in an object of an output is not written to that
+//     output again, and is acknowledged once it is in both. So a crash
+//     between rename and acknowledgement costs nothing but the redelivery.
+//   - Which output an event goes to depends only on its bytes, so a
+//     redelivery splits a message the same way.
+//
+// Limits: a stream deleted and created again restarts its sequences, and
+// its new messages would be taken for delivered ones; give the lake a new
+// root (or move the old objects away) when re-creating a stream. Parquet
+// schemas grow with every new key (no cap on columns).
+//
+// Concurrency: a Writer's methods are safe for concurrent use (one mutex;
+// Flush holds it while writing). Prefix is immutable.
+package lake
