@@ -662,6 +662,43 @@ type CreateExternalTable struct {
 	Properties  []TableProperty
 }
 
+// CreateDatabase is Hive's CREATE {DATABASE|SCHEMA} [IF NOT EXISTS] name
+// [COMMENT 's'] [LOCATION 's'] [WITH DBPROPERTIES (…)].
+type CreateDatabase struct {
+	Pos
+	IfNotExists bool
+	Name        Ident
+	Comment     *Literal
+	Location    *Literal
+	Properties  []TableProperty
+}
+
+// DropTable is DROP TABLE [IF EXISTS] name.
+type DropTable struct {
+	Pos
+	IfExists bool
+	Table    *TableName
+}
+
+// DropDatabase is DROP {DATABASE|SCHEMA} [IF EXISTS] name [CASCADE].
+type DropDatabase struct {
+	Pos
+	IfExists bool
+	Name     Ident
+	Cascade  bool
+}
+
+// MsckRepair is MSCK REPAIR TABLE name.
+type MsckRepair struct {
+	Pos
+	Table *TableName
+}
+
+func (*CreateDatabase) stmt() {}
+func (*DropTable) stmt()      {}
+func (*DropDatabase) stmt()   {}
+func (*MsckRepair) stmt()     {}
+
 func (*Select) stmt()              {}
 func (*SetOp) stmt()               {}
 func (*Explain) stmt()             {}

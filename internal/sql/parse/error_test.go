@@ -46,7 +46,7 @@ func TestErrors(t *testing.T) {
 		{"SELECT a FROM t WHERE a BETWEEN 1", 1, 34, "expected AND", nil},
 		{"SELECT 1 UNION", 1, 15, "expected SELECT or \"(\"", nil},
 		{"WITH x AS SELECT 1 SELECT 2", 1, 11, `expected "("`, nil},
-		{"UPDATE t SET a = 1", 1, 1, "expected SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, SET or CREATE, found identifier \"UPDATE\"", nil},
+		{"UPDATE t SET a = 1", 1, 1, "expected SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, SET, CREATE, DROP or MSCK, found identifier \"UPDATE\"", nil},
 		{"SHOW MEASURES db.t", 1, 15, "expected FROM", nil},
 		{"SHOW TABLES LIKE x", 1, 18, "expected string", nil},
 		{"SET x", 1, 6, `expected "=" or TO`, nil},

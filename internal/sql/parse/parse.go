@@ -236,9 +236,19 @@ func (p *parser) statement() Statement {
 	case isKw(t, "set"):
 		return p.set()
 	case isKw(t, "create"):
+		if n := p.peekAt(1); isKw(n, "database") || isKw(n, "schema") {
+			return p.createDatabase()
+		}
 		return p.createExternalTable()
+	case isKw(t, "drop"):
+		return p.drop()
+	case isKw(t, "msck"):
+		p.i++
+		p.expectKw("repair")
+		p.expectKw("table")
+		return &MsckRepair{Pos: Pos(t.pos), Table: p.tableName("table name")}
 	}
-	p.unexpected("SELECT", "WITH", "SHOW", "DESCRIBE", "EXPLAIN", "SET", "CREATE")
+	p.unexpected("SELECT", "WITH", "SHOW", "DESCRIBE", "EXPLAIN", "SET", "CREATE", "DROP", "MSCK")
 	return nil
 }
 
@@ -394,21 +404,82 @@ func (p *parser) createExternalTable() Statement {
 		case isKw(t, "tblproperties"):
 			clause("TBLPROPERTIES")
 			p.i++
-			p.expectOp("(")
-			for {
-				k := p.stringLit()
-				p.expectOp("=")
-				v := p.stringLit()
-				c.Properties = append(c.Properties, TableProperty{Key: k.Value, Value: v.Value})
-				if !p.acceptOp(",") {
-					break
-				}
-			}
-			p.expectOp(")")
+			c.Properties = p.properties()
 		default:
 			return c
 		}
 	}
+}
+
+// createDatabase parses Hive's CREATE {DATABASE|SCHEMA} [IF NOT EXISTS]
+// name [COMMENT 's'] [LOCATION 's'] [WITH DBPROPERTIES ('k'='v', …)].
+func (p *parser) createDatabase() Statement {
+	c := &CreateDatabase{Pos: Pos(p.next().pos)}
+	p.i++ // DATABASE or SCHEMA
+	if p.acceptKw("if") {
+		p.expectKw("not")
+		p.expectKw("exists")
+		c.IfNotExists = true
+	}
+	c.Name = p.ident("database name")
+	if p.acceptKw("comment") {
+		c.Comment = p.stringLit()
+	}
+	if p.acceptKw("location") {
+		c.Location = p.stringLit()
+	}
+	if p.acceptKw("with") {
+		p.expectKw("dbproperties")
+		c.Properties = p.properties()
+	}
+	return c
+}
+
+// drop parses DROP TABLE [IF EXISTS] name and DROP {DATABASE|SCHEMA}
+// [IF EXISTS] name [RESTRICT|CASCADE].
+func (p *parser) drop() Statement {
+	pos := Pos(p.next().pos)
+	ifExists := func() bool {
+		if p.acceptKw("if") {
+			p.expectKw("exists")
+			return true
+		}
+		return false
+	}
+	switch {
+	case p.acceptKw("table"):
+		d := &DropTable{Pos: pos, IfExists: ifExists()}
+		d.Table = p.tableName("table name")
+		return d
+	case p.acceptKw("database"), p.acceptKw("schema"):
+		d := &DropDatabase{Pos: pos, IfExists: ifExists()}
+		d.Name = p.ident("database name")
+		if p.acceptKw("cascade") {
+			d.Cascade = true
+		} else {
+			p.acceptKw("restrict")
+		}
+		return d
+	}
+	p.unexpected("TABLE", "DATABASE", "SCHEMA")
+	return nil
+}
+
+// properties parses ('k' = 'v', …).
+func (p *parser) properties() []TableProperty {
+	p.expectOp("(")
+	var props []TableProperty
+	for {
+		k := p.stringLit()
+		p.expectOp("=")
+		v := p.stringLit()
+		props = append(props, TableProperty{Key: k.Value, Value: v.Value})
+		if !p.acceptOp(",") {
+			break
+		}
+	}
+	p.expectOp(")")
+	return props
 }
 
 func (p *parser) stringLit() *Literal {

@@ -164,6 +164,13 @@ var parseTests = []struct{ in, want string }{
 	{"CREATE EXTERNAL TABLE t (a array< int -- c\n>, b map<string, /* x */ int>) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' -- sep\n STORED AS TEXTFILE",
 		"CREATE EXTERNAL TABLE t (a array< int >, b map<string, int>) ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' STORED AS TEXTFILE"},
 	{"CREATE EXTERNAL TABLE lake.readings (device_id string, v double) STORED AS PARQUET LOCATION 's3://b/readings/'", ""},
+	{"create schema if not exists lake comment 'c' location 's3://b/' with dbproperties ('a'='b')", "CREATE DATABASE IF NOT EXISTS lake COMMENT 'c' LOCATION 's3://b/' WITH DBPROPERTIES ('a' = 'b')"},
+	{"CREATE DATABASE \"Lake\"", ""},
+	{"drop table if exists lake.t", "DROP TABLE IF EXISTS lake.t"},
+	{"DROP TABLE t", ""},
+	{"drop schema x restrict", "DROP DATABASE x"},
+	{"DROP DATABASE IF EXISTS x CASCADE", ""},
+	{"msck repair table db.events", "MSCK REPAIR TABLE db.events"},
 }
 
 func TestParse(t *testing.T) {

@@ -152,6 +152,42 @@ func (w *printer) stmt(s Statement) {
 		}
 	case *CreateExternalTable:
 		w.createExternalTable(s)
+	case *CreateDatabase:
+		w.kw("CREATE DATABASE ")
+		if s.IfNotExists {
+			w.kw("IF NOT EXISTS ")
+		}
+		w.ident(s.Name)
+		if s.Comment != nil {
+			w.kw(" COMMENT ")
+			w.str(s.Comment.Value)
+		}
+		if s.Location != nil {
+			w.kw(" LOCATION ")
+			w.str(s.Location.Value)
+		}
+		if len(s.Properties) > 0 {
+			w.kw(" WITH DBPROPERTIES")
+			w.properties(s.Properties)
+		}
+	case *DropTable:
+		w.kw("DROP TABLE ")
+		if s.IfExists {
+			w.kw("IF EXISTS ")
+		}
+		w.tableName(s.Table)
+	case *DropDatabase:
+		w.kw("DROP DATABASE ")
+		if s.IfExists {
+			w.kw("IF EXISTS ")
+		}
+		w.ident(s.Name)
+		if s.Cascade {
+			w.kw(" CASCADE")
+		}
+	case *MsckRepair:
+		w.kw("MSCK REPAIR TABLE ")
+		w.tableName(s.Table)
 	}
 }
 
@@ -190,17 +226,22 @@ func (w *printer) createExternalTable(c *CreateExternalTable) {
 		w.str(c.Location.Value)
 	}
 	if len(c.Properties) > 0 {
-		w.kw(" TBLPROPERTIES (")
-		for i, p := range c.Properties {
-			if i > 0 {
-				w.WriteString(", ")
-			}
-			w.str(p.Key)
-			w.WriteString(" = ")
-			w.str(p.Value)
-		}
-		w.WriteByte(')')
+		w.kw(" TBLPROPERTIES")
+		w.properties(c.Properties)
 	}
+}
+
+func (w *printer) properties(props []TableProperty) {
+	w.WriteString(" (")
+	for i, p := range props {
+		if i > 0 {
+			w.WriteString(", ")
+		}
+		w.str(p.Key)
+		w.WriteString(" = ")
+		w.str(p.Value)
+	}
+	w.WriteByte(')')
 }
 
 func (w *printer) columnDefs(cols []ColumnDef) {
@@ -832,6 +873,10 @@ func (s *Describe) String() string            { return stmtString(s) }
 func (s *ShowSetting) String() string         { return stmtString(s) }
 func (s *Set) String() string                 { return stmtString(s) }
 func (s *CreateExternalTable) String() string { return stmtString(s) }
+func (s *CreateDatabase) String() string      { return stmtString(s) }
+func (s *DropTable) String() string           { return stmtString(s) }
+func (s *DropDatabase) String() string        { return stmtString(s) }
+func (s *MsckRepair) String() string          { return stmtString(s) }
 
 func (t *TableName) String() string     { return tableString(t) }
 func (t *SubqueryTable) String() string { return tableString(t) }
