@@ -10,7 +10,10 @@ package insights
 //     consecutive times (robust to gaps, bursts and jitter), snapped to a
 //     "round" interval (1 s, 1 min, 5 min, 1 h, …) when within 10 % of one,
 //     so that a day is a whole number of steps.
-//  2. The grid starts at the first time; slot i covers
+//  2. The grid's phase is the circular mean of the times modulo the step
+//     snapped to a sixtieth of the step (so jittered hourly samples land on
+//     the hour), and it starts at the
+//     grid time nearest the first point; slot i covers
 //     [t0 + (i-½)·step, t0 + (i+½)·step). Points falling in one slot are
 //     averaged.
 //  3. Empty slots (gaps) are filled by linear interpolation between the
@@ -231,7 +234,7 @@ func regularize(s Series, interval time.Duration) (*grid, error) {
 	if n == 0 || step <= 0 {
 		return nil, fmt.Errorf("series has %d points and no sampling interval", n)
 	}
-	t0 := s.Times[0]
+	t0 := gridStart(s.Times, step)
 	slots := (s.Times[n-1]-t0+step/2)/step + 1
 	if slots > int64(maxGridFactor)*int64(n) || slots > maxGrid {
 		return nil, fmt.Errorf("sampling too irregular: %d points over %d steps of %s (at most %d× as many steps as points)",
@@ -263,6 +266,40 @@ func regularize(s Series, interval time.Duration) (*grid, error) {
 		prev = k
 	}
 	return g, nil
+}
+
+// gridStart returns the grid time nearest times[0] whose phase modulo step
+// is the circular mean of the times' phases.
+func gridStart(times []int64, step int64) int64 {
+	var sx, sy float64
+	for _, t := range times {
+		ph := ((t % step) + step) % step
+		a := 2 * math.Pi * float64(ph) / float64(step)
+		sx += math.Cos(a)
+		sy += math.Sin(a)
+	}
+	phase := int64(0)
+	if sx != 0 || sy != 0 {
+		a := math.Atan2(sy, sx)
+		if a < 0 {
+			a += 2 * math.Pi
+		}
+		phase = int64(math.Round(a / (2 * math.Pi) * float64(step)))
+		// Jitter moves the mean a little: snap it to a sixtieth of the step
+		// (the minute of an hourly series), so clean phases come out clean.
+		if g := step / 60; g > 0 && step%60 == 0 {
+			phase = (phase + g/2) / g * g
+		}
+		if phase >= step {
+			phase -= step
+		}
+	}
+	t := times[0]
+	off := (((t - phase) % step) + step) % step // t − off is on the grid
+	if off > step/2 {
+		return t - off + step
+	}
+	return t - off
 }
 
 // fillSeasonal refills gaps longer than one step with the seasonal pattern
