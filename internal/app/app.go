@@ -19,14 +19,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/auth"
+	"github.com/sluice-dev/sluice/internal/awsapi"
 	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/flock"
@@ -45,6 +49,8 @@ type App struct {
 	cfg    config.Config
 	logger *slog.Logger
 	reg    *prometheus.Registry
+	auth   *auth.Service // access keys and policies; not Enabled without keys
+	tls    *tls.Config   // from tls-cert/tls-key, nil without
 
 	// Set in Start.
 	lock      *flock.Lock
@@ -68,17 +74,69 @@ func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.AuthConfigured() {
-		// Refuse rather than pretend: keys would suggest protection that the
-		// listeners do not give yet.
-		return nil, errors.New("app: access keys are configured, but authentication of the HTTP, MQTT and PostgreSQL listeners is not built yet (issue 7); remove the keys, and bind to loopback or set allow-open")
-	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	authSvc, tlsCfg, err := security(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &App{cfg: cfg, logger: logger, reg: reg}, nil
+	return &App{cfg: cfg, logger: logger, reg: reg, auth: authSvc, tls: tlsCfg}, nil
+}
+
+// security loads the access keys and the TLS certificate.
+func security(cfg config.Config, logger *slog.Logger) (*auth.Service, *tls.Config, error) {
+	opts := auth.Options{
+		AdminKeyID:    cfg.AWSAccessKeyID,
+		AdminSecret:   auth.NewSecret(cfg.AWSSecretAccessKey),
+		AllowUnsigned: cfg.AllowUnsigned,
+		Logger:        logger.With("component", "auth"),
+	}
+	if cfg.KeysFile != "" {
+		keys, err := auth.LoadKeys(cfg.KeysFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("app: %w", err)
+		}
+		opts.Keys = keys
+	}
+	svc, err := auth.New(opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("app: %w", err)
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("app: loading tls-cert and tls-key: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if svc.Enabled() && tlsCfg == nil {
+		logger.Warn("access keys are configured without TLS: HTTP Basic, MQTT and PostgreSQL passwords cross the network in the clear (SCRAM and SigV4 do not); set tls-cert and tls-key")
+	}
+	return svc, tlsCfg, nil
+}
+
+// Auth returns the access-control service (never nil; not Enabled without
+// keys), for the AWS-compatible APIs' authorizer.
+func (a *App) Auth() *auth.Service { return a.auth }
+
+// sqlScope is how SQL access checks resolve table names.
+func (a *App) sqlScope(setting func(string) (string, bool)) auth.SQLScope {
+	return auth.SQLScope{
+		DefaultDatabase: a.cfg.Database,
+		Setting:         setting,
+		DatabaseExists: func(name string) bool {
+			for _, d := range a.db.Databases(context.Background()) {
+				if strings.EqualFold(d.Name, name) {
+					return true
+				}
+			}
+			return false
+		},
+	}
 }
 
 // Registry returns the app's metrics registry.
@@ -182,12 +240,21 @@ func (a *App) Start(ctx context.Context) (err error) {
 	for _, tm := range cfg.MQTTTopics {
 		topics = append(topics, ingest.TopicMapping{Pattern: tm.Pattern, Stream: tm.Stream})
 	}
+	var mqttAuth mqtt.Hook
+	if a.auth.Enabled() {
+		var ats []auth.MQTTTopic
+		for _, tm := range cfg.MQTTTopics {
+			ats = append(ats, auth.MQTTTopic{Pattern: tm.Pattern, Stream: tm.Stream})
+		}
+		mqttAuth = a.auth.MQTTHook(ats)
+	}
 	a.ingest, err = ingest.New(a.broker, ingest.Options{
 		MaxBodyBytes:     cfg.MaxBodyBytes,
 		MaxRecordBytes:   cfg.MaxRecordBytes,
 		GroupCommitBytes: cfg.GroupCommitBytes,
 		QueueBytes:       cfg.IngestQueueBytes,
 		Topics:           topics,
+		MQTTAuth:         mqttAuth,
 	}, a.logger.With("component", "ingest"), a.reg)
 	if err != nil {
 		return fmt.Errorf("app: ingest: %w", err)
@@ -223,6 +290,16 @@ func (a *App) Start(ctx context.Context) (err error) {
 		srv := api.New(a.db, a.logger.With("component", "api"))
 		srv.SetQuerier(a.engine)
 		srv.Register(mux)
+		aws, err := awsapi.New(a.db, a.engine, a.broker, awsapi.Options{
+			CatalogDir:      filepath.Join(cfg.DataDir, "catalog"),
+			DefaultDatabase: cfg.Database,
+			StreamRetention: cfg.StreamRetention,
+			Protected:       a.protectedStreams(),
+		}, a.logger.With("component", "awsapi"), a.reg)
+		if err != nil {
+			return fmt.Errorf("app: aws api: %w", err)
+		}
+		aws.Register(mux)
 		mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte("ok\n"))
@@ -232,18 +309,29 @@ func (a *App) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("app: listen http on %s: %w", cfg.HTTPAddr, err)
 		}
-		a.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}
+		if a.tls != nil {
+			a.httpLn = tls.NewListener(a.httpLn, a.tls)
+		}
+		handler := a.auth.Guard(mux, auth.GuardOptions{MaxBodyBytes: cfg.MaxBodyBytes, SQL: a.sqlScope(nil)})
+		a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}
 		a.httpDone = make(chan error, 1)
 		go func() { a.httpDone <- a.httpSrv.Serve(a.httpLn) }()
 	}
 	if cfg.MQTTAddr != "" {
-		var tlsCfg *tls.Config
-		if err := a.ingest.StartMQTT(ctx, cfg.MQTTAddr, tlsCfg); err != nil {
+		if err := a.ingest.StartMQTT(ctx, cfg.MQTTAddr, a.tls); err != nil {
 			return fmt.Errorf("app: mqtt: %w", err)
 		}
 	}
 	if cfg.PGAddr != "" {
-		a.pg, err = pgwire.NewServer(&pgHandler{engine: a.engine}, pgwire.Options{Addr: cfg.PGAddr, Logger: a.logger.With("component", "pgwire")}, a.reg)
+		pgOpts := pgwire.Options{Addr: cfg.PGAddr, TLS: a.tls, Logger: a.logger.With("component", "pgwire")}
+		h := &pgHandler{engine: a.engine}
+		if a.auth.Enabled() && !a.auth.AllowUnsigned() {
+			// User = key id, password = secret, by SCRAM (the secret never
+			// crosses the wire); each statement's tables are checked.
+			pgOpts.Passwords, pgOpts.AuthMethod = a.auth.PGPassword, pgwire.AuthSCRAM
+			h.access = a.pgAccess
+		}
+		a.pg, err = pgwire.NewServer(h, pgOpts, a.reg)
 		if err != nil {
 			return fmt.Errorf("app: postgres wire protocol: %w", err)
 		}
@@ -253,6 +341,16 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	a.logger.Info("sluice is up", "http", a.HTTPAddr(), "mqtt", a.MQTTAddr(), "postgres", a.PGAddr(), "data_dir", cfg.DataDir)
 	return nil
+}
+
+// protectedStreams are the streams sluice itself reads or writes; the
+// Kinesis API may not delete them.
+func (a *App) protectedStreams() []string {
+	out := []string{a.cfg.Stream, a.cfg.DeadLetterStream}
+	for _, tm := range a.cfg.MQTTTopics {
+		out = append(out, tm.Stream)
+	}
+	return out
 }
 
 // Ready reports whether the stream, the store and the consumers are up.
