@@ -5,6 +5,7 @@ import (
 	"errors"
 	"unicode/utf8"
 
+	"github.com/sluice-dev/sluice/internal/auth"
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/pgwire"
 	sluicesql "github.com/sluice-dev/sluice/internal/sql"
@@ -14,9 +15,17 @@ import (
 // pgHandler answers the PostgreSQL wire protocol with the SQL engine.
 type pgHandler struct {
 	engine *sluicesql.Engine
+	// access, if set, says whether the session may run a statement
+	// (access keys configured).
+	access func(s *pgwire.Session, sql string) error
 }
 
 func (h *pgHandler) Query(ctx context.Context, s *pgwire.Session, sql string, params []pgwire.Param) (pgwire.Rows, string, error) {
+	if h.access != nil {
+		if err := h.access(s, sql); err != nil {
+			return nil, "", err
+		}
+	}
 	ctx = sluicesql.WithSession(ctx, s.Setting)
 	res, err := h.engine.Query(ctx, sql, pgParams(params))
 	if err != nil {
@@ -29,6 +38,11 @@ func (h *pgHandler) Query(ctx context.Context, s *pgwire.Session, sql string, pa
 }
 
 func (h *pgHandler) Describe(ctx context.Context, s *pgwire.Session, sql string, paramTypes []pgwire.Type) ([]pgwire.Type, []pgwire.Column, error) {
+	if h.access != nil {
+		if err := h.access(s, sql); err != nil {
+			return nil, nil, err
+		}
+	}
 	ctx = sluicesql.WithSession(ctx, s.Setting)
 	// Parameters are bound as text when the client did not type them.
 	params := make([]any, len(paramTypes))
@@ -128,3 +142,16 @@ func wireBatch(b *columnar.Batch) *columnar.Batch {
 }
 
 func (r *pgRows) Close() error { return nil }
+
+// pgAccess checks a statement against the session's key: the user name is
+// the key id, authenticated at startup.
+func (a *App) pgAccess(s *pgwire.Session, sql string) error {
+	k := a.auth.Key(s.User)
+	if k == nil {
+		return &pgwire.Error{Code: "28000", Message: "no access key " + s.User}
+	}
+	if err := auth.CheckSQL(k, sql, a.sqlScope(s.Setting)); err != nil {
+		return &pgwire.Error{Code: "42501", Message: err.Error()}
+	}
+	return nil
+}
