@@ -35,6 +35,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/flock"
 	"github.com/sluice-dev/sluice/internal/ingest"
+	"github.com/sluice-dev/sluice/internal/lake"
 	"github.com/sluice-dev/sluice/internal/pgwire"
 	"github.com/sluice-dev/sluice/internal/pipeline"
 	sluicesql "github.com/sluice-dev/sluice/internal/sql"
@@ -58,6 +59,7 @@ type App struct {
 	db        *tsdb.DB
 	ingest    *ingest.Service
 	processor *pipeline.Processor
+	lake      *pipeline.LakeWriter // nil when the lake is off
 	engine    *sluicesql.Engine
 	pg        *pgwire.Server
 	httpSrv   *http.Server
@@ -283,11 +285,36 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err := a.processor.Start(ctx); err != nil {
 		return err
 	}
+	if cfg.Lake {
+		lakeDir := cfg.LakeDir
+		if lakeDir == "" {
+			lakeDir = filepath.Join(cfg.DataDir, "lake")
+		}
+		a.lake, err = pipeline.NewLakeWriter(ctx, a.broker, pipeline.LakeOptions{Stream: cfg.Stream, Lake: lake.Options{
+			Dir:            lakeDir,
+			Format:         cfg.LakeFormat,
+			Compression:    cfg.LakeCompression,
+			Prefix:         cfg.LakePrefix,
+			ErrorPrefix:    cfg.LakeErrorPrefix,
+			BufferBytes:    cfg.LakeBufferBytes,
+			BufferInterval: cfg.LakeBufferInterval,
+		}}, a.logger.With("component", "lake"), a.reg)
+		if err != nil {
+			return fmt.Errorf("app: lake: %w", err)
+		}
+		if err := a.lake.Start(ctx); err != nil {
+			return fmt.Errorf("app: lake: %w", err)
+		}
+	}
 
 	if cfg.HTTPAddr != "" {
 		mux := http.NewServeMux()
 		a.ingest.Register(mux)
-		srv := api.New(a.db, a.logger.With("component", "api"))
+		var flushers []api.Flusher // POST /v1/admin/flush writes the lake's buffer too
+		if a.lake != nil {
+			flushers = append(flushers, a.lake)
+		}
+		srv := api.New(a.db, a.logger.With("component", "api"), flushers...)
 		srv.SetQuerier(a.engine)
 		srv.Register(mux)
 		aws, err := awsapi.New(a.db, a.engine, a.broker, awsapi.Options{
@@ -365,6 +392,8 @@ func (a *App) Ready(ctx context.Context) error {
 		return errors.New("starting")
 	case !a.processor.Ready():
 		return errors.New("processor is not consuming")
+	case a.lake != nil && !a.lake.Ready():
+		return errors.New("lake writer is not consuming")
 	}
 	if _, err := a.broker.Streams(ctx); err != nil {
 		return fmt.Errorf("stream: %w", err)
@@ -406,6 +435,10 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	if a.processor != nil {
 		errs = append(errs, a.processor.Shutdown(ctx))
+	}
+	if a.lake != nil {
+		// Writes the buffered events and acknowledges them.
+		errs = append(errs, a.lake.Shutdown(ctx))
 	}
 	if a.db != nil {
 		errs = append(errs, a.db.Close())
