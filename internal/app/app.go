@@ -19,19 +19,23 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/auth"
 	"github.com/sluice-dev/sluice/internal/awsapi"
 	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/flock"
 	"github.com/sluice-dev/sluice/internal/ingest"
+	"github.com/sluice-dev/sluice/internal/lake"
 	"github.com/sluice-dev/sluice/internal/pgwire"
 	"github.com/sluice-dev/sluice/internal/pipeline"
 	sluicesql "github.com/sluice-dev/sluice/internal/sql"
@@ -46,6 +50,8 @@ type App struct {
 	cfg    config.Config
 	logger *slog.Logger
 	reg    *prometheus.Registry
+	auth   *auth.Service // access keys and policies; not Enabled without keys
+	tls    *tls.Config   // from tls-cert/tls-key, nil without
 
 	// Set in Start.
 	lock      *flock.Lock
@@ -53,6 +59,7 @@ type App struct {
 	db        *tsdb.DB
 	ingest    *ingest.Service
 	processor *pipeline.Processor
+	lake      *pipeline.LakeWriter // nil when the lake is off
 	engine    *sluicesql.Engine
 	pg        *pgwire.Server
 	httpSrv   *http.Server
@@ -69,17 +76,69 @@ func New(cfg config.Config, logger *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.AuthConfigured() {
-		// Refuse rather than pretend: keys would suggest protection that the
-		// listeners do not give yet.
-		return nil, errors.New("app: access keys are configured, but authentication of the HTTP, MQTT and PostgreSQL listeners is not built yet (issue 7); remove the keys, and bind to loopback or set allow-open")
-	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	authSvc, tlsCfg, err := security(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &App{cfg: cfg, logger: logger, reg: reg}, nil
+	return &App{cfg: cfg, logger: logger, reg: reg, auth: authSvc, tls: tlsCfg}, nil
+}
+
+// security loads the access keys and the TLS certificate.
+func security(cfg config.Config, logger *slog.Logger) (*auth.Service, *tls.Config, error) {
+	opts := auth.Options{
+		AdminKeyID:    cfg.AWSAccessKeyID,
+		AdminSecret:   auth.NewSecret(cfg.AWSSecretAccessKey),
+		AllowUnsigned: cfg.AllowUnsigned,
+		Logger:        logger.With("component", "auth"),
+	}
+	if cfg.KeysFile != "" {
+		keys, err := auth.LoadKeys(cfg.KeysFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("app: %w", err)
+		}
+		opts.Keys = keys
+	}
+	svc, err := auth.New(opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("app: %w", err)
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("app: loading tls-cert and tls-key: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if svc.Enabled() && tlsCfg == nil {
+		logger.Warn("access keys are configured without TLS: HTTP Basic, MQTT and PostgreSQL passwords cross the network in the clear (SCRAM and SigV4 do not); set tls-cert and tls-key")
+	}
+	return svc, tlsCfg, nil
+}
+
+// Auth returns the access-control service (never nil; not Enabled without
+// keys), for the AWS-compatible APIs' authorizer.
+func (a *App) Auth() *auth.Service { return a.auth }
+
+// sqlScope is how SQL access checks resolve table names.
+func (a *App) sqlScope(setting func(string) (string, bool)) auth.SQLScope {
+	return auth.SQLScope{
+		DefaultDatabase: a.cfg.Database,
+		Setting:         setting,
+		DatabaseExists: func(name string) bool {
+			for _, d := range a.db.Databases(context.Background()) {
+				if strings.EqualFold(d.Name, name) {
+					return true
+				}
+			}
+			return false
+		},
+	}
 }
 
 // Registry returns the app's metrics registry.
@@ -183,12 +242,21 @@ func (a *App) Start(ctx context.Context) (err error) {
 	for _, tm := range cfg.MQTTTopics {
 		topics = append(topics, ingest.TopicMapping{Pattern: tm.Pattern, Stream: tm.Stream})
 	}
+	var mqttAuth mqtt.Hook
+	if a.auth.Enabled() {
+		var ats []auth.MQTTTopic
+		for _, tm := range cfg.MQTTTopics {
+			ats = append(ats, auth.MQTTTopic{Pattern: tm.Pattern, Stream: tm.Stream})
+		}
+		mqttAuth = a.auth.MQTTHook(ats)
+	}
 	a.ingest, err = ingest.New(a.broker, ingest.Options{
 		MaxBodyBytes:     cfg.MaxBodyBytes,
 		MaxRecordBytes:   cfg.MaxRecordBytes,
 		GroupCommitBytes: cfg.GroupCommitBytes,
 		QueueBytes:       cfg.IngestQueueBytes,
 		Topics:           topics,
+		MQTTAuth:         mqttAuth,
 	}, a.logger.With("component", "ingest"), a.reg)
 	if err != nil {
 		return fmt.Errorf("app: ingest: %w", err)
@@ -217,11 +285,36 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err := a.processor.Start(ctx); err != nil {
 		return err
 	}
+	if cfg.Lake {
+		lakeDir := cfg.LakeDir
+		if lakeDir == "" {
+			lakeDir = filepath.Join(cfg.DataDir, "lake")
+		}
+		a.lake, err = pipeline.NewLakeWriter(ctx, a.broker, pipeline.LakeOptions{Stream: cfg.Stream, Lake: lake.Options{
+			Dir:            lakeDir,
+			Format:         cfg.LakeFormat,
+			Compression:    cfg.LakeCompression,
+			Prefix:         cfg.LakePrefix,
+			ErrorPrefix:    cfg.LakeErrorPrefix,
+			BufferBytes:    cfg.LakeBufferBytes,
+			BufferInterval: cfg.LakeBufferInterval,
+		}}, a.logger.With("component", "lake"), a.reg)
+		if err != nil {
+			return fmt.Errorf("app: lake: %w", err)
+		}
+		if err := a.lake.Start(ctx); err != nil {
+			return fmt.Errorf("app: lake: %w", err)
+		}
+	}
 
 	if cfg.HTTPAddr != "" {
 		mux := http.NewServeMux()
 		a.ingest.Register(mux)
-		srv := api.New(a.db, a.logger.With("component", "api"))
+		var flushers []api.Flusher // POST /v1/admin/flush writes the lake's buffer too
+		if a.lake != nil {
+			flushers = append(flushers, a.lake)
+		}
+		srv := api.New(a.db, a.logger.With("component", "api"), flushers...)
 		srv.SetQuerier(a.engine)
 		srv.Register(mux)
 		aws, err := awsapi.New(a.db, a.engine, a.broker, awsapi.Options{
@@ -243,18 +336,29 @@ func (a *App) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("app: listen http on %s: %w", cfg.HTTPAddr, err)
 		}
-		a.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}
+		if a.tls != nil {
+			a.httpLn = tls.NewListener(a.httpLn, a.tls)
+		}
+		handler := a.auth.Guard(mux, auth.GuardOptions{MaxBodyBytes: cfg.MaxBodyBytes, SQL: a.sqlScope(nil)})
+		a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}
 		a.httpDone = make(chan error, 1)
 		go func() { a.httpDone <- a.httpSrv.Serve(a.httpLn) }()
 	}
 	if cfg.MQTTAddr != "" {
-		var tlsCfg *tls.Config
-		if err := a.ingest.StartMQTT(ctx, cfg.MQTTAddr, tlsCfg); err != nil {
+		if err := a.ingest.StartMQTT(ctx, cfg.MQTTAddr, a.tls); err != nil {
 			return fmt.Errorf("app: mqtt: %w", err)
 		}
 	}
 	if cfg.PGAddr != "" {
-		a.pg, err = pgwire.NewServer(&pgHandler{engine: a.engine}, pgwire.Options{Addr: cfg.PGAddr, Logger: a.logger.With("component", "pgwire")}, a.reg)
+		pgOpts := pgwire.Options{Addr: cfg.PGAddr, TLS: a.tls, Logger: a.logger.With("component", "pgwire")}
+		h := &pgHandler{engine: a.engine}
+		if a.auth.Enabled() && !a.auth.AllowUnsigned() {
+			// User = key id, password = secret, by SCRAM (the secret never
+			// crosses the wire); each statement's tables are checked.
+			pgOpts.Passwords, pgOpts.AuthMethod = a.auth.PGPassword, pgwire.AuthSCRAM
+			h.access = a.pgAccess
+		}
+		a.pg, err = pgwire.NewServer(h, pgOpts, a.reg)
 		if err != nil {
 			return fmt.Errorf("app: postgres wire protocol: %w", err)
 		}
@@ -288,6 +392,8 @@ func (a *App) Ready(ctx context.Context) error {
 		return errors.New("starting")
 	case !a.processor.Ready():
 		return errors.New("processor is not consuming")
+	case a.lake != nil && !a.lake.Ready():
+		return errors.New("lake writer is not consuming")
 	}
 	if _, err := a.broker.Streams(ctx); err != nil {
 		return fmt.Errorf("stream: %w", err)
@@ -329,6 +435,10 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	if a.processor != nil {
 		errs = append(errs, a.processor.Shutdown(ctx))
+	}
+	if a.lake != nil {
+		// Writes the buffered events and acknowledges them.
+		errs = append(errs, a.lake.Shutdown(ctx))
 	}
 	if a.db != nil {
 		errs = append(errs, a.db.Close())
