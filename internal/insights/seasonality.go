@@ -31,8 +31,10 @@ package insights
 // A candidate counts when that autocorrelation is at least minSeasonalACF
 // and above the 90 % significance bound used by the M4 benchmarks'
 // seasonality test (1.645/√n·√(1+2·Σacf²), here with the single lag).
-// The strongest candidate wins; a longer period must beat a shorter one by
-// preferLongerBy, since a daily pattern also repeats weekly.
+// A candidate that is a multiple of a shorter significant one (a week of
+// hours) is judged after the shorter one's mean pattern is removed too,
+// since a daily pattern alone also repeats weekly. The strongest candidate
+// wins; a longer one must beat a shorter one by preferLongerBy.
 
 import (
 	"fmt"
@@ -135,7 +137,16 @@ func DetectPeriod(values []float64, candidates []int) (int, []PeriodScore) {
 		if m < 2 || 2*m > len(values) {
 			continue
 		}
-		acf, n := seasonalACF(values, m)
+		// A longer period that is a multiple of a significant shorter one
+		// (a week of hours) is judged on what the shorter cycle leaves:
+		// a daily pattern alone repeats weekly too.
+		sub := 0
+		for _, ps := range scores {
+			if ps.Significant && m%ps.Period == 0 {
+				sub = ps.Period
+			}
+		}
+		acf, n := seasonalACF(values, m, sub)
 		bound := 1.645 / math.Sqrt(float64(max(n, 1))) * math.Sqrt(1+2*acf*acf)
 		ps := PeriodScore{Period: m, ACF: acf, Significant: acf >= minSeasonalACF && acf > bound}
 		scores = append(scores, ps)
@@ -155,7 +166,9 @@ func DetectPeriod(values []float64, candidates []int) (int, []PeriodScore) {
 
 // seasonalACF returns the lag-m autocorrelation of y minus its centred
 // moving average of length m, and the number of detrended values it used.
-func seasonalACF(y []float64, m int) (float64, int) {
+// When sub > 1 the mean pattern of period sub is removed from the detrended
+// values first.
+func seasonalACF(y []float64, m, sub int) (float64, int) {
 	n := len(y)
 	half := m / 2
 	if n < m+2*half+2 {
@@ -176,6 +189,17 @@ func seasonalACF(y []float64, m int) (float64, int) {
 			ma = (prefix[t+half]-prefix[t-half+1])/float64(m) + (y[t-half]+y[t+half])/(2*float64(m))
 		}
 		r = append(r, y[t]-ma)
+	}
+	if sub > 1 {
+		profile := make([]float64, sub)
+		count := make([]int, sub)
+		for i, v := range r {
+			profile[(i+half)%sub] += v
+			count[(i+half)%sub]++
+		}
+		for i := range r {
+			r[i] -= profile[(i+half)%sub] / float64(count[(i+half)%sub])
+		}
 	}
 	var mean float64
 	for _, v := range r {
