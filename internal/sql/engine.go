@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/lake"
 	"github.com/sluice-dev/sluice/internal/sql/catalog"
 	"github.com/sluice-dev/sluice/internal/sql/exec"
 	"github.com/sluice-dev/sluice/internal/sql/parse"
@@ -33,6 +34,9 @@ type Options struct {
 	MemoryLimit     int64         // per query; 0 = 1 GiB
 	Timeout         time.Duration // per query; 0 = 60 s (Timestream's Query limit)
 	Now             func() time.Time
+	// Lake holds the lake's external tables (CREATE EXTERNAL TABLE); nil
+	// means no lake: DDL statements fail and only tsdb tables exist.
+	Lake *lake.Catalog
 }
 
 // Engine runs SQL over a tsdb.
@@ -50,7 +54,7 @@ func New(db *tsdb.DB, opts Options) *Engine {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Engine{db: db, cat: catalog.New(db), opts: opts}
+	return &Engine{db: db, cat: catalog.NewWithLake(db, opts.Lake), opts: opts}
 }
 
 // Result is the answer to one statement.
@@ -117,6 +121,10 @@ func (e *Engine) Describe(ctx context.Context, sql string, params []any) ([]plan
 		return n.Schema(), nil
 	case *parse.Explain:
 		return []plan.Column{{Name: "plan", Type: columnar.String}}, nil
+	case *parse.MsckRepair:
+		return msckColumns, nil
+	case *parse.CreateExternalTable, *parse.CreateDatabase, *parse.DropTable, *parse.DropDatabase:
+		return nil, nil // DDL yields no rows; describing must not run it
 	}
 	res, err := e.run(ctx, stmt, params)
 	if err != nil {
@@ -203,6 +211,8 @@ func (e *Engine) run(ctx context.Context, stmt parse.Statement, params []any) (*
 		return &Result{Tag: "SET"}, nil
 	case *parse.ShowSetting:
 		return showSetting(ctx, s)
+	case *parse.CreateExternalTable, *parse.CreateDatabase, *parse.DropTable, *parse.DropDatabase, *parse.MsckRepair:
+		return e.lakeDDL(ctx, stmt)
 	}
 	return nil, &Error{Code: "0A000", Offset: stmt.Start(), Msg: fmt.Sprintf("%T statements are not supported here", stmt)}
 }
@@ -240,6 +250,18 @@ func textRows(name string, vals []string) *Result {
 }
 
 func (e *Engine) resolveTable(ctx context.Context, t *parse.TableName) (*catalog.Table, error) {
+	pt, err := e.resolveAnyTable(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	ct, ok := pt.(*catalog.Table)
+	if !ok {
+		return nil, &Error{Code: "0A000", Offset: t.Start(), Msg: fmt.Sprintf("%s is a lake table, not a time-series table", t.String())}
+	}
+	return ct, nil
+}
+
+func (e *Engine) resolveAnyTable(ctx context.Context, t *parse.TableName) (plan.Table, error) {
 	db := e.opts.DefaultDatabase
 	if len(t.Qualifier) > 0 {
 		db = t.Qualifier[len(t.Qualifier)-1].Name
@@ -248,16 +270,20 @@ func (e *Engine) resolveTable(ctx context.Context, t *parse.TableName) (*catalog
 	if err != nil {
 		return nil, &Error{Code: "42P01", Offset: t.Start(), Msg: err.Error()}
 	}
-	return pt.(*catalog.Table), nil
+	return pt, nil
 }
 
 // describe answers DESCRIBE db.table as Timestream does: Column, Type,
 // Timestream attribute type.
 func (e *Engine) describe(ctx context.Context, name *parse.TableName) (*Result, error) {
-	t, err := e.resolveTable(ctx, name)
+	pt, err := e.resolveAnyTable(ctx, name)
 	if err != nil {
 		return nil, err
 	}
+	if lt, ok := pt.(*lake.Table); ok {
+		return describeLake(lt), nil
+	}
+	t := pt.(*catalog.Table)
 	b := &columnar.Batch{}
 	cn := b.Add("Column", columnar.NewColumn(columnar.String, 0))
 	ct := b.Add("Type", columnar.NewColumn(columnar.String, 0))
