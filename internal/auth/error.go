@@ -49,3 +49,9 @@ func Denied(p Principal, action, resource string) *Error {
 	return errorf(CodeAccessDenied, http.StatusForbidden,
 		"User: "+id+" is not authorized to perform: "+action+" on resource: "+resource)
 }
+
+// ErrorCode returns the AWS error code (internal/awsapi's AWSError).
+func (e *Error) ErrorCode() string { return e.Code }
+
+// HTTPStatus returns the HTTP status to answer with.
+func (e *Error) HTTPStatus() int { return e.Status }
