@@ -43,8 +43,10 @@ package insights
 //
 //	σ_h² = σ²·[1 + (h−1)·{α² + αβh + β²h(2h−1)/6} + γk·{2α + γ + βm(k+1)}].
 //
-// σ² = SSE/(n − p), p the number of smoothing parameters plus initial
-// states (R's ets does the same).
+// σ² = SSE/(n − p), p the number of smoothing parameters plus the initial
+// level and trend. R's ets also counts the initial seasonal states, which it
+// fits; here they come from the decomposition, and counting them widened
+// weekly (m = 168) models' bands by about 10 %, over-covering on M4 Hourly.
 
 import (
 	"errors"
@@ -442,10 +444,17 @@ func fitETS(y []float64, sp etsSpec) (*etsFit, error) {
 	if math.IsInf(f.sse, 1) {
 		return nil, fmt.Errorf("fit %s: the model diverges on this series", sp)
 	}
-	dof := len(y) - sp.nparams() - sp.nstates()
+	dof := len(y) - sp.nparams() - 1 - btoi(sp.trend)
 	if dof < 1 {
 		dof = 1
 	}
 	f.sigma2 = f.sse / float64(dof)
 	return f, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
