@@ -127,3 +127,40 @@ func describeLake(t *lake.Table) *Result {
 	}
 	return &Result{Columns: []plan.Column{{Name: "Column", Type: columnar.String}, {Name: "Type", Type: columnar.String}, {Name: "Timestream attribute type", Type: columnar.String}}, Rows: b}
 }
+
+// Lake returns the engine's lake catalog, or nil.
+func (e *Engine) Lake() *lake.Catalog { return e.opts.Lake }
+
+// InferLakeTable infers a table definition from the files under
+// opts.Location (lake.Infer; opts.Root defaults to the lake root) and, with
+// create, creates it (and its database, if neither store has it) through
+// the same DDL path as CREATE EXTERNAL TABLE. It returns the definition and
+// its DDL.
+func (e *Engine) InferLakeTable(ctx context.Context, opts lake.InferOptions, create bool) (lake.TableDef, string, error) {
+	if opts.Root == "" && e.opts.Lake != nil {
+		opts.Root = e.opts.Lake.Root()
+	}
+	if opts.Database == "" {
+		opts.Database = e.opts.DefaultDatabase
+	}
+	def, err := lake.Infer(ctx, opts)
+	if err != nil {
+		return def, "", err
+	}
+	ddl := def.DDL()
+	if !create {
+		return def, ddl, nil
+	}
+	if def.Database == "" || def.Name == "" {
+		return def, ddl, &Error{Code: "42601", Offset: -1, Msg: "creating an inferred table needs a database and a table name"}
+	}
+	if _, err := e.Query(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(def.Database), nil); err != nil {
+		return def, ddl, err
+	}
+	if _, err := e.Query(ctx, ddl, nil); err != nil {
+		return def, ddl, err
+	}
+	return def, ddl, nil
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
