@@ -262,7 +262,17 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("app: ingest: %w", err)
 	}
 
-	a.engine = sluicesql.New(a.db, sluicesql.Options{DefaultDatabase: cfg.Database})
+	// The lake catalog (external tables over lake and reference files) is
+	// there even when lake delivery is off: reference tables need no writer.
+	lakeRoot := cfg.LakeDir
+	if lakeRoot == "" {
+		lakeRoot = filepath.Join(cfg.DataDir, "lake")
+	}
+	lakeCat, err := lake.OpenCatalog(lake.CatalogOptions{Dir: filepath.Join(cfg.DataDir, "catalog"), Root: lakeRoot})
+	if err != nil {
+		return fmt.Errorf("app: lake catalog: %w", err)
+	}
+	a.engine = sluicesql.New(a.db, sluicesql.Options{DefaultDatabase: cfg.Database, Lake: lakeCat})
 
 	mode, err := event.ParseMode(cfg.RecordMode)
 	if err != nil {
@@ -322,6 +332,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 			DefaultDatabase: cfg.Database,
 			StreamRetention: cfg.StreamRetention,
 			Protected:       a.protectedStreams(),
+			Authorizer:      a.awsAuthorizer(),
+			CheckSQL: func(p awsapi.Principal, sql string) error {
+				return auth.CheckSQL(p, sql, a.sqlScope(nil))
+			},
 		}, a.logger.With("component", "awsapi"), a.reg)
 		if err != nil {
 			return fmt.Errorf("app: aws api: %w", err)
@@ -368,6 +382,15 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	a.logger.Info("sluice is up", "http", a.HTTPAddr(), "mqtt", a.MQTTAddr(), "postgres", a.PGAddr(), "data_dir", cfg.DataDir)
 	return nil
+}
+
+// awsAuthorizer verifies the AWS APIs' signatures once keys are
+// configured; without keys the APIs are open (nil).
+func (a *App) awsAuthorizer() awsapi.Authorizer {
+	if !a.auth.Enabled() {
+		return nil
+	}
+	return a.auth
 }
 
 // protectedStreams are the streams sluice itself reads or writes; the

@@ -44,6 +44,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluice-dev/sluice/internal/auth"
 	sluicesql "github.com/sluice-dev/sluice/internal/sql"
 	"github.com/sluice-dev/sluice/internal/stream"
 	"github.com/sluice-dev/sluice/internal/tsdb"
@@ -56,19 +57,19 @@ type Authorizer interface {
 	Authenticate(r *http.Request, body []byte) (Principal, error)
 }
 
-// Principal is an authenticated caller.
-type Principal interface {
-	// Allow reports whether the caller may perform action ("kinesis:PutRecords",
-	// "timestream:WriteRecords", "timestream:Select") on resource, an ARN
-	// such as "arn:aws:kinesis:REGION:ACCOUNT:stream/NAME" or
-	// "arn:aws:timestream:REGION:ACCOUNT:database/DB/table/TABLE".
-	Allow(action, resource string) bool
-	AccessKeyID() string
-}
+// Principal is an authenticated caller (internal/auth's, so that
+// *auth.Service is an Authorizer):
+//
+//	Allow(action, resource string) bool // action "kinesis:PutRecords", "timestream:WriteRecords",
+//	                                    // "timestream:Select"; resource an ARN such as
+//	                                    // "arn:aws:kinesis:REGION:ACCOUNT:stream/NAME" or
+//	                                    // "arn:aws:timestream:REGION:ACCOUNT:database/DB/table/TABLE"
+//	AccessKeyID() string
+type Principal = auth.Principal
 
-// AWSError is implemented by errors that carry an AWS error code (the
-// authorizer's errors do); Authenticate errors without one are reported as
-// UnrecognizedClientException.
+// AWSError is implemented by errors that carry an AWS error code; so are
+// *auth.Error values (fields Code, Message, Status). Authenticate errors
+// with neither are reported as UnrecognizedClientException.
 type AWSError interface {
 	error
 	ErrorCode() string
@@ -102,6 +103,10 @@ type Options struct {
 	AccountID string
 	// Authorizer verifies signatures and policies; nil = unsigned access.
 	Authorizer Authorizer
+	// CheckSQL decides whether p may run a Query's statement (auth.CheckSQL
+	// with the server's name resolution); nil = timestream:Select on each
+	// table the statement names, resolved against DefaultDatabase.
+	CheckSQL func(p Principal, sql string) error
 	// CatalogDir holds the Kinesis stream metadata (shard counts),
 	// <data-dir>/catalog. Required for the Kinesis API.
 	CatalogDir string
@@ -370,6 +375,14 @@ func asAPIError(err error) *apiError {
 // authError maps an Authenticate error; errors without an AWS code are
 // "not a known key".
 func authError(err error) *apiError {
+	var ae0 *auth.Error
+	if errors.As(err, &ae0) {
+		status := ae0.Status
+		if status == 0 {
+			status = http.StatusForbidden
+		}
+		return &apiError{status: status, code: ae0.Code, msg: ae0.Message}
+	}
 	var aws AWSError
 	if errors.As(err, &aws) {
 		return &apiError{status: aws.HTTPStatus(), code: aws.ErrorCode(), msg: errorMessage(err)}
@@ -460,8 +473,7 @@ func (c *call) authorize(action, resource string) error {
 	if c.principal.Allow(action, resource) {
 		return nil
 	}
-	return errf(http.StatusBadRequest, "AccessDeniedException",
-		"User with access key %s is not authorized to perform: %s on resource: %s", c.principal.AccessKeyID(), action, resource)
+	return authError(auth.Denied(c.principal, action, resource))
 }
 
 // newRequestID returns a random UUID, as AWS request ids are.

@@ -142,6 +142,12 @@ func (s *Server) authorizeQuery(c *call, sql string) error {
 	if c.principal == nil {
 		return nil
 	}
+	if s.opts.CheckSQL != nil {
+		if err := s.opts.CheckSQL(c.principal, sql); err != nil {
+			return authError(err)
+		}
+		return nil
+	}
 	stmts, err := parse.Parse(sql)
 	if err != nil || len(stmts) != 1 {
 		return nil // the engine answers the syntax error

@@ -172,10 +172,10 @@ func TestWriteRecordsRejections(t *testing.T) {
 	_, err = c.write.WriteRecords(ctx, &timestreamwrite.WriteRecordsInput{
 		DatabaseName: sdkaws.String("iot"), TableName: sdkaws.String("sdk"), CommonAttributes: common,
 		Records: []wtypes.Record{
-			rec("humidity", "33.4", wtypes.MeasureValueTypeDouble),  // 0: new, stored
-			rec("temperature", "22", wtypes.MeasureValueTypeDouble), // 1: same key, other value, same version
+			rec("humidity", "33.4", wtypes.MeasureValueTypeDouble),                                                     // 0: new, stored
+			rec("temperature", "22", wtypes.MeasureValueTypeDouble),                                                    // 1: same key, other value, same version
 			{MeasureName: sdkaws.String("temperature"), MeasureValue: sdkaws.String("21.5"), Version: sdkaws.Int64(1)}, // 2: same value: no-op
-			{MeasureName: sdkaws.String("watt"), MeasureValue: sdkaws.String("777.8"), Time: &future},                 // 3: future
+			{MeasureName: sdkaws.String("watt"), MeasureValue: sdkaws.String("777.8"), Time: &future},                  // 3: future
 			{MeasureName: sdkaws.String("x"), MeasureValue: sdkaws.String("1"), // 4: dimension of another type
 				Dimensions: []wtypes.Dimension{{Name: sdkaws.String("site"), Value: sdkaws.String("a"), DimensionValueType: "BIGINT"}}},
 			{MeasureName: sdkaws.String("y"), MeasureValue: sdkaws.String("1"), // 5: duplicate of a common dimension
@@ -371,7 +371,7 @@ func TestQueryPagination(t *testing.T) {
 				}
 			}
 			if len(got) != want || maxRows > 0 && pages != 3 || maxRows == 0 && pages < 2 {
-				t.Fatalf("%d rows in %d pages", len(got), pages)
+				t.Fatalf("%d rows in %d pages, want %d rows", len(got), pages, want)
 			}
 			want += 100
 			for i, r := range got[:n] {
