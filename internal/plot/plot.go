@@ -291,8 +291,8 @@ func build(spec Spec) (*gplot.Plot, error) {
 	areaPx := math.Max(float64(spec.Height-110), 40)
 	room := math.Min(legendPx/math.Max(areaPx-legendPx, 1), 1.5)
 	p.Y.Min, p.Y.Max = ylo-0.03*yr, yhi+(room+0.03)*yr
-	// Roughly one labelled tick per 110 pixels of width.
-	p.X.Tick.Marker = TimeTicker{MaxTicks: max(2, spec.Width/110)}
+	// Roughly one labelled tick per 100 pixels of width.
+	p.X.Tick.Marker = TimeTicker{MaxTicks: max(2, spec.Width/100)}
 	return p, nil
 }
 
