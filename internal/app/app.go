@@ -332,6 +332,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 			DefaultDatabase: cfg.Database,
 			StreamRetention: cfg.StreamRetention,
 			Protected:       a.protectedStreams(),
+			Authorizer:      a.awsAuthorizer(),
+			CheckSQL: func(p awsapi.Principal, sql string) error {
+				return auth.CheckSQL(p, sql, a.sqlScope(nil))
+			},
 		}, a.logger.With("component", "awsapi"), a.reg)
 		if err != nil {
 			return fmt.Errorf("app: aws api: %w", err)
@@ -378,6 +382,15 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	a.logger.Info("sluice is up", "http", a.HTTPAddr(), "mqtt", a.MQTTAddr(), "postgres", a.PGAddr(), "data_dir", cfg.DataDir)
 	return nil
+}
+
+// awsAuthorizer verifies the AWS APIs' signatures once keys are
+// configured; without keys the APIs are open (nil).
+func (a *App) awsAuthorizer() awsapi.Authorizer {
+	if !a.auth.Enabled() {
+		return nil
+	}
+	return a.auth
 }
 
 // protectedStreams are the streams sluice itself reads or writes; the
