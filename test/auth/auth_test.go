@@ -290,6 +290,50 @@ func TestDoors(t *testing.T) {
 		}
 	})
 
+	t.Run("aws", func(t *testing.T) {
+		call := func(target, id, secret string) (int, string) {
+			body := []byte(`{}`)
+			r, err := http.NewRequest("POST", s.base+"/", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			r.Header.Set("X-Amz-Target", target)
+			if id != "" {
+				sum := sha256.Sum256(body)
+				if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: id, SecretAccessKey: secret}, r, hex.EncodeToString(sum[:]), "kinesis", "eu-central-1", time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resp, err := s.http.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var e struct {
+				Type string `json:"__type"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&e)
+			return resp.StatusCode, e.Type
+		}
+		for _, c := range []struct {
+			name, id, secret string
+			status           int
+			typ              string
+		}{
+			{"unsigned", "", "", 400, "MissingAuthenticationToken"},
+			{"unknown key", "AKIDNOBODY", "x", 400, "UnrecognizedClient"},
+			{"wrong secret", adminID, "wrong", 400, "InvalidSignature"},
+			{"denied", deviceID, deviceSecret, 400, "AccessDenied"},
+			{"admin", adminID, adminSecret, 200, ""},
+		} {
+			status, typ := call("Kinesis_20131202.ListStreams", c.id, c.secret)
+			if status != c.status && !(c.typ == "AccessDenied" && status == 403) || !strings.Contains(typ, c.typ) {
+				t.Errorf("%s: %d %q, want %d %q", c.name, status, typ, c.status, c.typ)
+			}
+		}
+	})
+
 	t.Run("mqtt", func(t *testing.T) {
 		connect := func(user, pass string) (*paho.Client, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
