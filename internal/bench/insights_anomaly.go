@@ -22,7 +22,9 @@ package bench
 //   - every labelled anomaly has a window: a spike or dip its own sample
 //     time; a level shift [Time, End + --anomaly-grace] (the baseline is
 //     moved in [Time, End) and returns at End, which a detector rightly sees
-//     as a change too; the grace is how long after End that may be flagged).
+//     as a change too; the grace is how long after End that may be flagged,
+//     counted from the first sample at or after End when a gap hides the
+//     return).
 //   - flagged points form alarms: maximal runs of consecutive flagged
 //     points of a series.
 //   - a labelled anomaly is detected when an alarm overlaps its window
@@ -328,7 +330,7 @@ func genAnomalyData(seed int64, devices int, noise float64, c *anomalyConfig) ([
 			case simulate.KindDip:
 				w.kind = akDip
 			case simulate.KindLevelShift:
-				w.kind, w.end = akShift, l.End.UnixNano()+grace
+				w.kind, w.end = akShift, l.End.UnixNano() // grace added below
 			default:
 				continue
 			}
@@ -340,6 +342,18 @@ func genAnomalyData(seed int64, devices int, noise float64, c *anomalyConfig) ([
 	}
 	for i := range out {
 		ls := &out[i]
+		// A shift's window runs to the first sample at or after its end
+		// (the return may be hidden by a gap) plus the grace.
+		for e := range ls.events {
+			w := &ls.events[e]
+			if w.kind != akShift {
+				continue
+			}
+			if j, _ := slices.BinarySearch(ls.s.Times, w.end); j < len(ls.s.Times) {
+				w.end = ls.s.Times[j]
+			}
+			w.end += grace
+		}
 		// A shift whose window lost every point to a gap cannot be seen.
 		ls.events = slices.DeleteFunc(ls.events, func(w anomalyWindow) bool {
 			j, _ := slices.BinarySearch(ls.s.Times, w.start)

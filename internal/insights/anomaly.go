@@ -54,6 +54,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 	"runtime"
 	"slices"
 	"strconv"
@@ -129,11 +130,26 @@ const (
 	// of 1/alpha intervals follows slow wander (AR noise, daily cycles of
 	// fast data) while averaging white noise.
 	alpha = 0.2
+	// slowTau is the time constant of the slow level the seasonal
+	// profiles learn against: long against a day, so the profiles see the
+	// cycle's whole shape and phase.
+	slowTau = 2 * nsPerDay
 	// beta is the trend's smoothing (error-correction form b += α·β·e).
 	beta = 0.02
 	// lambda is the scale's smoothing per point: σ reflects about the last
 	// 1/lambda residuals.
 	lambda = 0.01
+	// lambdaSlow and slowFloor keep σ from collapsing in a quiet stretch
+	// (a meter reading a flat zero for minutes): σ stays at least
+	// slowFloor × a scale that reflects about the last 1/lambdaSlow
+	// residuals, so the noise coming back is not a burst of anomalies.
+	lambdaSlow = 0.001
+	slowFloor  = 0.5
+	// fastRate is the smoothing of the unclipped residual size that a
+	// noise burst sets the scale from (burstShare of it: the burst's
+	// flagged points are its larger residuals).
+	fastRate   = 0.2
+	burstShare = 0.5
 	// huber clips residuals at this many σ in every update.
 	huber = 3.0
 	// absToSigma turns a mean absolute residual into a standard deviation
@@ -151,7 +167,8 @@ const (
 	// per day (per week for the weekly profile) it is observed.
 	seasonDayRate = 0.2
 	// defaultDailySlots and defaultWeeklySlots size the profiles: 30-minute
-	// slots of the day, hourly slots of the week.
+	// slots of the day, hourly slots of the week (read and learnt with
+	// linear interpolation between neighbouring slots).
 	defaultDailySlots  = 48
 	defaultWeeklySlots = 168
 )
@@ -203,24 +220,26 @@ func (p *params) seasonRates(interval float64) (gd, gw float64) {
 type model struct {
 	level, trend float64
 	absDev       float64 // EW mean absolute clipped residual (in gap-normalised units)
+	slowDev      float64 // the same, slowly: a floor for absDev after a quiet stretch
+	fastDev      float64 // EW mean absolute residual, unclipped and fast (noise bursts)
 	interval     float64 // sampling interval in ns (batch: fixed; streaming: tracked)
 	runSum       float64 // sum of deseasonalised values in the current run
 	resol        float64 // smallest positive |Δvalue| seen: the data's resolution
 	prev         float64 // previous finite value
 	last         int64   // time of the last update
+	slowLevel    float64 // deseasonalised level followed over about slowTau
 	n            uint32  // finite points seen (saturates)
 	run          int32   // signed count of consecutive same-side anomalies
+	upHist       uint8   // anomalies above expected among the last 8 points (bit 0 = latest)
+	downHist     uint8   // … and below
 	fixedIv      bool    // interval given (batch), not tracked
 }
-
-// modelBytes is what one model occupies, for the memory figures.
-const modelBytes = 8*8 + 4 + 4 + 8
 
 // sigma returns the current scale, never zero: the floor keeps a constant
 // series from producing infinite scores on rounding noise while leaving a
 // real change in a constant series a large score.
 func (m *model) sigma() float64 {
-	s := m.absDev * absToSigma
+	s := max(m.absDev, m.slowDev*slowFloor) * absToSigma
 	floor := max(m.resol*0.25, math.Abs(m.level)*1e-9, 1e-12)
 	return max(s, floor)
 }
@@ -236,7 +255,7 @@ func (m *model) observe(p *params, daily, weekly []float32, t int64, v float64) 
 			return pt
 		}
 		m.level = v - seasonal(p, daily, weekly, t)
-		m.last, m.prev, m.n = t, v, 1
+		m.last, m.prev, m.n, m.slowLevel = t, v, 1, m.level
 		pt.Expected, pt.Lower, pt.Upper = v, v, v
 		return pt
 	}
@@ -298,25 +317,47 @@ func (m *model) observe(p *params, daily, weekly []float32, t int64, v float64) 
 	m.trend += a * beta * rc / max(k, 1)
 	if daily != nil || weekly != nil {
 		gd, gw := p.gammaD, p.gammaW
-		e := (1 - a) * rc
-		if daily != nil {
-			i := slotOf(t, 0, p.dailySlotNS, nsPerDay)
-			daily[i] += float32(gd * e)
+		if !m.fixedIv {
+			gd, gw = p.seasonRates(m.interval)
 		}
-		if weekly != nil {
-			i := slotOf(t, epochWeekShift, p.weeklySlotNS, nsPerWeek)
-			weekly[i] += float32(gw * e)
-		}
+		// The profiles learn the deviation from the slow level, not the
+		// one-step residual: against a level that follows the cycle they
+		// would learn its slope (a quarter-cycle out of phase).
+		as := min(1, float64(dt)/float64(slowTau))
+		dev := min(max(v-sea-m.slowLevel, -lim), lim)
+		m.slowLevel += as * dev
+		dsea := min(max(v-m.slowLevel-sea, -lim), lim)
+		learnSeasonal(p, daily, weekly, t, gd, gw, dsea)
 	}
 	// Scale: in gap-normalised units, so a long gap does not inflate it.
 	ar := math.Abs(rc) / g
 	if warm {
 		m.absDev += lambda * (ar - m.absDev)
+		m.slowDev += lambdaSlow * (ar - m.slowDev)
 	} else {
 		m.absDev += (ar - m.absDev) / float64(m.n)
+		m.slowDev = m.absDev
 	}
 	if d := math.Abs(v - m.prev); d > 0 && (d < m.resol || m.resol == 0) {
 		m.resol = d
+	}
+
+	// Noise bursts: anomalies on both sides among the last 8 points mean
+	// the noise grew (a meter that read a flat zero comes back on), not
+	// that each point is an anomaly: the scale jumps to the burst's.
+	m.fastDev += fastRate * (math.Abs(r)/g - m.fastDev)
+	m.upHist, m.downHist = m.upHist<<1, m.downHist<<1
+	if pt.IsAnomaly {
+		if r > 0 {
+			m.upHist |= 1
+		} else {
+			m.downHist |= 1
+		}
+		if bits.OnesCount8(m.upHist) >= 2 && bits.OnesCount8(m.downHist) >= 2 {
+			m.absDev = max(m.absDev, burstShare*m.fastDev)
+			m.slowDev = max(m.slowDev, m.absDev)
+			m.upHist, m.downHist = 0, 0
+		}
 	}
 
 	// Level shifts: a run of same-side anomalies.
@@ -369,22 +410,53 @@ func (m *model) trackInterval(dt int64) {
 func seasonal(p *params, daily, weekly []float32, t int64) float64 {
 	var s float64
 	if daily != nil {
-		s += float64(daily[slotOf(t, 0, p.dailySlotNS, nsPerDay)])
+		i, j, f := slotOf(t, 0, p.dailySlotNS, nsPerDay, len(daily))
+		s += (1-f)*float64(daily[i]) + f*float64(daily[j])
 	}
 	if weekly != nil {
-		s += float64(weekly[slotOf(t, epochWeekShift, p.weeklySlotNS, nsPerWeek)])
+		i, j, f := slotOf(t, epochWeekShift, p.weeklySlotNS, nsPerWeek, len(weekly))
+		s += (1-f)*float64(weekly[i]) + f*float64(weekly[j])
 	}
 	return s
 }
 
-// slotOf returns the slot of t within its period (times before 1970 wrap
-// correctly).
-func slotOf(t, shift, slotNS, period int64) int {
+// learnSeasonal moves the profiles' slots around t by e·rate, shared
+// between the two nearest slots as seasonal reads them.
+func learnSeasonal(p *params, daily, weekly []float32, t int64, gd, gw, e float64) {
+	if daily != nil {
+		i, j, f := slotOf(t, 0, p.dailySlotNS, nsPerDay, len(daily))
+		daily[i] += float32(gd * e * (1 - f))
+		daily[j] += float32(gd * e * f)
+	}
+	if weekly != nil {
+		i, j, f := slotOf(t, epochWeekShift, p.weeklySlotNS, nsPerWeek, len(weekly))
+		weekly[i] += float32(gw * e * (1 - f))
+		weekly[j] += float32(gw * e * f)
+	}
+}
+
+// slotOf places t in a profile of n slots over period: slot values stand
+// at the slots' centres and t lies between slots i and j (the next, round
+// the period) at fraction f. Times before 1970 wrap correctly.
+func slotOf(t, shift, slotNS, period int64, n int) (i, j int, f float64) {
 	x := (t + shift) % period
 	if x < 0 {
 		x += period
 	}
-	return int(x / slotNS)
+	pos := float64(x)/float64(slotNS) - 0.5
+	fl := math.Floor(pos)
+	i, f = int(fl), pos-fl
+	if i < 0 {
+		i += n
+	}
+	if i >= n { // rounding at the period's end
+		i -= n
+	}
+	j = i + 1
+	if j == n {
+		j = 0
+	}
+	return i, j, f
 }
 
 // ---- batch ----
@@ -427,6 +499,9 @@ func (sc *batchScratch) detect(dst []Point, s Series, opts AnomalyOptions) ([]Po
 	}
 	if opts.Interval < 0 {
 		return dst, fmt.Errorf("insights: detect anomalies: negative interval %v", opts.Interval)
+	}
+	if opts.Seasonality < SeasonAuto || opts.Seasonality > SeasonWeekly {
+		return dst, fmt.Errorf("insights: detect anomalies: unknown seasonality %d", opts.Seasonality)
 	}
 	for i := 1; i < n; i++ {
 		if s.Times[i] < s.Times[i-1] {
@@ -485,7 +560,9 @@ func (sc *batchScratch) detect(dst []Point, s Series, opts AnomalyOptions) ([]Po
 
 	// Pass 2 scores from the start with the learnt scale and profiles; the
 	// level starts at a robust value of the first points.
-	m2 := model{interval: iv, fixedIv: iv > 0, absDev: m.absDev, resol: m.resol, n: warmPoints}
+	// The resolution is not carried over: learnt from the whole series, it
+	// could be an anomaly's own jump.
+	m2 := model{interval: iv, fixedIv: iv > 0, absDev: m.absDev, slowDev: m.slowDev, n: warmPoints}
 	first := -1
 	for i := 0; i < n; i++ {
 		if v := s.Values[i]; !math.IsNaN(v) && !math.IsInf(v, 0) {
@@ -499,7 +576,7 @@ func (sc *batchScratch) detect(dst []Point, s Series, opts AnomalyOptions) ([]Po
 		m2 = model{interval: iv, fixedIv: iv > 0}
 	} else {
 		m2.level = sc.startLevel(&p, daily, weekly, s, first)
-		m2.last, m2.prev = s.Times[first], s.Values[first]
+		m2.last, m2.prev, m2.slowLevel = s.Times[first], s.Values[first], m.slowLevel
 	}
 	dst = slices.Grow(dst, n)
 	for i := 0; i < n; i++ {

@@ -1,0 +1,510 @@
+package insights
+
+// Streaming anomaly detection: the batch model (anomaly.go) run forward one
+// point at a time, with state per series kept in fixed-size slots.
+//
+// Memory: a series costs its model (112 bytes), its profiles (4 bytes per
+// slot: 864 bytes with the default 48 daily and 168 weekly slots), its key
+// (once, shared by the index), the recency links (8 bytes) and the index
+// entry (about 40 bytes): about 1,050 bytes plus the key's length with the
+// defaults (TestDetectorMemory measures 1,131 bytes with 27-byte keys,
+// slice growth included), about 170 bytes plus the key without profiles. MaxSeries bounds the
+// number of series, so the Detector never holds more than MaxSeries times
+// that; the least recently seen series is forgotten to make room.
+//
+// Snapshot format (all integers little-endian; see Snapshot):
+//
+//	header   magic "SLAD" | version u16 = 1 | daily slots u16 | weekly slots u16 | zero u16
+//	series   tag u8 = 1 | key length uvarint | key bytes
+//	         | level f64 | trend f64 | absDev f64 | slowDev f64 | fastDev f64
+//	         | interval f64 | runSum f64 | resol f64 | prev f64 | slowLevel f64 | last i64
+//	         | n u32 | run i32 | upHist u8 | downHist u8
+//	         | daily f32 × daily slots | weekly f32 × weekly slots
+//	         … one per series, least recently seen first
+//	trailer  tag u8 = 0 | series count u64 | CRC-32C u32 of every byte before it
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"hash/maphash"
+	"io"
+	"math"
+	"strings"
+	"sync"
+)
+
+// DefaultMaxSeries is the default cap on the series a Detector keeps.
+const DefaultMaxSeries = 100_000
+
+// DetectorOptions configure a Detector. The zero value is valid.
+type DetectorOptions struct {
+	// Sensitivity is the z threshold, as in AnomalyOptions (0 = default).
+	Sensitivity float64
+	// MaxSeries caps the series kept (0 = DefaultMaxSeries); beyond it
+	// the least recently seen series is forgotten (approximately: the cap
+	// and the recency order are kept per shard of the key space).
+	MaxSeries int
+	// DailySlots is the number of slots in a day's profile (0 = 48, i.e.
+	// half-hours; negative = no daily profile). It must divide a day in
+	// whole nanoseconds.
+	DailySlots int
+	// WeeklySlots is the number of slots in a week's profile (0 = 168,
+	// i.e. hours of the week; negative = no weekly profile).
+	WeeklySlots int
+}
+
+// DetectorStats are a Detector's counters.
+type DetectorStats struct {
+	Series    int    // series held now
+	Observed  uint64 // points scored
+	Anomalies uint64 // points flagged
+	Evicted   uint64 // series forgotten to respect MaxSeries
+}
+
+// Detector scores points one at a time, per series, as they are written.
+// It is safe for concurrent use. Points of one series should come in time
+// order: an older point than the series' latest is scored against the
+// current baseline but does not update it.
+type Detector struct {
+	// set in NewDetector, read-only after
+	p        params
+	seed     maphash.Seed
+	shards   []detShard
+	mask     uint64
+	perShard int
+	profLen  int
+}
+
+// detShard is one part of the key space with its own lock, index and
+// recency list. Series live in slots 0..len(states)-1, reused on eviction.
+type detShard struct {
+	mu sync.Mutex
+	// guarded by mu
+	index      map[string]int32
+	keys       []string
+	states     []model
+	prev, next []int32 // recency list: head is the most recently seen
+	head, tail int32
+	prof       []float32 // profLen per slot
+	observed   uint64
+	anomalies  uint64
+	evicted    uint64
+	_          [64]byte // keep neighbouring shards' locks off one cache line
+}
+
+// NewDetector returns a Detector for opts.
+func NewDetector(opts DetectorOptions) (*Detector, error) {
+	thr := opts.Sensitivity
+	if thr == 0 {
+		thr = DefaultSensitivity
+	}
+	if !(thr > 0) || math.IsInf(thr, 0) {
+		return nil, fmt.Errorf("insights: new detector: sensitivity %v: want a positive number", opts.Sensitivity)
+	}
+	maxSeries := opts.MaxSeries
+	if maxSeries == 0 {
+		maxSeries = DefaultMaxSeries
+	}
+	if maxSeries < 1 || maxSeries > math.MaxInt32 {
+		return nil, fmt.Errorf("insights: new detector: max series %d out of range 1..%d", opts.MaxSeries, math.MaxInt32)
+	}
+	slots := func(n, def int, period int64, name string) (int, error) {
+		switch {
+		case n == 0:
+			n = def
+		case n < 0:
+			return 0, nil
+		}
+		if n > 65535 || period%int64(n) != 0 {
+			return 0, fmt.Errorf("insights: new detector: %d %s slots: want at most 65535 dividing the period in whole nanoseconds", n, name)
+		}
+		return n, nil
+	}
+	ds, err := slots(opts.DailySlots, defaultDailySlots, nsPerDay, "daily")
+	if err != nil {
+		return nil, err
+	}
+	ws, err := slots(opts.WeeklySlots, defaultWeeklySlots, nsPerWeek, "weekly")
+	if err != nil {
+		return nil, err
+	}
+	nShards := 1
+	if maxSeries >= 4096 {
+		nShards = 64
+	}
+	d := &Detector{
+		p:        newParams(thr, ds, ws),
+		seed:     maphash.MakeSeed(),
+		shards:   make([]detShard, nShards),
+		mask:     uint64(nShards - 1),
+		perShard: maxSeries / nShards,
+		profLen:  ds + ws,
+	}
+	for i := range d.shards {
+		d.shards[i].reset()
+	}
+	return d, nil
+}
+
+func (sh *detShard) reset() {
+	sh.index = map[string]int32{}
+	sh.keys, sh.states, sh.prev, sh.next, sh.prof = nil, nil, nil, nil, nil
+	sh.head, sh.tail = -1, -1
+}
+
+// Observe scores the point (t in Unix nanoseconds, v) of the series named
+// seriesKey, learns from it, and returns its Point. A new series starts
+// with an empty model and flags nothing during its first points (see the
+// file comment of anomaly.go). It does not allocate except when it meets a
+// new series.
+func (d *Detector) Observe(seriesKey string, t int64, v float64) Point {
+	sh := &d.shards[maphash.String(d.seed, seriesKey)&d.mask]
+	sh.mu.Lock()
+	i, ok := sh.index[seriesKey]
+	if !ok {
+		i = sh.add(strings.Clone(seriesKey), d.perShard, d.profLen)
+	} else if i != sh.head {
+		sh.unlink(i)
+		sh.pushFront(i)
+	}
+	daily, weekly := d.profiles(sh, i)
+	pt := sh.states[i].observe(&d.p, daily, weekly, t, v)
+	sh.observed++
+	if pt.IsAnomaly {
+		sh.anomalies++
+	}
+	sh.mu.Unlock()
+	return pt
+}
+
+func (d *Detector) profiles(sh *detShard, i int32) (daily, weekly []float32) {
+	if d.profLen == 0 {
+		return nil, nil
+	}
+	pr := sh.prof[int(i)*d.profLen : (int(i)+1)*d.profLen : (int(i)+1)*d.profLen]
+	if d.p.dailySlots > 0 {
+		daily = pr[:d.p.dailySlots]
+	}
+	if d.p.weeklySlots > 0 {
+		weekly = pr[d.p.dailySlots:]
+	}
+	return daily, weekly
+}
+
+// add makes a slot for key, evicting the least recently seen series when
+// the shard is full, and puts it at the head.
+func (sh *detShard) add(key string, capacity, profLen int) int32 {
+	var i int32
+	if len(sh.states) < capacity {
+		i = int32(len(sh.states))
+		sh.keys = append(sh.keys, key)
+		sh.states = append(sh.states, model{})
+		sh.prev = append(sh.prev, -1)
+		sh.next = append(sh.next, -1)
+		sh.prof = append(sh.prof, make([]float32, profLen)...)
+	} else {
+		i = sh.tail
+		sh.unlink(i)
+		delete(sh.index, sh.keys[i])
+		sh.evicted++
+		sh.keys[i] = key
+		sh.states[i] = model{}
+		clear(sh.prof[int(i)*profLen : (int(i)+1)*profLen])
+	}
+	sh.index[key] = i
+	sh.pushFront(i)
+	return i
+}
+
+func (sh *detShard) unlink(i int32) {
+	p, n := sh.prev[i], sh.next[i]
+	if p >= 0 {
+		sh.next[p] = n
+	} else {
+		sh.head = n
+	}
+	if n >= 0 {
+		sh.prev[n] = p
+	} else {
+		sh.tail = p
+	}
+	sh.prev[i], sh.next[i] = -1, -1
+}
+
+func (sh *detShard) pushFront(i int32) {
+	sh.prev[i], sh.next[i] = -1, sh.head
+	if sh.head >= 0 {
+		sh.prev[sh.head] = i
+	}
+	sh.head = i
+	if sh.tail < 0 {
+		sh.tail = i
+	}
+}
+
+// Stats returns the Detector's counters.
+func (d *Detector) Stats() DetectorStats {
+	var s DetectorStats
+	for i := range d.shards {
+		sh := &d.shards[i]
+		sh.mu.Lock()
+		s.Series += len(sh.index)
+		s.Observed += sh.observed
+		s.Anomalies += sh.anomalies
+		s.Evicted += sh.evicted
+		sh.mu.Unlock()
+	}
+	return s
+}
+
+// ---- snapshot ----
+
+const (
+	snapMagic   = "SLAD"
+	snapVersion = 1
+	// snapFixed is the size of a series record after its key.
+	snapFixed = 10*8 + 8 + 4 + 4 + 2
+	// maxSnapKey bounds a key's length in a snapshot (a corrupt length
+	// must not ask for gigabytes).
+	maxSnapKey = 1 << 16
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Snapshot writes the state of every series to w in a compact binary
+// format with a version and a checksum (see the file comment), so that a
+// restarted process can Restore it. Observe may run concurrently: each
+// shard is copied under its lock, so the snapshot is consistent per series
+// (and per shard), not across shards.
+func (d *Detector) Snapshot(w io.Writer) error {
+	crc := crc32.New(castagnoli)
+	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 64<<10)
+	hdr := make([]byte, 0, 12)
+	hdr = append(hdr, snapMagic...)
+	hdr = binary.LittleEndian.AppendUint16(hdr, snapVersion)
+	hdr = binary.LittleEndian.AppendUint16(hdr, uint16(d.p.dailySlots))
+	hdr = binary.LittleEndian.AppendUint16(hdr, uint16(d.p.weeklySlots))
+	hdr = binary.LittleEndian.AppendUint16(hdr, 0)
+	if _, err := bw.Write(hdr); err != nil {
+		return fmt.Errorf("insights: write detector snapshot: %w", err)
+	}
+	var count uint64
+	var buf []byte
+	for si := range d.shards {
+		sh := &d.shards[si]
+		buf = buf[:0]
+		sh.mu.Lock()
+		for i := sh.tail; i >= 0; i = sh.prev[i] {
+			daily, weekly := d.profiles(sh, i)
+			buf = appendSnapSeries(buf, sh.keys[i], &sh.states[i], daily, weekly)
+			count++
+		}
+		sh.mu.Unlock()
+		if _, err := bw.Write(buf); err != nil {
+			return fmt.Errorf("insights: write detector snapshot: %w", err)
+		}
+	}
+	tr := append(buf[:0], 0)
+	tr = binary.LittleEndian.AppendUint64(tr, count)
+	if _, err := bw.Write(tr); err != nil {
+		return fmt.Errorf("insights: write detector snapshot: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("insights: write detector snapshot: %w", err)
+	}
+	// The checksum covers everything before it, so it goes to w alone.
+	if _, err := w.Write(binary.LittleEndian.AppendUint32(nil, crc.Sum32())); err != nil {
+		return fmt.Errorf("insights: write detector snapshot: %w", err)
+	}
+	return nil
+}
+
+func appendSnapSeries(b []byte, key string, m *model, daily, weekly []float32) []byte {
+	le := binary.LittleEndian
+	b = append(b, 1)
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	for _, f := range [...]float64{m.level, m.trend, m.absDev, m.slowDev, m.fastDev, m.interval, m.runSum, m.resol, m.prev, m.slowLevel} {
+		b = le.AppendUint64(b, math.Float64bits(f))
+	}
+	b = le.AppendUint64(b, uint64(m.last))
+	b = le.AppendUint32(b, m.n)
+	b = le.AppendUint32(b, uint32(m.run))
+	b = append(b, m.upHist, m.downHist)
+	for _, f := range daily {
+		b = le.AppendUint32(b, math.Float32bits(f))
+	}
+	for _, f := range weekly {
+		b = le.AppendUint32(b, math.Float32bits(f))
+	}
+	return b
+}
+
+// Restore replaces the Detector's series with those of a snapshot that
+// Snapshot wrote (from a Detector with the same profile sizes). It reads r
+// to the snapshot's end and checks the version and the checksum before
+// changing anything: on any error the Detector is left as it was. Counters
+// (Stats) are kept. A snapshot with more series than MaxSeries keeps the
+// most recently seen.
+func (d *Detector) Restore(r io.Reader) error {
+	fresh, err := d.readSnapshot(r)
+	if err != nil {
+		return fmt.Errorf("insights: restore detector snapshot: %w", err)
+	}
+	for i := range d.shards {
+		sh, f := &d.shards[i], &fresh[i]
+		sh.mu.Lock()
+		sh.index, sh.keys, sh.states, sh.prev, sh.next, sh.prof = f.index, f.keys, f.states, f.prev, f.next, f.prof
+		sh.head, sh.tail = f.head, f.tail
+		sh.mu.Unlock()
+	}
+	return nil
+}
+
+var errSnapCorrupt = errors.New("corrupt snapshot")
+
+// snapReader reads a snapshot while checksumming what it has read.
+type snapReader struct {
+	r   *bufio.Reader
+	crc uint32
+	buf []byte
+}
+
+func (sr *snapReader) read(n int) ([]byte, error) {
+	if cap(sr.buf) < n {
+		sr.buf = make([]byte, n)
+	}
+	b := sr.buf[:n]
+	if _, err := io.ReadFull(sr.r, b); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: truncated", errSnapCorrupt)
+		}
+		return nil, err
+	}
+	sr.crc = crc32.Update(sr.crc, castagnoli, b)
+	return b, nil
+}
+
+func (sr *snapReader) uvarint() (uint64, error) {
+	var x uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		b, err := sr.read(1)
+		if err != nil {
+			return 0, err
+		}
+		x |= uint64(b[0]&0x7f) << shift
+		if b[0] < 0x80 {
+			return x, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: bad varint", errSnapCorrupt)
+}
+
+func (d *Detector) readSnapshot(r io.Reader) ([]detShard, error) {
+	le := binary.LittleEndian
+	sr := &snapReader{r: bufio.NewReaderSize(r, 64<<10)}
+	h, err := sr.read(12)
+	if err != nil {
+		return nil, err
+	}
+	if string(h[:4]) != snapMagic {
+		return nil, fmt.Errorf("%w: not a detector snapshot", errSnapCorrupt)
+	}
+	if v := le.Uint16(h[4:]); v != snapVersion {
+		return nil, fmt.Errorf("snapshot version %d, this build reads %d", v, snapVersion)
+	}
+	ds, ws := int(le.Uint16(h[6:])), int(le.Uint16(h[8:]))
+	if ds != d.p.dailySlots || ws != d.p.weeklySlots {
+		return nil, fmt.Errorf("snapshot has %d daily and %d weekly slots, the detector %d and %d", ds, ws, d.p.dailySlots, d.p.weeklySlots)
+	}
+	fresh := make([]detShard, len(d.shards))
+	for i := range fresh {
+		fresh[i].reset()
+	}
+	seen := map[string]bool{}
+	var count uint64
+	for {
+		tag, err := sr.read(1)
+		if err != nil {
+			return nil, err
+		}
+		if tag[0] == 0 {
+			break
+		}
+		if tag[0] != 1 {
+			return nil, fmt.Errorf("%w: record tag %d", errSnapCorrupt, tag[0])
+		}
+		kl, err := sr.uvarint()
+		if err != nil {
+			return nil, err
+		}
+		if kl > maxSnapKey {
+			return nil, fmt.Errorf("%w: key of %d bytes", errSnapCorrupt, kl)
+		}
+		kb, err := sr.read(int(kl))
+		if err != nil {
+			return nil, err
+		}
+		key := string(kb)
+		if seen[key] {
+			return nil, fmt.Errorf("%w: series %q twice", errSnapCorrupt, key)
+		}
+		seen[key] = true
+		b, err := sr.read(snapFixed + 4*d.profLen)
+		if err != nil {
+			return nil, err
+		}
+		var m model
+		fs := [...]*float64{&m.level, &m.trend, &m.absDev, &m.slowDev, &m.fastDev, &m.interval, &m.runSum, &m.resol, &m.prev, &m.slowLevel}
+		for j, f := range fs {
+			*f = math.Float64frombits(le.Uint64(b[8*j:]))
+			if math.IsNaN(*f) || math.IsInf(*f, 0) {
+				return nil, fmt.Errorf("%w: series %q: non-finite state", errSnapCorrupt, key)
+			}
+		}
+		if m.absDev < 0 || m.slowDev < 0 || m.fastDev < 0 || m.interval < 0 || m.resol < 0 {
+			return nil, fmt.Errorf("%w: series %q: negative scale", errSnapCorrupt, key)
+		}
+		m.last = int64(le.Uint64(b[80:]))
+		m.n = le.Uint32(b[88:])
+		m.run = int32(le.Uint32(b[92:]))
+		m.upHist, m.downHist = b[96], b[97]
+		if m.run > confirmPoints || m.run < -confirmPoints {
+			return nil, fmt.Errorf("%w: series %q: run %d", errSnapCorrupt, key, m.run)
+		}
+		sh := &fresh[maphash.String(d.seed, key)&d.mask]
+		i := sh.add(key, d.perShard, d.profLen)
+		sh.states[i] = m
+		pr := sh.prof[int(i)*d.profLen : (int(i)+1)*d.profLen]
+		for j := range pr {
+			f := math.Float32frombits(le.Uint32(b[snapFixed+4*j:]))
+			if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+				return nil, fmt.Errorf("%w: series %q: non-finite profile", errSnapCorrupt, key)
+			}
+			pr[j] = f
+		}
+		count++
+	}
+	tb, err := sr.read(8)
+	if err != nil {
+		return nil, err
+	}
+	if n := le.Uint64(tb); n != count {
+		return nil, fmt.Errorf("%w: trailer counts %d series, read %d", errSnapCorrupt, n, count)
+	}
+	want := sr.crc
+	cb := make([]byte, 4)
+	if _, err := io.ReadFull(sr.r, cb); err != nil {
+		return nil, fmt.Errorf("%w: truncated checksum", errSnapCorrupt)
+	}
+	if got := le.Uint32(cb); got != want {
+		return nil, fmt.Errorf("%w: checksum %08x, computed %08x", errSnapCorrupt, got, want)
+	}
+	for i := range fresh {
+		fresh[i].evicted = 0
+	}
+	return fresh, nil
+}
