@@ -215,7 +215,7 @@ func build(spec Spec) (*gplot.Plot, error) {
 		}
 		extendY(band)
 	}
-	if xys := seriesXYs(spec.Observed); len(xys) > 0 {
+	if xys := decimate(seriesXYs(spec.Observed), spec.Width); len(xys) > 0 {
 		l, err := plotter.NewLine(xys)
 		if err != nil {
 			return nil, fmt.Errorf("plot: observed series: %w", err)
@@ -229,7 +229,7 @@ func build(spec Spec) (*gplot.Plot, error) {
 		extendY(xys)
 		drawn += len(xys)
 	}
-	if xys := expectedXYs(spec.Baseline); len(xys) > 0 {
+	if xys := decimate(expectedXYs(spec.Baseline), spec.Width); len(xys) > 0 {
 		l, err := plotter.NewLine(xys)
 		if err != nil {
 			return nil, fmt.Errorf("plot: baseline: %w", err)
@@ -304,6 +304,51 @@ func seriesXYs(s insights.Series) plotter.XYs {
 		}
 	}
 	return xys
+}
+
+// decimate thins a line of many more points than the picture has pixel
+// columns: per column (of at most `columns` over the line's time range) it
+// keeps the first, lowest, highest and last points in time order, so that
+// the drawn line, spikes and all, looks the same (the M4 method) while the
+// renderer draws a few thousand segments instead of millions. xys is
+// ascending in X.
+func decimate(xys plotter.XYs, columns int) plotter.XYs {
+	if len(xys) <= 4*columns || columns < 1 {
+		return xys
+	}
+	lo, hi := xys[0].X, xys[len(xys)-1].X
+	if !(hi > lo) {
+		return xys
+	}
+	out := make(plotter.XYs, 0, 4*columns+4)
+	scale := float64(columns) / (hi - lo)
+	for i := 0; i < len(xys); {
+		col := int((xys[i].X - lo) * scale)
+		j := i + 1
+		minI, maxI := i, i
+		for ; j < len(xys) && int((xys[j].X-lo)*scale) == col; j++ {
+			if xys[j].Y < xys[minI].Y {
+				minI = j
+			}
+			if xys[j].Y > xys[maxI].Y {
+				maxI = j
+			}
+		}
+		last := j - 1
+		keep := [4]int{i, minI, maxI, last}
+		if keep[1] > keep[2] {
+			keep[1], keep[2] = keep[2], keep[1]
+		}
+		prev := -1
+		for _, k := range keep {
+			if k != prev {
+				out = append(out, xys[k])
+				prev = k
+			}
+		}
+		i = j
+	}
+	return out
 }
 
 func expectedXYs(ps []insights.Point) plotter.XYs {

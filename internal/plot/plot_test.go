@@ -318,3 +318,44 @@ func BenchmarkRender(b *testing.B) {
 		}
 	}
 }
+
+func TestDecimateKeepsShape(t *testing.T) {
+	spec := fixture(100_000)
+	xys := seriesXYs(spec.Observed)
+	// 20 points a column: the fixture's spikes fall in different columns.
+	d := decimate(xys, 5000)
+	if len(d) > 4*5000+4 || len(d) < 5000 {
+		t.Fatalf("%d points after decimation to 5000 columns", len(d))
+	}
+	if d[0] != xys[0] || d[len(d)-1] != xys[len(xys)-1] {
+		t.Fatal("ends moved")
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, p := range xys {
+		lo, hi = min(lo, p.Y), max(hi, p.Y)
+	}
+	dlo, dhi := math.Inf(1), math.Inf(-1)
+	for i, p := range d {
+		dlo, dhi = min(dlo, p.Y), max(dhi, p.Y)
+		if i > 0 && p.X < d[i-1].X {
+			t.Fatal("not in time order")
+		}
+	}
+	if lo != dlo || hi != dhi {
+		t.Fatalf("extremes %v..%v became %v..%v", lo, hi, dlo, dhi)
+	}
+	// Every anomaly spike survives.
+	for _, a := range spec.Anomalies {
+		found := false
+		for _, p := range d {
+			found = found || (p.Y == a.Value && p.X == seconds(a.Time))
+		}
+		if !found {
+			t.Errorf("spike at %v lost", a.Time)
+		}
+	}
+	// Short lines are left alone.
+	if s := seriesXYs(fixture(100).Observed); len(decimate(s, 500)) != len(s) {
+		t.Fatal("short line decimated")
+	}
+}
