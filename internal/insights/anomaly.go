@@ -275,7 +275,12 @@ func (m *model) observe(p *params, daily, weekly []float32, t int64, v float64) 
 	if k > 1 {
 		g = math.Sqrt(min(k, maxGapSteps))
 	}
-	sea := seasonal(p, daily, weekly, t)
+	var sp slotPos
+	sea := 0.0
+	if daily != nil || weekly != nil {
+		sp = p.slots(daily, weekly, t)
+		sea = sp.value(daily, weekly)
+	}
 	base := m.level + m.trend*min(k, maxTrendSteps)
 	exp := base + sea
 	sig := m.sigma() * g
@@ -327,7 +332,7 @@ func (m *model) observe(p *params, daily, weekly []float32, t int64, v float64) 
 		dev := min(max(v-sea-m.slowLevel, -lim), lim)
 		m.slowLevel += as * dev
 		dsea := min(max(v-m.slowLevel-sea, -lim), lim)
-		learnSeasonal(p, daily, weekly, t, gd, gw, dsea)
+		sp.learn(daily, weekly, gd*dsea, gw*dsea)
 	}
 	// Scale: in gap-normalised units, so a long gap does not inflate it.
 	ar := math.Abs(rc) / g
@@ -408,30 +413,54 @@ func (m *model) trackInterval(dt int64) {
 }
 
 func seasonal(p *params, daily, weekly []float32, t int64) float64 {
-	var s float64
+	if daily == nil && weekly == nil {
+		return 0
+	}
+	sp := p.slots(daily, weekly, t)
+	return sp.value(daily, weekly)
+}
+
+// slotPos is where a time falls in the profiles, computed once per point
+// for reading and learning.
+type slotPos struct {
+	di, dj, wi, wj int
+	df, wf         float64
+}
+
+func (p *params) slots(daily, weekly []float32, t int64) slotPos {
+	var sp slotPos
 	if daily != nil {
-		i, j, f := slotOf(t, 0, p.dailySlotNS, nsPerDay, len(daily))
-		s += (1-f)*float64(daily[i]) + f*float64(daily[j])
+		sp.di, sp.dj, sp.df = slotOf(t, 0, p.dailySlotNS, nsPerDay, len(daily))
 	}
 	if weekly != nil {
-		i, j, f := slotOf(t, epochWeekShift, p.weeklySlotNS, nsPerWeek, len(weekly))
-		s += (1-f)*float64(weekly[i]) + f*float64(weekly[j])
+		sp.wi, sp.wj, sp.wf = slotOf(t, epochWeekShift, p.weeklySlotNS, nsPerWeek, len(weekly))
+	}
+	return sp
+}
+
+// value reads the profiles at the position, interpolating linearly
+// between the two nearest slots.
+func (sp *slotPos) value(daily, weekly []float32) float64 {
+	var s float64
+	if daily != nil {
+		s += (1-sp.df)*float64(daily[sp.di]) + sp.df*float64(daily[sp.dj])
+	}
+	if weekly != nil {
+		s += (1-sp.wf)*float64(weekly[sp.wi]) + sp.wf*float64(weekly[sp.wj])
 	}
 	return s
 }
 
-// learnSeasonal moves the profiles' slots around t by e·rate, shared
-// between the two nearest slots as seasonal reads them.
-func learnSeasonal(p *params, daily, weekly []float32, t int64, gd, gw, e float64) {
+// learn moves the profiles by ed and ew at the position, shared between
+// the two nearest slots as value reads them.
+func (sp *slotPos) learn(daily, weekly []float32, ed, ew float64) {
 	if daily != nil {
-		i, j, f := slotOf(t, 0, p.dailySlotNS, nsPerDay, len(daily))
-		daily[i] += float32(gd * e * (1 - f))
-		daily[j] += float32(gd * e * f)
+		daily[sp.di] += float32(ed * (1 - sp.df))
+		daily[sp.dj] += float32(ed * sp.df)
 	}
 	if weekly != nil {
-		i, j, f := slotOf(t, epochWeekShift, p.weeklySlotNS, nsPerWeek, len(weekly))
-		weekly[i] += float32(gw * e * (1 - f))
-		weekly[j] += float32(gw * e * f)
+		weekly[sp.wi] += float32(ew * (1 - sp.wf))
+		weekly[sp.wj] += float32(ew * sp.wf)
 	}
 }
 
