@@ -94,6 +94,7 @@ var suites = []suite{
 	{"pipeline", "the whole server over HTTP: batch and single-event ingest, ingest→queryable latency", pipelineFlags},
 	{"query", "the seed's dashboard queries over HTTP on an hour of compacted data: one series, per-minute averages, latest values, counts", queryFlags},
 	{"insights", "anomaly detection on labelled simulator data (precision, recall, F1 per kind, against a baseline) and batch throughput; forecasting figures as they land", insightsFlags},
+	{"lake", "the raw data lake: delivery of a filled stream as JSON Lines, gzipped JSON Lines and Parquet (events/s, MB/s, bytes/event on disk)", lakeFlags},
 }
 
 // run is the state shared by a suite's phases.

@@ -45,6 +45,8 @@ type LakeWriter struct {
 	lag     prometheus.Gauge
 	flushes chan chan error // Flush requests to the loop
 
+	msgBytes msgSize // owned by the loop
+
 	mu       sync.Mutex
 	consumer stream.Consumer
 	cancel   context.CancelFunc
@@ -57,6 +59,14 @@ type LakeWriter struct {
 // lakeIdleWait bounds one fetch while the buffer has time left, so Flush
 // requests and Shutdown are noticed quickly.
 const lakeIdleWait = 100 * time.Millisecond
+
+// A Flush drains the stream with fetches that wait lakeDrainWait, and
+// ends at an empty one, or after lakeDrainRetries empty ones while the
+// consumer reports messages this writer does not hold.
+const (
+	lakeDrainWait    = 20 * time.Millisecond
+	lakeDrainRetries = 50
+)
 
 // NewLakeWriter opens the lake (cleaning up after a crash, learning what is
 // delivered); Start begins consuming.
@@ -220,6 +230,7 @@ func (l *LakeWriter) watchLag(ctx context.Context) {
 func (l *LakeWriter) run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	var waiting []chan error // Flush requests being served
+	emptyFetches := 0        // in a row, while draining for them
 	for {
 		if ctx.Err() != nil {
 			// Stopping: write and ack what we hold, then leave.
@@ -246,25 +257,47 @@ func (l *LakeWriter) run(ctx context.Context) {
 				continue
 			}
 		}
-		msgs, _ := l.w.Buffered()
+		msgs, bytes := l.w.Buffered()
 		room := l.maxMessages() - msgs
 		if room <= 0 {
 			continue // due next round
 		}
+		// About as many messages as fill the rest of the buffer: a
+		// group-committed message can hold hundreds of KB, and a fetch of
+		// hundreds of them would make objects far over BufferBytes.
+		if per := l.msgBytes.perMsg(); per > 0 {
+			room = min(room, max(int((l.bufferBytes()-bytes)/per), 1))
+		}
 		wait = min(wait, lakeIdleWait)
 		if len(waiting) > 0 {
-			// Draining for a Flush: take what is there, do not wait.
-			wait = 10 * time.Millisecond
+			// Draining for a Flush: take what is there, barely wait.
+			wait = lakeDrainWait
 		}
 		// Not ctx: cancelling a pull in flight would strand messages the
 		// server already handed over (see Processor.run).
 		got, err := l.fetch(min(room, 256), wait)
+		if m2, b2 := l.w.Buffered(); m2 > msgs {
+			l.msgBytes.observe(m2-msgs, b2-bytes)
+		}
 		if err != nil && ctx.Err() == nil {
 			l.logger.Warn("pipeline: lake fetch failed", "consumer", l.opts.Durable, "err", err)
 			sleep(ctx, backoff)
 			continue
 		}
 		if len(waiting) > 0 && got == 0 {
+			// An empty fetch can also mean the server was not ready to
+			// answer (a consumer just created): while the consumer counts
+			// messages this writer does not hold, look again for a while.
+			// (Messages a crashed member held come back only after
+			// AckWait; a Flush does not wait for those.)
+			if emptyFetches < lakeDrainRetries {
+				held, _ := l.w.Buffered()
+				if p, err := l.consumer.Pending(context.Background()); err == nil && p > uint64(held) {
+					emptyFetches++
+					continue
+				}
+			}
+			emptyFetches = 0
 			// Drained: write everything and answer.
 			err := l.w.Flush(context.Background())
 			for _, r := range waiting {
@@ -273,6 +306,31 @@ func (l *LakeWriter) run(ctx context.Context) {
 			waiting = waiting[:0]
 		}
 	}
+}
+
+func (l *LakeWriter) bufferBytes() int64 {
+	if l.opts.Lake.BufferBytes > 0 {
+		return l.opts.Lake.BufferBytes
+	}
+	return 5 << 20 // lake.Options' default
+}
+
+// msgSize is a decaying average of the event bytes per stream message.
+type msgSize struct{ msgs, bytes int64 }
+
+func (s *msgSize) observe(msgs int, bytes int64) {
+	if s.msgs > 1000 {
+		s.msgs, s.bytes = s.msgs/2, s.bytes/2
+	}
+	s.msgs += int64(msgs)
+	s.bytes += bytes
+}
+
+func (s *msgSize) perMsg() int64 {
+	if s.msgs == 0 {
+		return 0
+	}
+	return max(s.bytes/s.msgs, 1)
 }
 
 // fetch pulls up to n messages and adds them to the buffer.
