@@ -233,7 +233,8 @@ func FuzzReadSeries(f *testing.F) {
 			t.Fatalf("round trip: %v (%d vs %d rows)", err, again.Len(), s.Len())
 		}
 		for i := range s.Times {
-			if again.Times[i] != s.Times[i] || again.Values[i] != s.Values[i] // -0 is written as 0 {
+			// Compared as numbers: -0 is written as 0.
+			if again.Times[i] != s.Times[i] || again.Values[i] != s.Values[i] {
 				t.Fatalf("row %d: %d,%v vs %d,%v", i, again.Times[i], again.Values[i], s.Times[i], s.Values[i])
 			}
 		}
