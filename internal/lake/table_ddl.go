@@ -111,7 +111,7 @@ func DefFromCreate(c *parse.CreateExternalTable, defaultDB string) (TableDef, er
 		if v, ok := sp("escape.delim"); ok {
 			def.Escape = v
 		}
-		if rf.NullDefinedAs != "" {
+		if rf.NullDefined {
 			def.NullFormat = rf.NullDefinedAs
 		}
 	}
@@ -143,6 +143,7 @@ type RowFormat struct {
 	Escape        string            // ESCAPED BY
 	LineSep       string            // LINES TERMINATED BY
 	NullDefinedAs string            // NULL DEFINED AS
+	NullDefined   bool              // NULL DEFINED AS was given (its text may be empty)
 }
 
 // ParseRowFormat reads the text after ROW FORMAT:
@@ -232,6 +233,7 @@ func ParseRowFormat(text string) (RowFormat, error) {
 				dst = &rf.LineSep
 			case words("null", "defined", "as"):
 				dst = &rf.NullDefinedAs
+				rf.NullDefined = true
 			default:
 				return rf, fmt.Errorf("ROW FORMAT DELIMITED: unexpected %q", toks[i].text)
 			}
