@@ -284,7 +284,7 @@ func (t *Table) Columns() []plan.Column { return t.cols }
 // UsesPredicates implements plan.PredicateScanner.
 func (t *Table) UsesPredicates() bool { return true }
 
-// Kind reports column roles for the engine's DESCRIBE: "partition" or
+// ColumnRole reports column roles for the engine's DESCRIBE: "partition" or
 // "column". (Not plan.ColumnKinder's roles: lake tables have no time or
 // measure columns, so the tsdb pushdown must not see it.)
 func (t *Table) ColumnRole(i int) string {
