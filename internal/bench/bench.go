@@ -95,6 +95,7 @@ var suites = []suite{
 	{"query", "the seed's dashboard queries over HTTP on an hour of compacted data: one series, per-minute averages, latest values, counts", queryFlags},
 	{"insights", "anomaly detection on labelled simulator data (precision, recall, F1 per kind, against a baseline) and batch throughput; forecasting figures as they land", insightsFlags},
 	{"lake", "the raw data lake: delivery of a filled stream as JSON Lines, gzipped JSON Lines and Parquet (events/s, MB/s, bytes/event on disk)", lakeFlags},
+	{"aws", "the AWS-compatible APIs through the official SDK clients: Timestream WriteRecords against native direct writes (points/s, ratio), Kinesis PutRecords against native ingest (records/s)", awsFlags},
 }
 
 // run is the state shared by a suite's phases.
