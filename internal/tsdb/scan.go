@@ -36,6 +36,11 @@ type ScanRequest struct {
 	MeasureNames     []string
 	Dims             []DimFilter
 	Columns          []string
+	// OnlyColumns lets batches leave out time and measure_name when
+	// Columns does not list them. Batches may still carry them (rows that
+	// need merging do), so readers look columns up by name; what it saves
+	// is decoding them from parts that need no merge.
+	OnlyColumns bool
 }
 
 // ColumnInfo describes one column of a table.
@@ -311,13 +316,33 @@ func (db *DB) Scan(ctx context.Context, req ScanRequest, fn func(*columnar.Batch
 			if err := emit(); err != nil {
 				return err
 			}
+			like := out.b
+			only := req.OnlyColumns && len(req.Columns) > 0
+			if only {
+				like = project(out.b, req.Columns)
+				only = len(like.Names) > 0
+			}
 			for _, pr := range parts {
 				f, ok := partFilter(pr, &req, snap.dims, snap.fields)
 				if !ok {
 					continue
 				}
+				if only {
+					f.ProjectOnly = true
+					for _, c := range []string{"time", "measure_name"} {
+						if slices.Contains(req.Columns, c) {
+							f.Columns = append(f.Columns, c)
+						}
+					}
+					if len(f.Columns) == 0 {
+						// The part has none of the columns, but its rows
+						// still count: read the cheapest, conform turns
+						// the rest into NULLs.
+						f.Columns = append(f.Columns, "time")
+					}
+				}
 				if err = pr.r.Scan(ctx, f, func(b *columnar.Batch) error {
-					return fn(conform(b, out.b))
+					return fn(conform(b, like))
 				}); err != nil {
 					return err
 				}
@@ -368,6 +393,18 @@ func partFilter(p *partRef, req *ScanRequest, dims []string, fields map[string]c
 		}
 	}
 	return f, true
+}
+
+// project returns a batch header with the columns of b named in names, in
+// b's order.
+func project(b *columnar.Batch, names []string) *columnar.Batch {
+	out := &columnar.Batch{}
+	for i, n := range b.Names {
+		if slices.Contains(names, n) {
+			out.Add(n, b.Cols[i])
+		}
+	}
+	return out
 }
 
 // conform returns b with exactly the columns of like, in like's order;

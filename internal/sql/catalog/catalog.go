@@ -218,7 +218,9 @@ func (t *Table) Kind(i int) string { return t.kinds[i] }
 func (t *Table) Name() (string, string) { return t.database, t.name }
 
 func (t *Table) request(req plan.ScanRequest) tsdb.ScanRequest {
-	r := tsdb.ScanRequest{Database: t.database, Table: t.name, MinTime: req.MinTime, MaxTime: req.MaxTime, MeasureNames: req.MeasureNames, Columns: req.Columns}
+	// The executor looks columns up by name and reads only those it asked
+	// for, so the store need not decode time and measure_name otherwise.
+	r := tsdb.ScanRequest{Database: t.database, Table: t.name, MinTime: req.MinTime, MaxTime: req.MaxTime, MeasureNames: req.MeasureNames, Columns: req.Columns, OnlyColumns: true}
 	for _, d := range req.Dims {
 		r.Dims = append(r.Dims, tsdb.DimFilter{Name: d.Name, Values: d.Values, Prefix: d.Prefix})
 	}

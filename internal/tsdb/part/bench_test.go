@@ -152,17 +152,18 @@ func writeSeed(b *testing.B, opts part.WriterOptions) (*part.Reader, part.Meta) 
 
 // go test ./internal/tsdb/part -run '^$' -bench BenchmarkScanDouble -count 10 | benchstat -
 func BenchmarkScanDouble(b *testing.B) {
-	for _, noDecimal := range []bool{false, true} {
-		b.Run(fmt.Sprintf("decimal=%v", !noDecimal), func(b *testing.B) {
-			pr, m := writeSeed(b, part.WriterOptions{NoDecimal: noDecimal})
+	for _, c := range []struct{ noDecimal, projectOnly bool }{{false, false}, {true, false}, {false, true}} {
+		b.Run(fmt.Sprintf("decimal=%v/projectOnly=%v", !c.noDecimal, c.projectOnly), func(b *testing.B) {
+			pr, m := writeSeed(b, part.WriterOptions{NoDecimal: c.noDecimal})
 			f := part.All()
 			f.Columns = []string{"measure_value::double"}
+			f.ProjectOnly = c.projectOnly
 			b.ReportAllocs()
 			var sum float64
 			cpu0 := cpuTime()
 			for b.Loop() {
 				err := pr.Scan(context.Background(), f, func(bt *columnar.Batch) error {
-					for _, v := range bt.Cols[3].Floats {
+					for _, v := range bt.Col("measure_value::double").Floats {
 						sum += v
 					}
 					return nil

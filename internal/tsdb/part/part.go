@@ -174,6 +174,11 @@ type Filter struct {
 	MeasureNames     []string    // nil = all
 	Dims             []DimFilter // all must match
 	Columns          []string    // projection; nil = all. time, version, measure_name are always returned
+	// ProjectOnly returns exactly Columns: time, version and measure_name
+	// only when listed. Filter columns that are not returned are decoded
+	// only for pages whose statistics do not already prove every row
+	// matches, so a scan of one value column decodes that column alone.
+	ProjectOnly bool
 }
 
 // All returns a Filter that matches every row and projects every column.

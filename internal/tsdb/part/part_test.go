@@ -171,6 +171,9 @@ func sameValue(a, b any) bool {
 // expect is the brute-force Scan: rows of b matching f, columns projected.
 func expect(b *columnar.Batch, f part.Filter) (names []string, rows [][]any) {
 	names = []string{"time", "version", "measure_name"}
+	if f.ProjectOnly && len(f.Columns) > 0 {
+		names = nil
+	}
 	if f.Columns == nil {
 		for _, n := range b.Names {
 			if !slices.Contains(names, n) {
@@ -310,6 +313,18 @@ func TestFilterMatchesBruteForce(t *testing.T) {
 		if r.IntN(2) == 0 {
 			f.Columns = []string{}
 			for _, c := range allCols {
+				if r.IntN(3) == 0 {
+					f.Columns = append(f.Columns, c)
+				}
+			}
+		}
+		if r.IntN(2) == 0 {
+			// Only the listed columns, which may include the fixed ones.
+			f.ProjectOnly = true
+			if f.Columns == nil {
+				f.Columns = []string{}
+			}
+			for _, c := range []string{"time", "version", "measure_name"} {
 				if r.IntN(3) == 0 {
 					f.Columns = append(f.Columns, c)
 				}

@@ -19,7 +19,13 @@ import (
 // a Scan's memory to a few MB whatever the part size.
 const maxBatchRows = 64 << 10
 
-type rowRange struct{ lo, hi int64 }
+// rowRange is a range of rows of a row group; exact reports that the page
+// index proves every row in it matches the filter, so the filter columns
+// need not be decoded for it.
+type rowRange struct {
+	lo, hi int64
+	exact  bool
+}
 
 type dimPred struct {
 	col    int      // index into r.cols
@@ -36,6 +42,8 @@ type query struct {
 	read     []int // columns to decode (indices into r.cols)
 	slot     []int // r.cols index → position in read, or -1
 	out      []int // positions in read that are returned, in output order
+	outRead  []int // the read positions of out, ascending: what an exact range decodes
+	allRead  []int // 0 .. len(read)-1: what any other range decodes
 	buf      []*columnar.Column
 	outBatch columnar.Batch
 	gathered []*columnar.Column
@@ -55,8 +63,10 @@ func (r *Reader) compile(f Filter) (*query, error) {
 		}
 		return q.slot[c]
 	}
-	for _, name := range []string{ColTime, ColVersion, ColMeasureName} {
-		q.out = append(q.out, want(r.byName[name]))
+	if !f.ProjectOnly || len(f.Columns) == 0 {
+		for _, name := range []string{ColTime, ColVersion, ColMeasureName} {
+			q.out = append(q.out, want(r.byName[name]))
+		}
 	}
 	if f.Columns == nil {
 		for i := range r.cols {
@@ -93,6 +103,16 @@ func (r *Reader) compile(f Filter) (*query, error) {
 		q.dims = append(q.dims, p)
 	}
 	q.timeOnly = q.measures == nil && len(q.dims) == 0
+	if f.MinTime != minInt64 || f.MaxTime != maxInt64 {
+		want(r.timeCol)
+	}
+	if q.measures != nil {
+		want(r.mnCol)
+	}
+	q.outRead = slices.Sorted(slices.Values(q.out))
+	for i := range q.read {
+		q.allRead = append(q.allRead, i)
+	}
 	q.buf = make([]*columnar.Column, len(q.read))
 	q.gathered = make([]*columnar.Column, len(q.read))
 	for p, c := range q.read {
@@ -229,6 +249,46 @@ func (r *Reader) mayMatch(c int, q *query, b bounds) bool {
 	return true
 }
 
+// allMatch reports whether every non-NULL value of column c within bounds
+// b passes q's predicate on c (the caller checks NULLs).
+func (r *Reader) allMatch(c int, q *query, b bounds) bool {
+	if b.unknown || b.allNull || b.hiOpen {
+		return false
+	}
+	switch {
+	case c == r.timeCol:
+		if len(b.min) != 8 || len(b.max) != 8 {
+			return false
+		}
+		lo := int64(binary.LittleEndian.Uint64(b.min))
+		hi := int64(binary.LittleEndian.Uint64(b.max))
+		return lo >= q.f.MinTime && hi <= q.f.MaxTime
+	case c == r.mnCol:
+		if q.measures == nil {
+			return true
+		}
+		_, found := slices.BinarySearch(q.measures, string(b.min))
+		return found && bytes.Equal(b.min, b.max)
+	}
+	for _, d := range q.dims {
+		if d.col != c {
+			continue
+		}
+		if !bytes.Equal(b.min, b.max) {
+			return false
+		}
+		if d.values != nil {
+			if _, found := slices.BinarySearch(d.values, string(b.min)); !found {
+				return false
+			}
+		}
+		if !bytes.HasPrefix(b.min, []byte(d.prefix)) {
+			return false
+		}
+	}
+	return true
+}
+
 func valuesMayMatch(values []string, b bounds) bool {
 	// Comparisons of string(b) directly in an expression do not allocate.
 	i, _ := slices.BinarySearchFunc(values, b.min, func(v string, m []byte) int {
@@ -299,10 +359,13 @@ func (r *Reader) rowGroupMayMatch(g int, q *query) bool {
 // candidateRanges intersects, over the filter columns, the row ranges of
 // pages whose column-index bounds may match.
 func (r *Reader) candidateRanges(g int, q *query) []rowRange {
-	ranges := []rowRange{{0, r.rgRows[g]}}
+	ranges := []rowRange{{0, r.rgRows[g], true}}
 	for _, c := range r.filterCols(q) {
 		ci, oi, ok := r.chunkIndex(g, r.cols[c].leaf)
 		if !ok {
+			for i := range ranges {
+				ranges[i].exact = false
+			}
 			continue
 		}
 		var keep []rowRange
@@ -331,14 +394,16 @@ func (r *Reader) candidateRanges(g int, q *query) []rowRange {
 			if !r.mayMatch(c, q, b) {
 				continue
 			}
+			noNulls := !r.cols[c].optional || (p < len(ci.NullCounts) && ci.NullCounts[p] == 0)
+			exact := noNulls && r.allMatch(c, q, b)
 			lo, hi := locs[p].FirstRowIndex, r.rgRows[g]
 			if p+1 < len(locs) {
 				hi = locs[p+1].FirstRowIndex
 			}
-			if n := len(keep); n > 0 && keep[n-1].hi == lo {
+			if n := len(keep); n > 0 && keep[n-1].hi == lo && keep[n-1].exact == exact {
 				keep[n-1].hi = hi
 			} else {
-				keep = append(keep, rowRange{lo, hi})
+				keep = append(keep, rowRange{lo, hi, exact})
 			}
 		}
 		ranges = intersect(ranges, keep)
@@ -355,7 +420,7 @@ func intersect(a, b []rowRange) []rowRange {
 	for i < len(a) && j < len(b) {
 		lo, hi := max(a[i].lo, b[j].lo), min(a[i].hi, b[j].hi)
 		if lo < hi {
-			out = append(out, rowRange{lo, hi})
+			out = append(out, rowRange{lo, hi, a[i].exact && b[j].exact})
 		}
 		if a[i].hi < b[j].hi {
 			i++
@@ -383,23 +448,35 @@ func (r *Reader) scanGroup(ctx context.Context, g int, q *query, ranges []rowRan
 			err = fmt.Errorf("%w: parquet-go panicked reading row group %d: %v", ErrCorrupt, g, p)
 		}
 	}()
-	for i, c := range q.read {
-		q.pages[i] = chunks[r.cols[c].leaf].Pages()
-	}
 	for _, rr := range ranges {
 		for lo := rr.lo; lo < rr.hi; lo += maxBatchRows {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			hi := min(lo+maxBatchRows, rr.hi)
-			for i, c := range q.read {
+			// A range the page index proves to match needs only the
+			// returned columns, and no row filtering.
+			decode := q.outRead
+			if !rr.exact {
+				decode = q.allRead
+			}
+			for _, i := range decode {
+				c := q.read[i]
+				if q.pages[i] == nil {
+					q.pages[i] = chunks[r.cols[c].leaf].Pages()
+				}
 				reserve(q.buf[i], int(hi-lo))
 				if err := r.readColumn(g, c, q.pages[i], lo, hi, q.buf[i]); err != nil {
 					return err
 				}
 			}
 			st.RowsRead += hi - lo
-			b := q.filter(r, int(hi-lo))
+			var b *columnar.Batch
+			if rr.exact {
+				b = q.all(int(hi - lo))
+			} else {
+				b = q.filter(r, int(hi-lo))
+			}
 			if b == nil {
 				continue
 			}
