@@ -259,3 +259,32 @@ func FuzzRequests(f *testing.F) {
 		}
 	})
 }
+
+// TestPutRecordsBackpressure: a full stream (DiscardNew at MaxBytes) fails
+// PutRecords per record with ProvisionedThroughputExceededException, HTTP
+// 200, and PutRecord as a whole.
+func TestPutRecordsBackpressure(t *testing.T) {
+	ts := newTestServer(t)
+	if err := ts.broker.EnsureStream(context.Background(), stream.Config{Name: "tiny", MaxBytes: 4096}); err != nil {
+		t.Fatal(err)
+	}
+	data := strings.Repeat("QUFB", 400) // 1200 bytes decoded
+	body := `{"StreamName":"tiny","Records":[{"Data":"` + data + `","PartitionKey":"a"},{"Data":"` + data + `","PartitionKey":"b"}]}`
+	var last map[string]any
+	for i := 0; i < 5; i++ {
+		status, _, out := ts.do(t, "Kinesis_20131202.PutRecords", body)
+		if status != 200 {
+			t.Fatalf("PutRecords %d: %d %v", i, status, out)
+		}
+		last = out
+	}
+	recs := last["Records"].([]any)
+	if last["FailedRecordCount"].(float64) != 2 || recs[0].(map[string]any)["ErrorCode"] != "ProvisionedThroughputExceededException" {
+		t.Fatalf("full stream: %v", last)
+	}
+	big := strings.Repeat("QUFB", 700) // 2100 bytes: more than is left
+	status, _, out := ts.do(t, "Kinesis_20131202.PutRecord", `{"StreamName":"tiny","Data":"`+big+`","PartitionKey":"a"}`)
+	if status != 400 || out["__type"] != "ProvisionedThroughputExceededException" {
+		t.Fatalf("PutRecord into a full stream: %d %v", status, out)
+	}
+}
