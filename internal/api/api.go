@@ -88,6 +88,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/admin/compact", s.compact)
 	mux.HandleFunc("POST /v1/query", s.query)
 	mux.HandleFunc("POST /v1/insights/{fn}", s.insights)
+	mux.HandleFunc("GET /v1/plot", s.plot)
 	mux.HandleFunc("POST /v1/lake/infer", s.lakeInfer)
 }
 
