@@ -28,6 +28,8 @@ func commands() []command {
 		{"query", "run SQL against a server and print the result", runQuery},
 		{"lake", "infer a lake table's schema from its files and print (or --create) the CREATE EXTERNAL TABLE", runLake},
 		{"bench", "run a benchmark suite (pipeline, storage) and print a results table", runBench},
+		{"insights", "find anomalies in or forecast a timestamp,value CSV series; writes CSV", runInsights},
+		{"plot", "draw a CSV series with its anomalies and forecast as SVG or PNG", runPlot},
 		{"version", "print the version", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "sluice %s\n", version)
 			return nil
