@@ -7,6 +7,7 @@ type metrics struct {
 	deadLetters, corrections, storeRejects prometheus.Counter
 	batchRecords, flushSeconds             prometheus.Observer
 	lag                                    prometheus.Gauge
+	anomalies                              *prometheus.CounterVec // by measure
 }
 
 func newMetrics(reg prometheus.Registerer, consumer string) *metrics {
@@ -26,9 +27,10 @@ func newMetrics(reg prometheus.Registerer, consumer string) *metrics {
 		batchRecords: batch,
 		flushSeconds: flush,
 		lag:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_stream_consumer_lag", Help: "Messages not yet acknowledged by the consumer.", ConstLabels: l}),
+		anomalies:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_anomalies_total", Help: "Points the streaming anomaly detector flagged, by measure (a redelivered batch may count its points again).", ConstLabels: l}, []string{"measure"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.records, m.messages, m.deadLetters, m.corrections, m.storeRejects, batch, flush, m.lag)
+		reg.MustRegister(m.events, m.records, m.messages, m.deadLetters, m.corrections, m.storeRejects, batch, flush, m.lag, m.anomalies)
 	}
 	return m
 }

@@ -1,10 +1,13 @@
 // Package pipeline runs the stream's consumers: the processor, which maps
-// raw device events to records, corrects device clocks and writes batches
-// to the tsdb; and (later) the lake writer.
+// raw device events to records, corrects device clocks, writes batches to
+// the tsdb and (optionally) scores them for anomalies as it writes them
+// (anomalies.go); and the lake writer (lake.go), which delivers the
+// original events to the data lake as files.
 //
 // Contract: a stream message is acknowledged only after everything derived
 // from it is durable — its records in the tsdb, its dead letters in the
-// dead-letter stream and table, its clock corrections in their table. A
+// dead-letter stream and table, its clock corrections and its anomalies in
+// their tables. A
 // crash before the ack leads to redelivery, which the tsdb's upsert rules
 // make harmless (same key, same value, same version is a no-op). Several
 // processors, in one process or several, may consume as the same durable
@@ -30,6 +33,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/event"
+	"github.com/sluice-dev/sluice/internal/insights"
 	"github.com/sluice-dev/sluice/internal/stream"
 	"github.com/sluice-dev/sluice/internal/tsdb"
 )
@@ -53,6 +57,10 @@ type Options struct {
 	AckWait          time.Duration // redelivery of a message held by a member that died; default 10 s
 	Mapping          event.Options
 	Retention        tsdb.Retention // of the table, when the processor creates it; zero = Timestream's defaults
+	// Anomalies, if set, scores every DOUBLE and BIGINT measure value once
+	// its batch is durable and writes the anomalies to sluice.anomalies.
+	// The caller owns it (snapshots and restores it); it may be shared.
+	Anomalies *insights.Detector
 }
 
 func (o *Options) ensureDefaults() {
@@ -123,7 +131,12 @@ func NewProcessor(ctx context.Context, broker stream.Broker, db *tsdb.DB, opts O
 			{Name: "original_time", Kind: "measure", Type: columnar.Timestamp}, {Name: "corrected_time", Kind: "measure", Type: columnar.Timestamp},
 			{Name: "arrival_time", Kind: "measure", Type: columnar.Timestamp}, {Name: "offset_seconds", Kind: "measure", Type: columnar.Float64}},
 	}
-	for _, name := range []string{DeadLettersTable, CorrectionsTable} {
+	names := []string{DeadLettersTable, CorrectionsTable}
+	if opts.Anomalies != nil {
+		systemTables[AnomaliesTable] = anomalyColumns
+		names = append(names, AnomaliesTable)
+	}
+	for _, name := range names {
 		if err := db.EnsureTable(ctx, SystemDatabase, name, tsdb.TableOptions{System: true, Declared: systemTables[name]}); err != nil {
 			return nil, fmt.Errorf("pipeline: create system table %s.%s: %w", SystemDatabase, name, err)
 		}
@@ -131,7 +144,9 @@ func NewProcessor(ctx context.Context, broker stream.Broker, db *tsdb.DB, opts O
 	if err := broker.EnsureStream(ctx, stream.Config{Name: opts.DeadLetterStream}); err != nil {
 		return nil, fmt.Errorf("pipeline: create dead-letter stream %q: %w", opts.DeadLetterStream, err)
 	}
-	return &Processor{broker: broker, db: db, opts: opts, logger: logger, metrics: newMetrics(reg, opts.Durable)}, nil
+	m := newMetrics(reg, opts.Durable)
+	registerDetectorMetrics(reg, opts.Durable, opts.Anomalies)
+	return &Processor{broker: broker, db: db, opts: opts, logger: logger, metrics: m}, nil
 }
 
 // Start starts the workers. The context bounds the consumer set-up only.
@@ -248,10 +263,11 @@ type worker struct {
 	corrSeen    map[string]int64 // corrected times given in this batch, by correctionKey
 	seenMsgs    int              // messages and records decoded (decaying), for fetchSize
 	seenRecs    int
+	sc          scorer // anomaly scoring scratch and the batch's anomaly rows
 	// Progress of the current flush, so a retry redoes only what failed.
-	recsDone, corrDone bool
-	dlPublished        int       // dead letters already in the dead-letter stream
-	first              time.Time // when the oldest pending message was fetched
+	recsDone, corrDone, anomDone bool
+	dlPublished                  int       // dead letters already in the dead-letter stream
+	first                        time.Time // when the oldest pending message was fetched
 }
 
 type recSource struct {
@@ -528,6 +544,9 @@ func (w *worker) flush(ctx context.Context) error {
 			w.deadLetters = append(w.deadLetters, deadLetter{Stream: p.opts.Stream, Seq: src.seq, Index: src.index, Measure: rec.MeasureName,
 				Arrival: src.arrival, Reason: "rejected by the store: " + r.Reason, Payload: payload})
 		}
+		// Scored once per batch, here: only what the store holds, and a
+		// retry of a later step does not score again.
+		w.score(w.recs, rejects)
 		w.recsDone = true
 	}
 	if len(w.corrections) > 0 && !w.corrDone {
@@ -535,6 +554,12 @@ func (w *worker) flush(ctx context.Context) error {
 			return fmt.Errorf("write clock corrections: %w", err)
 		}
 		w.corrDone = true
+	}
+	if len(w.sc.anomalies) > 0 && !w.anomDone {
+		if err := w.writeAnomalies(ctx); err != nil {
+			return err
+		}
+		w.anomDone = true
 	}
 	if len(w.deadLetters) > 0 {
 		if err := w.writeDeadLetters(ctx); err != nil {
@@ -557,7 +582,9 @@ func (w *worker) flush(ctx context.Context) error {
 	w.corrections = w.corrections[:0]
 	w.deadLetters = w.deadLetters[:0]
 	w.dlPublished = 0
-	w.recsDone, w.corrDone = false, false
+	clear(w.sc.anomalies) // drop references to the rows' slices
+	w.sc.anomalies = w.sc.anomalies[:0]
+	w.recsDone, w.corrDone, w.anomDone = false, false, false
 	clear(w.corrSeen)
 	return nil
 }
