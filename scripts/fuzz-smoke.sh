@@ -4,7 +4,7 @@
 # on the first crash; go test then writes the failing input under the
 # package's testdata/fuzz/<Target>/ so that a plain `go test` replays it.
 #
-#   bash scripts/fuzz-smoke.sh            # ~50 s plus build time
+#   bash scripts/fuzz-smoke.sh            # ~2 min plus build time
 #   FUZZTIME=60s bash scripts/fuzz-smoke.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,12 @@ targets=(
   "FuzzDecodeFrame ./internal/stream/"
   "FuzzSplitBody   ./internal/ingest/"
   "FuzzServerConn  ./internal/pgwire/"
+  "FuzzRequests    ./internal/awsapi/"
+  "FuzzParseAuthorization ./internal/auth/"
+  "FuzzGeometryFromText ./internal/sql/fn/"
+  "FuzzReadSeries  ./internal/insights/csvio/"
+  "FuzzScanObject  ./internal/lake/"
+  "FuzzReplay      ./internal/tsdb/wal/"
 )
 for t in "${targets[@]}"; do
   read -r name pkg <<<"$t"
