@@ -26,6 +26,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/sluice-dev/sluice/internal/insights"
 )
 
 // Config is the whole configuration of a sluice server. Field meanings,
@@ -46,6 +48,10 @@ type Config struct {
 	BatchSize                                     int
 	FlushInterval                                 time.Duration
 	Processors                                    int
+
+	Anomalies          bool
+	AnomalySensitivity string // low, medium, high or a z threshold; see insights.ParseSensitivity
+	AnomalyMaxSeries   int
 
 	MaxBodyBytes, MaxRecordBytes, GroupCommitBytes, IngestQueueBytes int64
 
@@ -88,6 +94,9 @@ func Default() Config {
 		BatchSize:          10000,
 		FlushInterval:      100 * time.Millisecond,
 		Processors:         1,
+		Anomalies:          true,
+		AnomalySensitivity: "medium",
+		AnomalyMaxSeries:   insights.DefaultMaxSeries,
 		MaxBodyBytes:       8 << 20,
 		MaxRecordBytes:     1 << 20,
 		GroupCommitBytes:   1 << 20,

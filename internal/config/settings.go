@@ -93,6 +93,9 @@ var settings = []setting{
 	integer("batch-size", secProcess, "Most records the processor writes to the store in one batch.", func(c *Config) *int { return &c.BatchSize }),
 	dur("flush-interval", secProcess, "Longest time the processor holds a partial batch (greater than 0, at most 10s).", func(c *Config) *time.Duration { return &c.FlushInterval }),
 	integer("processors", secProcess, "Number of processor goroutines consuming the stream.", func(c *Config) *int { return &c.Processors }),
+	boolean("anomalies", secProcess, "Score every numeric measure value for anomalies as the processor writes it, against a baseline learnt per series (level, trend, daily and weekly seasonality), and keep the anomalies in the system table sluice.anomalies. The baselines are saved in insights/detector.state under data-dir every minute and at shutdown.", func(c *Config) *bool { return &c.Anomalies }),
+	str("anomaly-sensitivity", secProcess, `How far from its expected value a point must lie to be an anomaly: "low" (6 robust standard deviations, fewer and surer anomalies), "medium" (5), "high" (4, more anomalies and more false alarms), or the number of standard deviations itself.`, func(c *Config) *string { return &c.AnomalySensitivity }),
+	integer("anomaly-max-series", secProcess, "Most series the anomaly detector keeps a baseline for (about 1KiB each); beyond it the least recently seen series is forgotten and learns again from scratch when it comes back.", func(c *Config) *int { return &c.AnomalyMaxSeries }),
 
 	size("max-body-bytes", secIngest, "Largest HTTP ingest request body; larger requests get 413.", func(c *Config) *int64 { return &c.MaxBodyBytes }),
 	size("max-record-bytes", secIngest, "Largest single device event.", func(c *Config) *int64 { return &c.MaxRecordBytes }),

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluice-dev/sluice/internal/insights"
 )
 
 // Problem is one thing wrong with a configuration.
@@ -155,6 +157,10 @@ func (c Config) problems(src map[string]string) []Problem {
 	k.intRange("batch-size", int64(c.BatchSize), 1, 1_000_000, itoa)
 	k.durRange("flush-interval", c.FlushInterval, 1, 10*time.Second, "greater than 0 and at most 10s")
 	k.intRange("processors", int64(c.Processors), 1, 1024, itoa)
+	if _, err := insights.ParseSensitivity(c.AnomalySensitivity); err != nil {
+		k.addf("anomaly-sensitivity", "must be low, medium, high or a positive number (standard deviations), got %q", c.AnomalySensitivity)
+	}
+	k.intRange("anomaly-max-series", int64(c.AnomalyMaxSeries), 1, 100_000_000, itoa)
 
 	// Ingest limits, each bounded by the one it must fit into.
 	k.intRange("max-body-bytes", c.MaxBodyBytes, 1<<10, 1<<30, FormatSize)
