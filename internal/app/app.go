@@ -35,6 +35,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/flock"
 	"github.com/sluice-dev/sluice/internal/ingest"
+	"github.com/sluice-dev/sluice/internal/insights"
 	"github.com/sluice-dev/sluice/internal/lake"
 	"github.com/sluice-dev/sluice/internal/pgwire"
 	"github.com/sluice-dev/sluice/internal/pipeline"
@@ -59,6 +60,8 @@ type App struct {
 	db        *tsdb.DB
 	ingest    *ingest.Service
 	processor *pipeline.Processor
+	detector  *insights.Detector   // nil when anomalies are off
+	detSaves  *detectorState       // its periodic saves (anomalies.go)
 	lake      *pipeline.LakeWriter // nil when the lake is off
 	engine    *sluicesql.Engine
 	pg        *pgwire.Server
@@ -278,6 +281,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("app: %w", err)
 	}
+	if a.detector, err = a.openDetector(); err != nil {
+		return err
+	}
 	a.processor, err = pipeline.NewProcessor(ctx, a.broker, a.db, pipeline.Options{
 		Stream:           cfg.Stream,
 		DeadLetterStream: cfg.DeadLetterStream,
@@ -288,12 +294,16 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Workers:          cfg.Processors,
 		Mapping:          event.Options{Mode: mode, MultiMeasureName: cfg.MultiMeasureName, FutureThreshold: cfg.FutureThreshold},
 		Retention:        tsdb.Retention{Memory: cfg.MemoryRetention, Magnetic: cfg.MagneticRetention},
+		Anomalies:        a.detector,
 	}, a.logger.With("component", "processor"), a.reg)
 	if err != nil {
 		return err
 	}
 	if err := a.processor.Start(ctx); err != nil {
 		return err
+	}
+	if a.detector != nil {
+		a.startDetectorSaves(a.detector)
 	}
 	if cfg.Lake {
 		lakeDir := cfg.LakeDir
@@ -459,6 +469,8 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.processor != nil {
 		errs = append(errs, a.processor.Shutdown(ctx))
 	}
+	// After the processor: the state then holds every batch it wrote.
+	errs = append(errs, a.stopDetectorSaves())
 	if a.lake != nil {
 		// Writes the buffered events and acknowledges them.
 		errs = append(errs, a.lake.Shutdown(ctx))

@@ -131,12 +131,10 @@ func NewProcessor(ctx context.Context, broker stream.Broker, db *tsdb.DB, opts O
 			{Name: "original_time", Kind: "measure", Type: columnar.Timestamp}, {Name: "corrected_time", Kind: "measure", Type: columnar.Timestamp},
 			{Name: "arrival_time", Kind: "measure", Type: columnar.Timestamp}, {Name: "offset_seconds", Kind: "measure", Type: columnar.Float64}},
 	}
-	names := []string{DeadLettersTable, CorrectionsTable}
-	if opts.Anomalies != nil {
-		systemTables[AnomaliesTable] = anomalyColumns
-		names = append(names, AnomaliesTable)
-	}
-	for _, name := range names {
+	// sluice.anomalies exists even with detection off, so dashboards and
+	// queries of it bind (and find nothing).
+	systemTables[AnomaliesTable] = anomalyColumns
+	for _, name := range []string{DeadLettersTable, CorrectionsTable, AnomaliesTable} {
 		if err := db.EnsureTable(ctx, SystemDatabase, name, tsdb.TableOptions{System: true, Declared: systemTables[name]}); err != nil {
 			return nil, fmt.Errorf("pipeline: create system table %s.%s: %w", SystemDatabase, name, err)
 		}
