@@ -40,12 +40,19 @@ const (
 	colString
 )
 
-// schemaState is the writer's inferred schema, grown by every object.
+// schemaState is the writer's inferred schema, grown by every object,
+// and the scratch space of writeParquet, reused from object to object.
 type schemaState struct {
 	types map[string]colType
+	scan  pqScan
+	vals  []parquet.Value
 }
 
-func newSchemaState() *schemaState { return &schemaState{types: map[string]colType{}} }
+func newSchemaState() *schemaState {
+	s := &schemaState{types: map[string]colType{}}
+	s.scan.index = map[string]int{}
+	return s
+}
 
 func typeOf(k valueKind) colType {
 	switch k {
@@ -80,25 +87,6 @@ func keyString(key []byte, esc bool) string {
 	return string(key)
 }
 
-// observe folds the types of the events in lines (one JSON object per
-// line, validated) into the schema.
-func (s *schemaState) observe(lines []byte) {
-	forEachLine(lines, func(line []byte) {
-		_ = scanObject(line, func(key []byte, keyEsc bool, kind valueKind, _ []byte, _ bool) {
-			t := typeOf(kind)
-			if keyEsc {
-				k := keyString(key, true)
-				s.types[k] = merge(s.types[k], t)
-				return
-			}
-			cur, ok := s.types[string(key)] // no allocation for the lookup
-			if !ok || merge(cur, t) != cur {
-				s.types[string(key)] = merge(cur, t)
-			}
-		})
-	})
-}
-
 // parquetSchema builds the Parquet schema of the current state.
 func (s *schemaState) parquetSchema() *parquet.Schema {
 	g := parquet.Group{}
@@ -110,7 +98,7 @@ func (s *schemaState) parquetSchema() *parquet.Schema {
 		case colBool:
 			n = parquet.Leaf(parquet.BooleanType)
 		default:
-			n = parquet.String()
+			n = parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
 		}
 		g[k] = parquet.Optional(n)
 	}
@@ -129,70 +117,171 @@ func forEachLine(lines []byte, fn func(line []byte)) {
 	}
 }
 
-// rowChunk is how many rows are converted before each WriteRows call.
-const rowChunk = 1024
+// Tuning of the objects, chosen for scans (see BENCHMARKS.md):
+//
+//   - Strings are dictionary-encoded (RLE_DICTIONARY): device ids and other
+//     low-cardinality strings become small integer codes, which are what
+//     makes a GROUP BY device id cheap to read. A column whose dictionary
+//     outgrows pqDictMaxBytes falls back to PLAIN for the rest of the
+//     object, so unique-per-event strings do not pay for a useless
+//     dictionary.
+//   - Snappy compression, the format's usual default; with dictionaries the
+//     pages it has to decompress are small.
+//   - One row group per object (objects are a few MB), pages of up to
+//     pqPageBytes.
+const (
+	pqDictMaxBytes = 1 << 20
+	pqPageBytes    = 256 << 10
+	pqWriteChunk   = 8192 // values handed to a column writer at a time
+)
+
+// pqSpan is one top-level member of an event, as positions in the lines
+// the object is written from: its value's kind and raw bytes.
+type pqSpan struct {
+	row      int32
+	kind     valueKind
+	esc      bool
+	off, end int
+}
+
+// pqCol collects the members of one key.
+type pqCol struct {
+	name  string
+	t     colType // as in schemaState.types
+	spans []pqSpan
+}
+
+// pqScan is the single pass over an object's events: every member is
+// located once and filed under its column, and the column types are
+// folded into the writer's schema at the same time. Columns are kept from
+// object to object (the schema only grows); their spans are reset.
+type pqScan struct {
+	lines []byte
+	state *schemaState
+	cols  []*pqCol
+	index map[string]int
+	// byPos caches the column of the key at each member position of the
+	// previous event: events of one source repeat their keys in the same
+	// order, so a byte compare replaces the map lookup.
+	byPos []pqPos
+	row   int32
+	pos   int
+	nrows int // expected rows, to size new columns' spans
+}
+
+type pqPos struct {
+	key []byte
+	col int
+}
+
+func (p *pqScan) column(key []byte, esc bool) int {
+	if !esc && p.pos < len(p.byPos) && string(p.byPos[p.pos].key) == string(key) {
+		return p.byPos[p.pos].col
+	}
+	var name string
+	c, ok := 0, false
+	if esc || !utf8.Valid(key) {
+		name = keyString(key, esc)
+		c, ok = p.index[name]
+	} else {
+		c, ok = p.index[string(key)] // no allocation for the lookup
+	}
+	if !ok {
+		if name == "" {
+			name = string(key)
+		}
+		c = len(p.cols)
+		p.cols = append(p.cols, &pqCol{name: name, t: p.state.types[name], spans: make([]pqSpan, 0, p.nrows)})
+		p.index[name] = c
+		if _, seen := p.state.types[name]; !seen {
+			p.state.types[name] = colNone
+		}
+	}
+	if !esc {
+		if p.pos < len(p.byPos) {
+			p.byPos[p.pos] = pqPos{key, c}
+		} else if p.pos == len(p.byPos) {
+			p.byPos = append(p.byPos, pqPos{key, c})
+		}
+	}
+	return c
+}
+
+func (p *pqScan) member(key []byte, keyEsc bool, kind valueKind, val []byte, valEsc bool) {
+	c := p.column(key, keyEsc)
+	p.pos++
+	col := p.cols[c]
+	if t := merge(col.t, typeOf(kind)); t != col.t {
+		col.t = t
+		p.state.types[col.name] = t
+	}
+	off := 0
+	if val != nil {
+		// val is a sub-slice of p.lines reaching to its capacity's end
+		// (forEachLine and scanObject only cut from the front and the
+		// length), so the capacities give its offset.
+		off = cap(p.lines) - cap(val)
+	}
+	col.spans = append(col.spans, pqSpan{row: p.row, kind: kind, esc: valEsc, off: off, end: off + len(val)})
+}
 
 // writeParquet converts the events in lines (one validated JSON object per
 // line) to a Parquet object on w, after folding their types into state.
 // meta is stored as key/value metadata of the file.
 func writeParquet(w io.Writer, lines []byte, state *schemaState, meta map[string]string) error {
-	state.observe(lines)
-	schema := state.parquetSchema()
-	cols := schema.Columns()
-	index := make(map[string]int, len(cols))
-	types := make([]colType, len(cols))
-	for i, path := range cols {
-		index[path[0]] = i
-		types[i] = state.types[path[0]]
+	sc := &state.scan
+	sc.lines, sc.state, sc.row = lines, state, 0
+	sc.nrows = bytes.Count(lines, []byte{'\n'}) + 1
+	for _, c := range sc.cols {
+		c.spans = c.spans[:0]
 	}
-	opts := []parquet.WriterOption{schema, parquet.Compression(&parquet.Snappy), parquet.CreatedBy("sluice", "", "")}
+	defer func() {
+		// Do not keep the lines alive through the cache.
+		sc.lines = nil
+		clear(sc.byPos)
+		sc.byPos = sc.byPos[:0]
+	}()
+	member := sc.member
+	forEachLine(lines, func(line []byte) {
+		sc.pos = 0
+		_ = scanObject(line, member)
+		sc.row++
+	})
+	nrows := int(sc.row)
+	schema := state.parquetSchema()
+	opts := []parquet.WriterOption{schema, parquet.Compression(&parquet.Snappy), parquet.CreatedBy("sluice", "", ""),
+		parquet.DictionaryMaxBytes(pqDictMaxBytes), parquet.PageBufferSize(pqPageBytes)}
 	for k, v := range meta {
 		opts = append(opts, parquet.KeyValueMetadata(k, v))
 	}
 	pw := parquet.NewWriter(w, opts...)
-	ncol := len(cols)
-	slab := make([]parquet.Value, rowChunk*ncol)
-	rows := make([]parquet.Row, 0, rowChunk)
-	var err error
-	flush := func() {
-		if err == nil && len(rows) > 0 {
-			_, err = pw.WriteRows(rows)
-		}
-		rows = rows[:0]
+	writers := pw.ColumnWriters()
+	if cap(state.vals) < nrows {
+		state.vals = make([]parquet.Value, nrows)
 	}
-	forEachLine(lines, func(line []byte) {
-		if err != nil {
-			return
+	vals := state.vals[:nrows]
+	defer clear(vals) // they point into lines
+	for leaf, path := range schema.Columns() {
+		name := path[0]
+		t := state.types[name]
+		null := parquet.NullValue().Level(0, 0, leaf)
+		for i := range vals {
+			vals[i] = null
 		}
-		if len(rows) == rowChunk {
-			flush()
+		if c, ok := sc.index[name]; ok {
+			for _, sp := range sc.cols[c].spans {
+				if sp.kind == kindNull {
+					vals[sp.row] = null
+					continue
+				}
+				vals[sp.row] = cellValue(t, sp.kind, lines[sp.off:sp.end], sp.esc).Level(0, 1, leaf)
+			}
 		}
-		n := len(rows)
-		row := parquet.Row(slab[n*ncol : (n+1)*ncol : (n+1)*ncol])
-		for i := range row {
-			row[i] = parquet.NullValue().Level(0, 0, i)
+		for lo := 0; lo < nrows; lo += pqWriteChunk {
+			if _, err := writers[leaf].WriteRowValues(vals[lo:min(nrows, lo+pqWriteChunk)]); err != nil {
+				return fmt.Errorf("write parquet column %q: %w", name, err)
+			}
 		}
-		_ = scanObject(line, func(key []byte, keyEsc bool, kind valueKind, val []byte, valEsc bool) {
-			var c int
-			var ok bool
-			if keyEsc || !utf8.Valid(key) {
-				c, ok = index[keyString(key, keyEsc)]
-			} else {
-				c, ok = index[string(key)]
-			}
-			if !ok {
-				return // cannot happen: observe saw every key
-			}
-			row[c] = cellValue(types[c], kind, val, valEsc).Level(0, 1, c)
-			if kind == kindNull {
-				row[c] = parquet.NullValue().Level(0, 0, c)
-			}
-		})
-		rows = append(rows, row)
-	})
-	flush()
-	if err != nil {
-		return fmt.Errorf("write parquet rows: %w", err)
 	}
 	if err := pw.Close(); err != nil {
 		return fmt.Errorf("finish parquet object: %w", err)
@@ -206,7 +295,10 @@ func cellValue(t colType, kind valueKind, val []byte, esc bool) parquet.Value {
 	case kind == kindNull:
 		return parquet.NullValue()
 	case t == colDouble:
-		f, _ := strconv.ParseFloat(string(val), 64) // validated; ±Inf beyond range
+		f, ok := lakeParseFloat(val)
+		if !ok { // validated, so cannot happen; ±Inf beyond range either way
+			f, _ = strconv.ParseFloat(string(val), 64)
+		}
 		return parquet.DoubleValue(f)
 	case t == colBool:
 		return parquet.BooleanValue(val[0] == 't')

@@ -116,8 +116,12 @@ type Writer struct {
 		key string
 	}
 	scratch []stream.Record
+	spare   [][]byte // emptied event buffers of written runs, for reuse
 	closed  bool
 }
+
+// maxSpare bounds Writer.spare.
+const maxSpare = 4
 
 // run is a contiguous range of stream sequences whose events for one
 // output go to one object. Contiguity is what makes the object's name a
@@ -373,6 +377,9 @@ func (w *Writer) runFor(out int, m *stream.Message) *run {
 		}
 	}
 	r := &run{first: m.Seq, last: m.Seq, oldest: m.Time, key: key}
+	if n := len(w.spare); n > 0 && out == outEvents {
+		r.lines, w.spare = w.spare[n-1], w.spare[:n-1]
+	}
 	w.runs[out] = append(w.runs[out], r)
 	return r
 }
@@ -473,6 +480,14 @@ func (w *Writer) Flush(ctx context.Context) error {
 	w.metrics.flushSeconds.Observe(time.Since(start).Seconds())
 	clear(w.msgs)
 	w.msgs = w.msgs[:0]
+	// Keep a few event buffers for the next runs: growing a fresh one to
+	// BufferBytes (page faults and copies) costs about as much as the
+	// JSON Lines write itself.
+	for _, r := range w.runs[outEvents] {
+		if len(w.spare) < maxSpare && cap(r.lines) <= 2*int(w.opts.BufferBytes) {
+			w.spare = append(w.spare, r.lines[:0])
+		}
+	}
 	w.runs = [2][]*run{}
 	w.bytes = 0
 	w.bufStart.Store(0)
