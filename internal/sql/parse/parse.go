@@ -495,12 +495,9 @@ func (p *parser) columnDefs() []ColumnDef {
 	p.expectOp("(")
 	var cols []ColumnDef
 	for {
+		// A reserved word needs quotes (backquotes in Hive), as elsewhere.
 		name := p.peek()
-		if name.kind != tIdent && name.kind != tQIdent {
-			p.unexpected("column name")
-		}
-		p.i++
-		col := ColumnDef{Pos: Pos(name.pos), Name: newIdent(*name)}
+		col := ColumnDef{Pos: Pos(name.pos), Name: p.ident("column name")}
 		col.Type = p.hiveType()
 		if p.acceptKw("comment") {
 			col.Comment = p.stringLit()
