@@ -69,6 +69,9 @@ type Options struct {
 	MaintenanceInterval time.Duration
 	// PartRowGroupRows overrides the part writer's row group size (tests).
 	PartRowGroupRows int
+	// partNoSeriesStats writes parts without series statistics, as sluice
+	// did before they existed (tests of the fallback).
+	partNoSeriesStats bool
 	// Now returns the current time; nil = time.Now.
 	Now func() time.Time
 }

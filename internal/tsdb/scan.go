@@ -116,11 +116,16 @@ func (t *table) columns(proj []string) ([]string, map[string]columnar.Type) {
 
 // matchSeries reports whether s passes the request's measure and dimension filters.
 func (req *ScanRequest) matchSeries(s *series) bool {
-	if req.MeasureNames != nil && !slices.Contains(req.MeasureNames, s.measure) {
+	return req.matchIdentity(s.measure, s.dims)
+}
+
+// matchIdentity is matchSeries for a series given by measure and dims.
+func (req *ScanRequest) matchIdentity(measure string, dims []Dimension) bool {
+	if req.MeasureNames != nil && !slices.Contains(req.MeasureNames, measure) {
 		return false
 	}
 	for _, f := range req.Dims {
-		v, ok := dimValue(s.dims, f.Name)
+		v, ok := dimValue(dims, f.Name)
 		if !ok || !f.match(v) {
 			return false
 		}
@@ -308,63 +313,71 @@ func (db *DB) Scan(ctx context.Context, req ScanRequest, fn func(*columnar.Batch
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		parts, mem := snap.parts[p], snap.mem[p]
-		sources := len(parts) + snap.memSrc[p]
-		switch {
-		case len(parts) == sources && disjointMeasures(parts):
-			// Parts that cannot hold the same series need no merge.
-			if err := emit(); err != nil {
-				return err
-			}
-			like := out.b
-			only := req.OnlyColumns && len(req.Columns) > 0
-			if only {
-				like = project(out.b, req.Columns)
-				only = len(like.Names) > 0
-			}
-			for _, pr := range parts {
-				f, ok := partFilter(pr, &req, snap.dims, snap.fields)
-				if !ok {
-					continue
-				}
-				if only {
-					f.ProjectOnly = true
-					for _, c := range []string{"time", "measure_name"} {
-						if slices.Contains(req.Columns, c) {
-							f.Columns = append(f.Columns, c)
-						}
-					}
-					if len(f.Columns) == 0 {
-						// The part has none of the columns, but its rows
-						// still count: read the cheapest, conform turns
-						// the rest into NULLs.
-						f.Columns = append(f.Columns, "time")
-					}
-				}
-				if err = pr.r.Scan(ctx, f, func(b *columnar.Batch) error {
-					return fn(conform(b, like))
-				}); err != nil {
-					return err
-				}
-			}
-		case sources == 1:
-			sort.Slice(mem, func(i, j int) bool { return compareSeries(mem[i].s, mem[j].s, snap.allDims) < 0 })
-			for _, m := range mem {
-				out.appendMem(m.s, m.times, m.versions, m.fields, 0, len(m.times))
-				if out.b.Len() >= scanBatchRows {
-					if err = emit(); err != nil {
-						return err
-					}
-				}
-			}
-		default:
-			err = db.mergePartition(ctx, &req, snap, parts, mem, out, emit)
-		}
-		if err != nil {
+		if err := db.scanPartition(ctx, &req, snap, p, out, emit, fn); err != nil {
 			return err
 		}
 	}
 	return emit()
+}
+
+// scanPartition emits the rows of partition p of snap (see Scan): straight
+// from the parts when they cannot share a series, from the one memtable
+// when it is the only source, merged otherwise. Batches go to fn directly
+// or through out and emit.
+func (db *DB) scanPartition(ctx context.Context, req *ScanRequest, snap *snapshot, p int64, out *batchBuilder, emit func() error, fn func(*columnar.Batch) error) (err error) {
+	parts, mem := snap.parts[p], snap.mem[p]
+	sources := len(parts) + snap.memSrc[p]
+	switch {
+	case len(parts) == sources && disjointMeasures(parts):
+		// Parts that cannot hold the same series need no merge.
+		if err := emit(); err != nil {
+			return err
+		}
+		like := out.b
+		only := req.OnlyColumns && len(req.Columns) > 0
+		if only {
+			like = project(out.b, req.Columns)
+			only = len(like.Names) > 0
+		}
+		for _, pr := range parts {
+			f, ok := partFilter(pr, req, snap.dims, snap.fields)
+			if !ok {
+				continue
+			}
+			if only {
+				f.ProjectOnly = true
+				for _, c := range []string{"time", "measure_name"} {
+					if slices.Contains(req.Columns, c) {
+						f.Columns = append(f.Columns, c)
+					}
+				}
+				if len(f.Columns) == 0 {
+					// The part has none of the columns, but its rows
+					// still count: read the cheapest, conform turns
+					// the rest into NULLs.
+					f.Columns = append(f.Columns, "time")
+				}
+			}
+			if err = pr.r.Scan(ctx, f, func(b *columnar.Batch) error {
+				return fn(conform(b, like))
+			}); err != nil {
+				return err
+			}
+		}
+	case sources == 1:
+		sort.Slice(mem, func(i, j int) bool { return compareSeries(mem[i].s, mem[j].s, snap.allDims) < 0 })
+		for _, m := range mem {
+			out.appendMem(m.s, m.times, m.versions, m.fields, 0, len(m.times))
+			if out.b.Len() >= scanBatchRows {
+				if err = emit(); err != nil {
+					return err
+				}
+			}
+		}
+	default:
+		err = db.mergePartition(ctx, req, snap, parts, mem, out, emit)
+	}
+	return err
 }
 
 // partFilter translates a request into a filter for part p, projecting the

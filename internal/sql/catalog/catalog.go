@@ -237,6 +237,12 @@ func (t *Table) Latest(ctx context.Context, req plan.ScanRequest, fn func(*colum
 	return t.db.Latest(ctx, t.request(req), fn)
 }
 
+// SeriesCounts implements plan.SeriesCounter; the store names the count
+// columns as the plan does.
+func (t *Table) SeriesCounts(ctx context.Context, req plan.ScanRequest, fn func(*columnar.Batch) error) error {
+	return t.db.SeriesCounts(ctx, t.request(req), fn)
+}
+
 func (c *Catalog) tsdbHasExact(ctx context.Context, db, table string) bool {
 	ts, ok := c.tsdbTables(ctx, db)
 	if !ok {

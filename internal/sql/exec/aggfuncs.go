@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/sql/fn"
+	"github.com/sluice-dev/sluice/internal/sql/plan"
 )
 
 // aggFunc is the state of one aggregate for many groups.
@@ -40,6 +41,8 @@ func newAggFunc(name string, argTypes []columnar.Type, ret columnar.Type, star b
 		return &countAgg{star: star || len(argTypes) == 0}, nil
 	case "count_if":
 		return &countAgg{ifTrue: true}, nil
+	case plan.CountSumAgg:
+		return &countAgg{sum: true}, nil
 	case "sum":
 		if at == columnar.Float64 {
 			return &sumFloatAgg{}, nil
@@ -83,19 +86,31 @@ func nonNull(c *columnar.Column, i int) bool {
 	return c.Type != columnar.Unknown && (c.Nulls == nil || !c.Nulls[i])
 }
 
+// countAgg counts rows; with sum, it adds up per-series counts instead
+// (plan.UseSeriesCounts), which like a count is 0 for no rows.
 type countAgg struct {
-	star, ifTrue bool
-	n            []int64
+	star, ifTrue, sum bool
+	n                 []int64
 }
 
 func (a *countAgg) grow(n int)     { a.n = growSlice(a.n, n) }
 func (a *countAgg) size() int64    { return 8 * int64(cap(a.n)) }
-func (a *countAgg) fresh() aggFunc { return &countAgg{star: a.star, ifTrue: a.ifTrue} }
+func (a *countAgg) fresh() aggFunc { return &countAgg{star: a.star, ifTrue: a.ifTrue, sum: a.sum} }
 func (a *countAgg) result(g int, out *columnar.Column) {
 	out.AppendInt(a.n[g])
 }
 func (a *countAgg) add(args []*columnar.Column, gids []int32, n int) error {
 	switch {
+	case a.sum:
+		c := args[0]
+		if c.Type != columnar.Int64 {
+			return fmt.Errorf("%s over %s", plan.CountSumAgg, c.Type)
+		}
+		for i, g := range gids[:n] {
+			if g >= 0 && nonNull(c, i) {
+				a.n[g] += c.Ints[i]
+			}
+		}
 	case a.star:
 		for _, g := range gids[:n] {
 			if g >= 0 {

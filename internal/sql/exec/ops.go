@@ -49,6 +49,11 @@ func (o *scanOp) run(ctx context.Context, emit func(*chunk) error) error {
 		ch := &chunk{cols: make([]*columnar.Column, len(n.Columns)), n: rows}
 		for i, c := range n.Columns {
 			col := b.Col(c.Name)
+			if k := len(n.Columns) - i; n.Counts && k <= 3 && len(b.Cols) >= 3 {
+				// The counts are the batch's last three columns, whatever
+				// a dimension of the same name would shadow.
+				col = b.Cols[len(b.Cols)-k]
+			}
 			switch {
 			case col == nil:
 				col = fn.NullColumn(c.Type, rows)
@@ -62,13 +67,20 @@ func (o *scanOp) run(ctx context.Context, emit func(*chunk) error) error {
 		return emit(ch)
 	}
 	var err error
-	if n.Latest {
+	switch {
+	case n.Latest:
 		ls, ok := n.Table.(plan.LatestScanner)
 		if !ok {
 			return fmt.Errorf("scan %s: table has no latest-point path", n.Name)
 		}
 		err = ls.Latest(ctx, req, fnb)
-	} else {
+	case n.Counts:
+		sc, ok := n.Table.(plan.SeriesCounter)
+		if !ok {
+			return fmt.Errorf("scan %s: table has no series counts", n.Name)
+		}
+		err = sc.SeriesCounts(ctx, req, fnb)
+	default:
 		err = n.Table.Scan(ctx, req, fnb)
 	}
 	if err != nil {

@@ -10,7 +10,11 @@ import "math"
 // each series is all the aggregation can use, and the table keeps it in
 // memory. An upper time bound disqualifies: the newest point might lie
 // after it while an older one is inside.
+//
+// It then applies UseSeriesCounts, so that callers make one call for both
+// of the store's shortcuts.
 func UseLatest(n Node) {
+	defer UseSeriesCounts(n)
 	walkNodes(n, func(x Node) {
 		agg, ok := x.(*Aggregate)
 		if !ok {

@@ -45,6 +45,24 @@ type LatestScanner interface {
 	Latest(ctx context.Context, req ScanRequest, fn func(*columnar.Batch) error) error
 }
 
+// SeriesCounter is implemented by tables that can count each series' rows
+// without reading them (see UseSeriesCounts). SeriesCounts calls fn with
+// batches of one row per series that has rows matching req: the requested
+// measure_name and dimension columns, then CountColumn (BIGINT),
+// MinTimeColumn and MaxTimeColumn (TIMESTAMP) as the last three columns.
+type SeriesCounter interface {
+	SeriesCounts(ctx context.Context, req ScanRequest, fn func(*columnar.Batch) error) error
+}
+
+// Names of the columns a SeriesCounter adds, and of the aggregate that
+// adds up counts (count(*) over per-series counts: 0, not NULL, for no rows).
+const (
+	CountColumn   = "$count"
+	MinTimeColumn = "$min_time"
+	MaxTimeColumn = "$max_time"
+	CountSumAgg   = "$count_sum"
+)
+
 // ScanRequest carries the parts of a query a table may use to read less.
 type ScanRequest struct {
 	MinTime, MaxTime int64 // inclusive bounds on the time column; math.MinInt64/MaxInt64 when open
@@ -206,10 +224,13 @@ func exprList(es []Expr) string {
 
 // Scan reads a table.
 type Scan struct {
-	Table   Table
-	Name    string // for EXPLAIN
-	Req     ScanRequest
-	Latest  bool // use the table's LatestScanner
+	Table  Table
+	Name   string // for EXPLAIN
+	Req    ScanRequest
+	Latest bool // use the table's LatestScanner
+	// Counts reads one row per series from the table's SeriesCounter; the
+	// last three Columns are then CountColumn, MinTimeColumn, MaxTimeColumn.
+	Counts  bool
 	Columns []Column
 }
 
@@ -406,6 +427,9 @@ func (n *Scan) String() string {
 	s := fmt.Sprintf("Scan %s", n.Name)
 	if n.Latest {
 		s += " latest"
+	}
+	if n.Counts {
+		s += " series-counts"
 	}
 	if n.Req.MinTime != minInt || n.Req.MaxTime != maxInt {
 		s += fmt.Sprintf(" time=[%d,%d]", n.Req.MinTime, n.Req.MaxTime)

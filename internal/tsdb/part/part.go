@@ -137,6 +137,9 @@ type WriterOptions struct {
 	// when they hold decimals; for comparisons and for consumers that must
 	// see IEEE doubles in the file.
 	NoDecimal bool
+	// NoSeriesStats leaves out the series statistics (KeySeries), writing
+	// a part as sluice did before they existed; for compatibility tests.
+	NoSeriesStats bool
 }
 
 func (o WriterOptions) withDefaults() (WriterOptions, error) {

@@ -695,5 +695,14 @@ func FuzzOpen(f *testing.F) {
 		if err != nil && !errors.Is(err, part.ErrCorrupt) {
 			t.Fatalf("scan error of unexpected kind: %v", err)
 		}
+		ss, err := pr.Series()
+		if err != nil && !errors.Is(err, part.ErrCorrupt) {
+			t.Fatalf("series statistics error of unexpected kind: %v", err)
+		}
+		for _, s := range ss {
+			if _, err := pr.AppendTimes(context.Background(), nil, s.Start, s.Start+s.Rows); err != nil && !errors.Is(err, part.ErrCorrupt) {
+				t.Fatalf("AppendTimes error of unexpected kind: %v", err)
+			}
+		}
 	})
 }

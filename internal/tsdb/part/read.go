@@ -29,6 +29,10 @@ type Reader struct {
 
 	mu    sync.Mutex          // guards dicts
 	dicts map[[2]int][]string // (row group, leaf column) → decoded dictionary
+
+	seriesOnce sync.Once // decodes KeySeries on first use
+	series     []SeriesStat
+	seriesErr  error
 }
 
 type colMeta struct {

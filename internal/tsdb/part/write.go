@@ -1,6 +1,7 @@
 package part
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -29,6 +30,7 @@ func errorf(kind error, format string, args ...any) error {
 // plan is the validated layout of one Write.
 type plan struct {
 	meta   Meta
+	series []byte             // KeySeries, base64
 	cols   []*columnar.Column // parallel to meta.Columns
 	schema *parquet.Schema
 	pages  []int // first row of each page, then the row count
@@ -247,6 +249,10 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 		Dims:          append([]string{}, dims...),
 		PageRows:      opts.PageRows,
 	}}
+	if !opts.NoSeriesStats {
+		raw := appendSeriesStats(nil, &p.meta, mnCol, dimCols, timeCol.Ints, seriesStarts)
+		p.series = base64.StdEncoding.AppendEncode(nil, raw)
+	}
 	p.pages, p.groups = layout(seriesStarts, n, opts.PageRows, opts.RowGroupRows)
 	p.meta.RowGroups = len(p.groups) - 1
 	group := parquet.Group{}
@@ -364,9 +370,14 @@ func (p *plan) encode(out fileWriter, opts WriterOptions) (err error) {
 		parquet.KeyValueMetadata(KeyFormatVersion, strconv.Itoa(FormatVersion)),
 		parquet.KeyValueMetadata(KeyMeta, string(metaJSON)),
 		parquet.SortingWriterConfig(parquet.SortingColumns(sorting...)),
-		parquet.CreatedBy("sluice", "part-v"+strconv.Itoa(FormatVersion), ""),
-		parquet.WriteBufferSize(256 << 10),
 	}
+	if p.series != nil {
+		options = append(options, parquet.KeyValueMetadata(KeySeries, string(p.series)))
+	}
+	options = append(options,
+		parquet.CreatedBy("sluice", "part-v"+strconv.Itoa(FormatVersion), ""),
+		parquet.WriteBufferSize(256<<10),
+	)
 	// Validate first: NewWriter panics on a bad configuration. The options,
 	// not the resulting *WriterConfig, go to NewWriter, because merging a
 	// WriterConfig ORs boolean fields with the defaults and would turn
