@@ -366,7 +366,7 @@ func TestGrafanaDataSource(t *testing.T) {
 		// The user is "sluice", so search_path's "$user" names the system
 		// database: its tables are listed unqualified (as PostgreSQL does)
 		// and resolve unqualified too.
-		want := []string{"clock_corrections", "dead_letters", "iot.telemetry"}
+		want := []string{"anomalies", "clock_corrections", "dead_letters", "iot.telemetry"}
 		if fmt.Sprint(got) != fmt.Sprint(want) || fr.names[0] != "table" {
 			t.Errorf("tables %v (column %v), want %v", got, fr.names, want)
 		}
@@ -415,7 +415,7 @@ func TestGrafanaDataSource(t *testing.T) {
 		if got := collect(`SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT LIKE 'pg_%' AND schema_name != 'information_schema' ORDER BY schema_name`); fmt.Sprint(got) != "[iot sluice]" {
 			t.Errorf("schemata %v", got)
 		}
-		if got := collect(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type IN ('BASE TABLE','VIEW') ORDER BY table_name`, "sluice"); fmt.Sprint(got) != "[clock_corrections dead_letters]" {
+		if got := collect(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type IN ('BASE TABLE','VIEW') ORDER BY table_name`, "sluice"); fmt.Sprint(got) != "[anomalies clock_corrections dead_letters]" {
 			t.Errorf("tables %v", got)
 		}
 		got := collect(`SELECT column_name, data_type, udt_name, numeric_precision, numeric_scale FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`, "iot", "telemetry")

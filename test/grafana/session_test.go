@@ -105,10 +105,10 @@ func TestWireSession(t *testing.T) {
 	if got := row(`SELECT user, current_setting('server_version_num')::int/100 AS version`); got != "[[grafana 1600]]" {
 		t.Errorf("user, version: %s", got)
 	}
-	if got := row(tableListQuery); got != "[[iot.telemetry] [sluice.clock_corrections] [sluice.dead_letters]]" {
+	if got := row(tableListQuery); got != "[[iot.telemetry] [sluice.anomalies] [sluice.clock_corrections] [sluice.dead_letters]]" {
 		t.Errorf("table list as grafana: %s", got)
 	}
-	if got := row(`SET search_path TO iot, public; ` + tableListQuery); got != "[[telemetry] [sluice.clock_corrections] [sluice.dead_letters]]" {
+	if got := row(`SET search_path TO iot, public; ` + tableListQuery); got != "[[telemetry] [sluice.anomalies] [sluice.clock_corrections] [sluice.dead_letters]]" {
 		t.Errorf("table list with iot on the search path: %s", got)
 	}
 	if got := row(columnListQuery("telemetry")); got != `[["time" timestamp without time zone] [measure_name text] ["DeviceID" text] ["measure_value::double" double precision]]` {
