@@ -152,6 +152,26 @@ func plotPoints(res *sluicesql.Result) ([]insights.Point, error) {
 	return out, nil
 }
 
+// insightPoints runs insight fn for req and returns its rows; on failure
+// it has answered the request and ok is false.
+func (s *Server) insightPoints(w http.ResponseWriter, r *http.Request, fn string, req *insightRequest) (pts []insights.Point, ok bool) {
+	sql, err := insightSQL(fn, req)
+	if err != nil {
+		writeError(w, errBadRequest, err.Error())
+		return nil, false
+	}
+	res, err := s.querier.Query(r.Context(), sql, nil)
+	if err != nil {
+		writeQueryError(w, err)
+		return nil, false
+	}
+	if pts, err = plotPoints(res); err != nil {
+		writeError(w, errInternal, err.Error())
+		return nil, false
+	}
+	return pts, true
+}
+
 // plot serves GET /v1/plot: the series with its anomalies as solid dots
 // and, with horizon > 0, its forecast as a bold line in a shaded band. It
 // runs the same SQL table functions as /v1/insights.
@@ -169,19 +189,8 @@ func (s *Server) plot(w http.ResponseWriter, r *http.Request) {
 	req.Horizon, req.Level = nil, nil
 	model, period := req.Model, req.Period
 	req.Model, req.Period = "", nil
-	sql, err := insightSQL("anomalies", &req)
-	if err != nil {
-		writeError(w, errBadRequest, err.Error())
-		return
-	}
-	res, err := s.querier.Query(r.Context(), sql, nil)
-	if err != nil {
-		writeQueryError(w, err)
-		return
-	}
-	pts, err := plotPoints(res)
-	if err != nil {
-		writeError(w, errInternal, err.Error())
+	pts, ok := s.insightPoints(w, r, "anomalies", &req)
+	if !ok {
 		return
 	}
 	if len(pts) == 0 {
@@ -198,19 +207,8 @@ func (s *Server) plot(w http.ResponseWriter, r *http.Request) {
 	if horizon != nil && *horizon > 0 {
 		fr := req
 		fr.Sensitivity, fr.Horizon, fr.Level, fr.Model, fr.Period = nil, horizon, level, model, period
-		sql, err := insightSQL("forecast", &fr)
-		if err != nil {
-			writeError(w, errBadRequest, err.Error())
-			return
-		}
-		res, err := s.querier.Query(r.Context(), sql, nil)
-		if err != nil {
-			writeQueryError(w, err)
-			return
-		}
-		fpts, err := plotPoints(res)
-		if err != nil {
-			writeError(w, errInternal, err.Error())
+		fpts, ok := s.insightPoints(w, r, "forecast", &fr)
+		if !ok {
 			return
 		}
 		for _, p := range fpts {
