@@ -3,10 +3,13 @@ package api
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/sql/fn"
 )
 
 // The hand-written encoder must produce what encoding/json makes of
@@ -72,4 +75,52 @@ func FuzzAppendStringJSON(f *testing.F) {
 			t.Fatalf("%q: round trip %q, encoding/json gives %q", s, back, wantBack)
 		}
 	})
+}
+
+// The fast paths for timestamps and decimals agree with fn.AppendTimestamp
+// and strconv.
+func TestFastJSONValues(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var tc tsCache
+	ts := []int64{0, -1, 1, math.MinInt64, math.MaxInt64, -60e9, 60e9 - 1, 1795683600123456789}
+	base := int64(1795683600e9)
+	for i := range 2000 {
+		ts = append(ts, base+int64(i)*1e9+rng.Int64N(3)) // ascending, shared minutes
+		ts = append(ts, rng.Int64()-math.MaxInt64/2)
+	}
+	for _, v := range ts {
+		if got, want := string(tc.append(nil, v)), fn.FormatTimestamp(v); got != want {
+			t.Fatalf("timestamp %d: %q, want %q", v, got, want)
+		}
+	}
+	fs := []float64{0, math.Copysign(0, -1), 1e-4, -1e-4, 9.99999e-5, 999999.9999, 1e6, 123456, 0.1, 0.3, 21.37, -5.5, 1e21, math.MaxFloat64, math.SmallestNonzeroFloat64, 4503599627370497}
+	for range 20000 {
+		k := rng.IntN(6)
+		fs = append(fs, math.Round(rng.NormFloat64()*math.Pow(10, float64(rng.IntN(8))))/math.Pow(10, float64(k)))
+		fs = append(fs, rng.NormFloat64()*math.Pow(10, float64(rng.IntN(20)-10)))
+	}
+	for _, f := range fs {
+		if got, want := string(appendFloatJSON(nil, f)), strconv.FormatFloat(f, 'g', -1, 64); got != want {
+			t.Fatalf("float %v: %q, want %q", f, got, want)
+		}
+	}
+}
+
+// go test -bench AppendRowsJSON ./internal/api/
+func BenchmarkAppendRowsJSON(b *testing.B) {
+	// One series-hour at 1 Hz, as Q1 of sluice bench query returns it.
+	bt := &columnar.Batch{}
+	tc := bt.Add("time", columnar.NewColumn(columnar.Timestamp, 0))
+	vc := bt.Add("measure_value::double", columnar.NewColumn(columnar.Float64, 0))
+	base := int64(1795683600e9)
+	for i := range 3600 {
+		tc.AppendInt(base - int64(i)*1e9)
+		vc.AppendFloat(float64(2000+i%300) / 100)
+	}
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		buf = appendRowsJSON(buf[:0], bt, 0, bt.Len())
+	}
+	b.SetBytes(int64(len(buf)))
 }
