@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -208,4 +209,35 @@ func BenchmarkSeriesHour(b *testing.B) {
 			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
+}
+
+// One series, the last 59 minutes of its hour, two columns (sluice bench
+// query's Q1 as the store asks a part for it): the time bound cuts into the
+// series' page, so rows are filtered by time, while the page index proves
+// the device and measure for every row.
+//
+// go test ./internal/tsdb/part -run '^$' -bench BenchmarkSeriesWindow -count 10 | benchstat -
+func BenchmarkSeriesWindow(b *testing.B) {
+	pr, _ := writeSeed(b, part.WriterOptions{})
+	batch := seedOnce()
+	devs := batch.Col("DeviceID").Strs
+	times := batch.Col("time").Ints
+	f := part.All()
+	f.MinTime = slices.Min(times) + 60e9
+	f.MeasureNames = []string{"temperature"}
+	f.Columns = []string{"time", "measure_value::double"}
+	f.ProjectOnly = true
+	b.ReportAllocs()
+	i := 0
+	cpu0 := cpuTime()
+	for b.Loop() {
+		f.Dims = []part.DimFilter{{Name: "DeviceID", Values: []string{devs[(i*3600*7)%len(devs)]}}}
+		n := 0
+		err := pr.Scan(context.Background(), f, func(bt *columnar.Batch) error { n += bt.Len(); return nil })
+		if err != nil || n != 3540 {
+			b.Fatalf("%d points, %v", n, err)
+		}
+		i++
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

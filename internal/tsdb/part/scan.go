@@ -19,13 +19,18 @@ import (
 // a Scan's memory to a few MB whatever the part size.
 const maxBatchRows = 64 << 10
 
-// rowRange is a range of rows of a row group; exact reports that the page
-// index proves every row in it matches the filter, so the filter columns
-// need not be decoded for it.
+// rowRange is a range of rows of a row group; need has a bit set for each
+// filter column (query.fcols, bit fbit(i)) whose predicate the page index
+// does not prove for every row in it. Only those filter columns are decoded
+// and checked; need == 0 means every row matches.
 type rowRange struct {
 	lo, hi int64
-	exact  bool
+	need   uint64
 }
+
+// fbit is the need bit of filter column i; columns past 63 share bit 63,
+// which then means "check them all".
+func fbit(i int) uint64 { return 1 << min(i, 63) }
 
 type dimPred struct {
 	col    int      // index into r.cols
@@ -35,24 +40,29 @@ type dimPred struct {
 
 // query is a compiled Filter plus the buffers of one Scan.
 type query struct {
+	r        *Reader
 	f        Filter
 	measures []string // sorted; nil = all
 	dims     []dimPred
-	timeOnly bool  // no measure or dimension predicate
 	read     []int // columns to decode (indices into r.cols)
 	slot     []int // r.cols index → position in read, or -1
 	out      []int // positions in read that are returned, in output order
 	outRead  []int // the read positions of out, ascending: what an exact range decodes
-	allRead  []int // 0 .. len(read)-1: what any other range decodes
+	fcols    []int // filter columns (indices into r.cols), see Reader.filterCols
+	timeBit  uint64
+	mnBit    uint64
+	dimBits  []uint64         // parallel to dims
+	decodes  map[uint64][]int // need mask → read positions to decode
 	buf      []*columnar.Column
 	outBatch columnar.Batch
 	gathered []*columnar.Column
+	views    []columnar.Column // per read position: a row range of buf
 	sel      []int32
 	pages    []parquet.Pages // per read position, for the current row group
 }
 
 func (r *Reader) compile(f Filter) (*query, error) {
-	q := &query{f: f, slot: make([]int, len(r.cols))}
+	q := &query{r: r, f: f, slot: make([]int, len(r.cols))}
 	for i := range q.slot {
 		q.slot[i] = -1
 	}
@@ -102,7 +112,6 @@ func (r *Reader) compile(f Filter) (*query, error) {
 		want(i)
 		q.dims = append(q.dims, p)
 	}
-	q.timeOnly = q.measures == nil && len(q.dims) == 0
 	if f.MinTime != minInt64 || f.MaxTime != maxInt64 {
 		want(r.timeCol)
 	}
@@ -110,11 +119,27 @@ func (r *Reader) compile(f Filter) (*query, error) {
 		want(r.mnCol)
 	}
 	q.outRead = slices.Sorted(slices.Values(q.out))
-	for i := range q.read {
-		q.allRead = append(q.allRead, i)
+	q.fcols = r.filterCols(q)
+	for i, c := range q.fcols {
+		switch {
+		case c == r.mnCol && q.measures != nil && q.mnBit == 0:
+			q.mnBit = fbit(i)
+		case c == r.timeCol && q.timeBit == 0 && (f.MinTime != minInt64 || f.MaxTime != maxInt64):
+			q.timeBit = fbit(i)
+		}
 	}
+	// dims follow the measure name in filterCols, in q.dims order.
+	first := 0
+	if q.measures != nil {
+		first = 1
+	}
+	for k := range q.dims {
+		q.dimBits = append(q.dimBits, fbit(first+k))
+	}
+	q.decodes = map[uint64][]int{}
 	q.buf = make([]*columnar.Column, len(q.read))
 	q.gathered = make([]*columnar.Column, len(q.read))
+	q.views = make([]columnar.Column, len(q.read))
 	for p, c := range q.read {
 		t := r.cols[c].info.Type
 		q.buf[p] = columnar.NewColumn(t, 0)
@@ -126,6 +151,22 @@ func (r *Reader) compile(f Filter) (*query, error) {
 	}
 	q.outBatch.Cols = make([]*columnar.Column, len(q.out))
 	return q, nil
+}
+
+// decode returns the read positions a range with the given need decodes:
+// the returned columns and the filter columns it must check.
+func (q *query) decode(need uint64) []int {
+	if d, ok := q.decodes[need]; ok {
+		return d
+	}
+	d := slices.Clone(q.outRead)
+	for i, c := range q.fcols {
+		if need&fbit(i) != 0 && !slices.Contains(d, q.slot[c]) {
+			d = append(d, q.slot[c])
+		}
+	}
+	q.decodes[need] = d
+	return d
 }
 
 func sortedSet(s []string) []string {
@@ -339,7 +380,7 @@ func (r *Reader) filterCols(q *query) []int {
 
 func (r *Reader) rowGroupMayMatch(g int, q *query) bool {
 	rg := &r.pf.Metadata().RowGroups[g]
-	for _, c := range r.filterCols(q) {
+	for _, c := range q.fcols {
 		md := &rg.Columns[r.cols[c].leaf].MetaData
 		s := &md.Statistics
 		b := bounds{min: s.MinValue, max: s.MaxValue, hiOpen: len(s.MaxValue) >= columnIndexSizeLimit}
@@ -359,12 +400,13 @@ func (r *Reader) rowGroupMayMatch(g int, q *query) bool {
 // candidateRanges intersects, over the filter columns, the row ranges of
 // pages whose column-index bounds may match.
 func (r *Reader) candidateRanges(g int, q *query) []rowRange {
-	ranges := []rowRange{{0, r.rgRows[g], true}}
-	for _, c := range r.filterCols(q) {
+	ranges := []rowRange{{0, r.rgRows[g], 0}}
+	for fi, c := range q.fcols {
+		bit := fbit(fi)
 		ci, oi, ok := r.chunkIndex(g, r.cols[c].leaf)
 		if !ok {
 			for i := range ranges {
-				ranges[i].exact = false
+				ranges[i].need |= bit
 			}
 			continue
 		}
@@ -395,15 +437,18 @@ func (r *Reader) candidateRanges(g int, q *query) []rowRange {
 				continue
 			}
 			noNulls := !r.cols[c].optional || (p < len(ci.NullCounts) && ci.NullCounts[p] == 0)
-			exact := noNulls && r.allMatch(c, q, b)
+			var need uint64
+			if !noNulls || !r.allMatch(c, q, b) {
+				need = bit
+			}
 			lo, hi := locs[p].FirstRowIndex, r.rgRows[g]
 			if p+1 < len(locs) {
 				hi = locs[p+1].FirstRowIndex
 			}
-			if n := len(keep); n > 0 && keep[n-1].hi == lo && keep[n-1].exact == exact {
+			if n := len(keep); n > 0 && keep[n-1].hi == lo && keep[n-1].need == need {
 				keep[n-1].hi = hi
 			} else {
-				keep = append(keep, rowRange{lo, hi, exact})
+				keep = append(keep, rowRange{lo, hi, need})
 			}
 		}
 		ranges = intersect(ranges, keep)
@@ -420,7 +465,7 @@ func intersect(a, b []rowRange) []rowRange {
 	for i < len(a) && j < len(b) {
 		lo, hi := max(a[i].lo, b[j].lo), min(a[i].hi, b[j].hi)
 		if lo < hi {
-			out = append(out, rowRange{lo, hi, a[i].exact && b[j].exact})
+			out = append(out, rowRange{lo, hi, a[i].need | b[j].need})
 		}
 		if a[i].hi < b[j].hi {
 			i++
@@ -455,11 +500,9 @@ func (r *Reader) scanGroup(ctx context.Context, g int, q *query, ranges []rowRan
 			}
 			hi := min(lo+maxBatchRows, rr.hi)
 			// A range the page index proves to match needs only the
-			// returned columns, and no row filtering.
-			decode := q.outRead
-			if !rr.exact {
-				decode = q.allRead
-			}
+			// returned columns, and no row filtering; otherwise only the
+			// filter columns it does not prove are decoded and checked.
+			decode := q.decode(rr.need)
 			for _, i := range decode {
 				c := q.read[i]
 				if q.pages[i] == nil {
@@ -472,10 +515,10 @@ func (r *Reader) scanGroup(ctx context.Context, g int, q *query, ranges []rowRan
 			}
 			st.RowsRead += hi - lo
 			var b *columnar.Batch
-			if rr.exact {
+			if rr.need == 0 {
 				b = q.all(int(hi - lo))
 			} else {
-				b = q.filter(r, int(hi-lo))
+				b = q.filter(int(hi-lo), rr.need)
 			}
 			if b == nil {
 				continue
@@ -491,33 +534,33 @@ func (r *Reader) scanGroup(ctx context.Context, g int, q *query, ranges []rowRan
 
 // filter evaluates q on the decoded rows in q.buf and returns the batch to
 // hand out, or nil when no row matches.
-func (q *query) filter(r *Reader, n int) *columnar.Batch {
+func (q *query) filter(n int, need uint64) *columnar.Batch {
 	if cap(q.sel) < n {
 		q.sel = make([]int32, 0, n)
 	}
 	q.sel = q.sel[:0]
-	if q.f.MinTime == minInt64 && q.f.MaxTime == maxInt64 {
-		if q.timeOnly {
-			return q.all(n)
-		}
-		for i := range n {
-			q.sel = append(q.sel, int32(i))
-		}
-	} else {
-		ts := q.buf[q.slot[r.timeCol]].Ints
+	if need&q.timeBit != 0 {
+		ts := q.buf[q.slot[q.r.timeCol]].Ints
 		for i, t := range ts[:n] {
 			if t >= q.f.MinTime && t <= q.f.MaxTime {
 				q.sel = append(q.sel, int32(i))
 			}
 		}
+	} else {
+		for i := range n {
+			q.sel = append(q.sel, int32(i))
+		}
 	}
-	if q.measures != nil {
-		q.sel = filterStrings(q.sel, q.buf[q.slot[r.mnCol]], func(s string) bool {
+	if need&q.mnBit != 0 {
+		q.sel = filterStrings(q.sel, q.buf[q.slot[q.r.mnCol]], func(s string) bool {
 			_, ok := slices.BinarySearch(q.measures, s)
 			return ok
 		})
 	}
-	for _, d := range q.dims {
+	for k, d := range q.dims {
+		if need&q.dimBits[k] == 0 {
+			continue
+		}
 		q.sel = filterStrings(q.sel, q.buf[q.slot[d.col]], func(s string) bool {
 			if d.values != nil {
 				if _, ok := slices.BinarySearch(d.values, s); !ok {
@@ -532,6 +575,15 @@ func (q *query) filter(r *Reader, n int) *columnar.Batch {
 	}
 	if len(q.sel) == n {
 		return q.all(n)
+	}
+	if a, z := int(q.sel[0]), int(q.sel[len(q.sel)-1])+1; z-a == len(q.sel) {
+		// One run of rows (a time bound cutting into a series, which is
+		// sorted by time): hand out views, not copies.
+		for k, p := range q.out {
+			q.views[p] = sliceColumn(q.buf[p], a, z)
+			q.outBatch.Cols[k] = &q.views[p]
+		}
+		return &q.outBatch
 	}
 	for k, p := range q.out {
 		dst := q.gathered[p]
@@ -594,6 +646,19 @@ func filterStrings(sel []int32, c *columnar.Column, match func(string) bool) []i
 		}
 	}
 	return out
+}
+
+// sliceColumn returns rows [a, z) of c, sharing its memory.
+func sliceColumn(c *columnar.Column, a, z int) columnar.Column {
+	return columnar.Column{Type: c.Type, Bools: rows(c.Bools, a, z), Ints: rows(c.Ints, a, z),
+		Floats: rows(c.Floats, a, z), Strs: rows(c.Strs, a, z), Nulls: rows(c.Nulls, a, z)}
+}
+
+func rows[T any](s []T, a, z int) []T {
+	if s == nil {
+		return nil
+	}
+	return s[a:z:z]
 }
 
 func gather(dst, src *columnar.Column, sel []int32) {
