@@ -28,7 +28,8 @@ func (db *DB) coldLookups(ctx context.Context, t *table, preps []prepared) (map[
 		if pr.reason != "" {
 			continue
 		}
-		s := t.series[string(pr.key)]
+		s := t.lookupSeries(pr.h, pr.measure, pr.dims)
+		pr.s = s // nil: apply looks again under the write lock
 		if s == nil || pr.p.t < s.coldMin || pr.p.t > s.coldMax {
 			continue
 		}

@@ -143,6 +143,9 @@ func (db *DB) flushLocked(ctx context.Context) error {
 		}
 		for _, ms := range t.flushing.series {
 			ms.s.lastLen = len(ms.times)
+			if a := ms.s.act; a != nil && a.mt != t.active {
+				ms.s.act = nil // let the flushed memtable go
+			}
 			if n := len(ms.times); n > 0 {
 				s := ms.s
 				s.coldMin = min(s.coldMin, ms.times[0])

@@ -2,6 +2,7 @@ package tsdb
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -15,12 +16,18 @@ type table struct {
 	info *TableInfo // guarded by DB.mu
 	id   uint32     // set in newTable
 
+	scratch sync.Pool // of *writeScratch, for Write
+
 	mu sync.RWMutex // guards everything below
-	// series by key (seriesKey) and by id; postings lists the series of
-	// each dimension value, byMeasure those of each measure name. Series
-	// are never removed while the table is open.
+	// series by key (seriesKey) and by hash (seriesHash; series with the
+	// same hash are chained through series.nextHash); postings lists the
+	// series of each dimension value, byMeasure those of each measure
+	// name. Series are never removed while the table is open. The write
+	// path finds series by hash, so that it never builds a key string for
+	// a series that exists.
 	series    map[string]*series
-	byID      map[uint64]*series
+	byHash    map[uint64]*series
+	seed      maphash.Seed // of seriesHash; set in newTable
 	postings  map[string]map[string][]*series
 	byMeasure map[string][]*series
 	active    *memtable // takes writes
@@ -45,7 +52,8 @@ func newTable(ti *TableInfo) *table {
 		info:         ti,
 		id:           ti.ID,
 		series:       map[string]*series{},
-		byID:         map[uint64]*series{},
+		byHash:       map[uint64]*series{},
+		seed:         maphash.MakeSeed(),
 		postings:     map[string]map[string][]*series{},
 		byMeasure:    map[string][]*series{},
 		active:       newMemtable(),
@@ -78,6 +86,12 @@ type series struct {
 	okField string
 	okType  columnar.Type
 	lastLen int // points in the series' last flushed memtable (capacity hint)
+	// act is this series' memSeries in the active memtable, or nil (then
+	// look in the memtable's map). Flush clears it when the active
+	// memtable is replaced, so it never points into an older generation.
+	act *memSeries
+	// nextHash chains series whose seriesHash is equal (table.byHash).
+	nextHash *series
 	// coldMin/coldMax bound the times of this series' points in parts; a
 	// write outside them needs no part lookup. coldMin > coldMax: none.
 	coldMin, coldMax int64
@@ -114,11 +128,68 @@ func seriesKey(dst []byte, measure string, dims []Dimension) []byte {
 	return dst
 }
 
+// seriesHash hashes a series identity without building its key: a hash of
+// the dimensions (dimsHash, which writes compute once per distinct
+// Dimensions slice) mixed with the measure name's. Equal identities hash
+// equally; unequal ones may collide, so lookups compare identities too.
+func (t *table) seriesHash(measure string, dims []Dimension) uint64 {
+	return mixHash(dimsHash(t.seed, dims), maphash.String(t.seed, measure))
+}
+
+// dimsHash hashes sorted dimensions; every name and value is hashed on its
+// own, so no two different lists of strings are confused by concatenation.
+func dimsHash(seed maphash.Seed, dims []Dimension) uint64 {
+	h := uint64(len(dims))
+	for _, d := range dims {
+		h = mixHash(h, maphash.String(seed, d.Name))
+		h = mixHash(h, maphash.String(seed, d.Value))
+	}
+	return h
+}
+
+func mixHash(h, x uint64) uint64 {
+	h = (h ^ x) * 0x9e3779b97f4a7c15
+	return h ^ h>>29
+}
+
+// lookupSeries finds a series by hash and identity; nil if absent. It
+// needs t.mu held (for reading at least).
+func (t *table) lookupSeries(h uint64, measure string, dims []Dimension) *series {
+	for s := t.byHash[h]; s != nil; s = s.nextHash {
+		if s.measure == measure && sameDims(s.dims, dims) {
+			return s
+		}
+	}
+	return nil
+}
+
+func sameDims(a, b []Dimension) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Value != b[i].Value {
+			return false
+		}
+	}
+	return true
+}
+
+// createSeries adds a series that lookupSeries did not find; h is its
+// seriesHash. t.mu must be held for writing.
+func (t *table) createSeries(h uint64, measure string, dims []Dimension) *series {
+	return t.addSeries(h, seriesKey(nil, measure, dims), measure, dims)
+}
+
 // getOrCreateSeries must be called with t.mu held for writing.
 func (t *table) getOrCreateSeries(key []byte, measure string, dims []Dimension) *series {
 	if s := t.series[string(key)]; s != nil {
 		return s
 	}
+	return t.addSeries(t.seriesHash(measure, dims), key, measure, dims)
+}
+
+func (t *table) addSeries(h uint64, key []byte, measure string, dims []Dimension) *series {
 	s := &series{
 		id:      seriesIDs.Add(1),
 		key:     string(key),
@@ -128,7 +199,8 @@ func (t *table) getOrCreateSeries(key []byte, measure string, dims []Dimension) 
 		coldMax: minTime,
 	}
 	t.series[s.key] = s
-	t.byID[s.id] = s
+	s.nextHash = t.byHash[h]
+	t.byHash[h] = s
 	t.byMeasure[measure] = append(t.byMeasure[measure], s)
 	for _, d := range s.dims {
 		t.dims[d.Name] = struct{}{}
@@ -159,6 +231,7 @@ func newMemtable() *memtable {
 // captured slices without the lock.
 type memSeries struct {
 	s        *series
+	mt       *memtable // the memtable holding it
 	times    []int64
 	versions []int64
 	fields   []*fieldCol
@@ -311,16 +384,17 @@ func insertValue(c *columnar.Column, i int, v Value, null bool) {
 	setValue(c, i, v, null)
 }
 
-// put stores point p in the memtable, replacing a point with the same time.
-// It must be called with the table lock held for writing.
-func (m *memtable) put(s *series, p point) {
+// put stores point p in the memtable, replacing a point with the same time,
+// and returns the series' memSeries. It must be called with the table lock
+// held for writing.
+func (m *memtable) put(s *series, p point) *memSeries {
 	ms := m.series[s.id]
 	if ms == nil {
 		// Size the slices for what the series held in its last memtable, so
 		// steady appends do not keep reallocating.
 		// (None for a series never flushed: many series hold one point.)
 		hint := s.lastLen
-		ms = &memSeries{s: s, times: make([]int64, 0, hint), versions: make([]int64, 0, hint)}
+		ms = &memSeries{s: s, mt: m, times: make([]int64, 0, hint), versions: make([]int64, 0, hint)}
 		m.series[s.id] = ms
 	}
 	if p.t < m.minT {
@@ -336,7 +410,7 @@ func (m *memtable) put(s *series, p point) {
 		for _, fv := range p.fields {
 			setValue(ms.field(fv.name, fv.val.Type).col, i, fv.val, false)
 		}
-		return
+		return ms
 	}
 	m.points++
 	if i == len(ms.times) {
@@ -355,7 +429,7 @@ func (m *memtable) put(s *series, p point) {
 				f.col.AppendNull()
 			}
 		}
-		return
+		return ms
 	}
 	ms.unshare()
 	ms.times = append(ms.times, 0)
@@ -370,6 +444,7 @@ func (m *memtable) put(s *series, p point) {
 	for _, fv := range p.fields {
 		setValue(ms.field(fv.name, fv.val.Type).col, i, fv.val, false)
 	}
+	return ms
 }
 
 // before reports whether every point of s in this memtable is older than t

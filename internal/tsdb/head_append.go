@@ -3,10 +3,12 @@ package tsdb
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
 )
@@ -32,12 +34,63 @@ const (
 // prepared is a validated record ready for the locked phase.
 type prepared struct {
 	measure string
-	key     []byte
 	dims    []Dimension
+	h       uint64  // seriesHash of measure and dims
+	s       *series // the series, once found (series are never removed)
 	multi   bool
 	p       point
 	reason  string
 	kind    string
+}
+
+// writeScratch is one Write's working memory. Tables keep used ones in a
+// pool, so that a batch allocates nothing in proportion to its size once
+// the pool is warm. Nothing in it may be referenced after the Write
+// returns: the memtable, the latest-point cache and the WAL entry copy
+// what they keep.
+type writeScratch struct {
+	preps   []prepared
+	singles []fieldValue // the single-measure value of each record
+	multi   []fieldValue // arena of multi-measure values
+	enc     entryEncoder
+	entry   []byte // the encoded WAL entry
+}
+
+// maxPooledRecords bounds the scratch kept for reuse: one huge batch
+// should not pin its memory for good.
+const maxPooledRecords = 1 << 16
+
+func (t *table) getScratch(n int) *writeScratch {
+	sc, _ := t.scratch.Get().(*writeScratch)
+	if sc == nil {
+		sc = &writeScratch{}
+	}
+	if cap(sc.preps) < n {
+		sc.preps = make([]prepared, n)
+		sc.singles = make([]fieldValue, n)
+	}
+	sc.preps, sc.singles, sc.multi = sc.preps[:n], sc.singles[:n], sc.multi[:0]
+	sc.enc.reset()
+	return sc
+}
+
+func (t *table) putScratch(sc *writeScratch) {
+	if cap(sc.preps) <= maxPooledRecords {
+		t.scratch.Put(sc)
+	}
+}
+
+// dimsMemo remembers the checks and hash of the last Dimensions slice a
+// Write prepared: the records of one event share one slice (package event
+// guarantees it), so most records reuse the previous answer.
+type dimsMemo struct {
+	ptr          *Dimension
+	n            int
+	dims         []Dimension // sorted
+	h            uint64
+	kind, reason string
+	measure      string // the last measure name and its hash
+	mh           uint64
 }
 
 // Write stores a batch of records in a table and returns the records it
@@ -68,26 +121,14 @@ func (db *DB) Write(ctx context.Context, dbName, tableName string, recs []Record
 	if system {
 		newest = maxTime
 	}
-	preps := make([]prepared, len(recs))
-	// One allocation for every single-measure value and one for every key
-	// of the batch, instead of two per record.
-	singles := make([]fieldValue, len(recs))
-	var keys []byte
-	offs := make([]int, len(recs)+1)
+	sc := t.getScratch(len(recs))
+	preps := sc.preps
+	var memo dimsMemo
 	for i := range recs {
-		db.prepare(&preps[i], &recs[i], oldest, newest, singles[i:i+1:i+1])
-		if preps[i].reason == "" {
-			keys = seriesKey(keys, recs[i].MeasureName, preps[i].dims)
-		}
-		offs[i+1] = len(keys)
-	}
-	for i := range preps {
-		if preps[i].reason == "" {
-			preps[i].key = keys[offs[i]:offs[i+1]:offs[i+1]]
-		}
+		preps[i] = prepared{}
+		db.prepare(t, sc, i, &recs[i], oldest, newest, &memo)
 	}
 
-	var rejects []Reject
 	for {
 		cold, epoch, err := db.coldLookups(ctx, t, preps)
 		if err != nil {
@@ -98,28 +139,36 @@ func (db *DB) Write(ctx context.Context, dbName, tableName string, recs []Record
 			t.mu.Unlock() // a flush moved points to parts meanwhile: look again
 			continue
 		}
-		rejects, err = db.applyLocked(t, preps, cold)
+		rejects, err := db.applyLocked(t, sc, cold)
 		if err != nil {
+			// sc is not reused: after a WAL failure the commit goroutine
+			// may still hold the entry.
 			return nil, fmt.Errorf("tsdb: write to %s.%s: %w", dbName, tableName, err)
 		}
+		t.putScratch(sc)
 		return rejects, nil
 	}
 }
 
 // applyLocked applies prepared records to t, which the caller has locked;
 // it unlocks t and waits for durability.
-func (db *DB) applyLocked(t *table, preps []prepared, cold map[int]*point) ([]Reject, error) {
+func (db *DB) applyLocked(t *table, sc *writeScratch, cold map[int]*point) ([]Reject, error) {
 	var rejects []Reject
 	if t.deleted {
 		t.mu.Unlock()
 		return nil, ErrNotFound
 	}
 	gen := db.walGenAtomic.Load()
-	var enc entryEncoder
+	enc := &sc.enc
+	preps := sc.preps
 	for i := range preps {
 		pr := &preps[i]
 		if pr.reason == "" {
-			t.apply(pr, cold[i], gen, &enc)
+			var c *point
+			if cold != nil {
+				c = cold[i]
+			}
+			t.apply(pr, c, gen, enc)
 		}
 		if pr.reason != "" {
 			rejects = append(rejects, Reject{Index: i, Reason: pr.reason, ExistingVersion: existingVersion(pr)})
@@ -128,7 +177,8 @@ func (db *DB) applyLocked(t *table, preps []prepared, cold map[int]*point) ([]Re
 	}
 	var seq uint64
 	if enc.npoints > 0 {
-		seq = db.commit.enqueue(enc.bytes(t.id))
+		sc.entry = enc.appendEntry(sc.entry[:0], t.id)
+		seq = db.commit.enqueue(sc.entry)
 	} else {
 		seq = db.commit.last()
 	}
@@ -148,8 +198,10 @@ func existingVersion(pr *prepared) int64 {
 	return 0
 }
 
-// prepare validates r and fills pr; pr.reason is set when r is invalid.
-func (db *DB) prepare(pr *prepared, r *Record, oldest, newest int64, single []fieldValue) {
+// prepare validates r and fills pr (which is zero); pr.reason is set when r
+// is invalid.
+func (db *DB) prepare(t *table, sc *writeScratch, i int, r *Record, oldest, newest int64, memo *dimsMemo) {
+	pr := &sc.preps[i]
 	reject := func(kind, format string, args ...any) {
 		pr.kind = kind
 		pr.reason = fmt.Sprintf(format, args...)
@@ -166,33 +218,23 @@ func (db *DB) prepare(pr *prepared, r *Record, oldest, newest int64, single []fi
 		reject(rejectInvalid, "MeasureName %q is reserved", r.MeasureName)
 		return
 	}
-	if len(r.Dimensions) > maxDimensions {
-		reject(rejectInvalid, "record has %d dimensions; the limit is %d", len(r.Dimensions), maxDimensions)
+	if p := unsafe.SliceData(r.Dimensions); p != memo.ptr || len(r.Dimensions) != memo.n || p == nil {
+		memo.ptr, memo.n = p, len(r.Dimensions)
+		memo.dims, memo.kind, memo.reason = checkDims(r.Dimensions)
+		if memo.reason == "" {
+			memo.h = dimsHash(t.seed, memo.dims)
+		}
+	}
+	if memo.reason != "" {
+		pr.kind, pr.reason = memo.kind, memo.reason
 		return
 	}
-	dims := r.Dimensions
-	if !sort.SliceIsSorted(dims, func(i, j int) bool { return dims[i].Name < dims[j].Name }) {
-		dims = append([]Dimension(nil), dims...)
-		sort.Slice(dims, func(i, j int) bool { return dims[i].Name < dims[j].Name })
-	}
-	for i, d := range dims {
-		switch {
-		case d.Name == "":
-			reject(rejectInvalid, "a dimension has an empty name")
-		case len(d.Name) > maxDimNameLen:
-			reject(rejectInvalid, "dimension name %q is %d bytes long; the limit is %d", d.Name, len(d.Name), maxDimNameLen)
-		case reservedName(d.Name):
-			reject(rejectInvalid, "dimension name %q is reserved", d.Name)
-		case len(d.Value) > maxValueLen:
-			reject(rejectInvalid, "dimension %q value is %d bytes long; the limit is %d", d.Name, len(d.Value), maxValueLen)
-		case i > 0 && dims[i-1].Name == d.Name:
-			reject(rejectInvalid, "dimension %q appears more than once", d.Name)
-		}
-		if pr.reason != "" {
-			return
-		}
-	}
+	dims := memo.dims
 	pr.dims = dims
+	if r.MeasureName != memo.measure || memo.measure == "" {
+		memo.measure, memo.mh = r.MeasureName, maphash.String(t.seed, r.MeasureName)
+	}
+	pr.h = mixHash(memo.h, memo.mh) // = t.seriesHash(r.MeasureName, dims)
 	pr.p.t = r.Time
 	if r.Time < oldest || r.Time > newest {
 		reject(rejectTime, "The record timestamp %s is outside the time range [%s, %s] of the data ingestion window (table retention and the future limit).",
@@ -212,15 +254,15 @@ func (db *DB) prepare(pr *prepared, r *Record, oldest, newest int64, single []fi
 			reject(rejectInvalid, "%s", reason)
 			return
 		}
-		single[0] = fieldValue{singleField(r.Value.Type), r.Value}
-		pr.p.fields = single
+		sc.singles[i] = fieldValue{singleField(r.Value.Type), r.Value}
+		pr.p.fields = sc.singles[i : i+1 : i+1]
 	} else {
 		pr.multi = true
 		if len(r.Multi) == 0 || len(r.Multi) > maxMultiMeasures {
 			reject(rejectInvalid, "a multi-measure record needs 1 to %d measure values, it has %d", maxMultiMeasures, len(r.Multi))
 			return
 		}
-		pr.p.fields = make([]fieldValue, 0, len(r.Multi))
+		start := len(sc.multi)
 		for _, mv := range r.Multi {
 			switch {
 			case mv.Name == "":
@@ -234,7 +276,7 @@ func (db *DB) prepare(pr *prepared, r *Record, oldest, newest int64, single []fi
 					reject(rejectInvalid, "%s", reason)
 				}
 			}
-			for _, f := range pr.p.fields {
+			for _, f := range sc.multi[start:] {
 				if f.name == mv.Name {
 					reject(rejectInvalid, "measure value %q appears more than once", mv.Name)
 				}
@@ -247,11 +289,45 @@ func (db *DB) prepare(pr *prepared, r *Record, oldest, newest int64, single []fi
 			if pr.reason != "" {
 				return
 			}
-			pr.p.fields = append(pr.p.fields, fieldValue{mv.Name, mv.Value})
+			sc.multi = append(sc.multi, fieldValue{mv.Name, mv.Value})
 		}
-		sort.Slice(pr.p.fields, func(i, j int) bool { return pr.p.fields[i].name < pr.p.fields[j].name })
+		// The arena may move as it grows; slices taken before keep
+		// pointing at the old array, which stays valid.
+		pr.p.fields = sc.multi[start:len(sc.multi):len(sc.multi)]
+		slices.SortFunc(pr.p.fields, func(a, b fieldValue) int { return strings.Compare(a.name, b.name) })
 	}
 	pr.measure = r.MeasureName
+}
+
+// checkDims validates a record's dimensions and returns them sorted by name
+// (a sorted copy if they were not), or the reason they are invalid.
+func checkDims(dims []Dimension) (sorted []Dimension, kind, reason string) {
+	if len(dims) > maxDimensions {
+		return nil, rejectInvalid, fmt.Sprintf("record has %d dimensions; the limit is %d", len(dims), maxDimensions)
+	}
+	byName := func(a, b Dimension) int { return strings.Compare(a.Name, b.Name) }
+	if !slices.IsSortedFunc(dims, byName) {
+		dims = slices.Clone(dims)
+		slices.SortFunc(dims, byName)
+	}
+	for i, d := range dims {
+		switch {
+		case d.Name == "":
+			reason = "a dimension has an empty name"
+		case len(d.Name) > maxDimNameLen:
+			reason = fmt.Sprintf("dimension name %q is %d bytes long; the limit is %d", d.Name, len(d.Name), maxDimNameLen)
+		case reservedName(d.Name):
+			reason = fmt.Sprintf("dimension name %q is reserved", d.Name)
+		case len(d.Value) > maxValueLen:
+			reason = fmt.Sprintf("dimension %q value is %d bytes long; the limit is %d", d.Name, len(d.Value), maxValueLen)
+		case i > 0 && dims[i-1].Name == d.Name:
+			reason = fmt.Sprintf("dimension %q appears more than once", d.Name)
+		}
+		if reason != "" {
+			return nil, rejectInvalid, reason
+		}
+	}
+	return dims, "", ""
 }
 
 func checkValue(name string, v Value) string {
@@ -285,7 +361,12 @@ func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC333
 // version for conflicts).
 func (t *table) apply(pr *prepared, cold *point, gen uint64, enc *entryEncoder) {
 	measure := pr.measure
-	s := t.series[string(pr.key)]
+	s := pr.s
+	if s == nil {
+		// Not there before the lock (coldLookups looked), but another
+		// write, or an earlier record of this one, may have created it.
+		s = t.lookupSeries(pr.h, measure, pr.dims)
+	}
 	// A single-measure series that took this column and type before passes
 	// the type checks again: once valid, a column stays valid.
 	known := s != nil && !pr.multi && s.okField == pr.p.fields[0].name && s.okType == pr.p.fields[0].val.Type
@@ -293,12 +374,18 @@ func (t *table) apply(pr *prepared, cold *point, gen uint64, enc *entryEncoder) 
 		return
 	}
 	if s == nil {
-		s = t.getOrCreateSeries(pr.key, measure, pr.dims)
+		s = t.createSeries(pr.h, measure, pr.dims)
+		pr.s = s
 	}
 	// The common case: a new point after the newest of its series, nothing
 	// in the flushing memtable or the parts to compare with.
-	if ms := t.active.series[s.id]; ms != nil && cold == nil && t.flushing.before(s, pr.p.t) {
-		if n := len(ms.times); n > 0 && pr.p.t > ms.times[n-1] && !pr.multi && len(ms.fields) == 1 && ms.fields[0].name == pr.p.fields[0].name && ms.fields[0].col.Nulls == nil {
+	ms := s.act
+	if ms == nil || ms.mt != t.active {
+		ms = t.active.series[s.id]
+		s.act = ms
+	}
+	if ms != nil && cold == nil && !pr.multi && t.flushing.before(s, pr.p.t) {
+		if n := len(ms.times); n > 0 && pr.p.t > ms.times[n-1] && len(ms.fields) == 1 && ms.fields[0].name == pr.p.fields[0].name && ms.fields[0].col.Nulls == nil {
 			ms.times = append(ms.times, pr.p.t)
 			ms.versions = append(ms.versions, pr.p.v)
 			appendValue(ms.fields[0].col, pr.p.fields[0].val)
@@ -373,7 +460,7 @@ func (t *table) applySlow(s *series, pr *prepared, cold *point, gen uint64, enc 
 	if !pr.multi {
 		s.okField, s.okType = pr.p.fields[0].name, pr.p.fields[0].val.Type
 	}
-	t.active.put(s, pr.p)
+	s.act = t.active.put(s, pr.p)
 	t.updateLatest(s, pr.p)
 	if s.defGen != gen {
 		enc.addSeries(s)

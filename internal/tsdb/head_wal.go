@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
 )
@@ -112,9 +113,9 @@ func (e *entryEncoder) addPoint(s *series, p point, multi bool) {
 	}
 }
 
-func (e *entryEncoder) bytes(tableID uint32) []byte {
-	n := 1 + 3*binary.MaxVarintLen64 + len(e.defs) + len(e.points)
-	buf := make([]byte, 0, n)
+// appendEntry appends the entry to buf (callers reuse buffers).
+func (e *entryEncoder) appendEntry(buf []byte, tableID uint32) []byte {
+	buf = slices.Grow(buf, 1+3*binary.MaxVarintLen64+len(e.defs)+len(e.points))
 	buf = append(buf, entryPoints)
 	buf = binary.AppendUvarint(buf, uint64(tableID))
 	buf = binary.AppendUvarint(buf, uint64(e.ndefs))

@@ -1,0 +1,205 @@
+package tsdb
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/internal/columnar"
+)
+
+// TestSeriesHashChain: series whose hashes collide are told apart by their
+// identity (the write path finds series by hash, not by key).
+func TestSeriesHashChain(t *testing.T) {
+	tb := newTable(&TableInfo{})
+	const h = 42 // every series below gets the same hash
+	ids := []struct {
+		measure string
+		dims    []Dimension
+	}{
+		{"temp", []Dimension{{"d", "1"}}},
+		{"temp", []Dimension{{"d", "2"}}},
+		{"hum", []Dimension{{"d", "1"}}},
+		{"temp", []Dimension{{"d", "1"}, {"e", "1"}}},
+		{"temp", nil},
+	}
+	made := map[*series]bool{}
+	for _, id := range ids {
+		if s := tb.lookupSeries(h, id.measure, id.dims); s != nil {
+			t.Fatalf("%s %v found before it was created", id.measure, id.dims)
+		}
+		made[tb.createSeries(h, id.measure, id.dims)] = true
+	}
+	if len(made) != len(ids) {
+		t.Fatalf("%d distinct series for %d identities", len(made), len(ids))
+	}
+	for _, id := range ids {
+		s := tb.lookupSeries(h, id.measure, id.dims)
+		if s == nil || s.measure != id.measure || !sameDims(s.dims, id.dims) {
+			t.Errorf("lookup %s %v = %+v", id.measure, id.dims, s)
+		}
+		if got := tb.series[string(seriesKey(nil, id.measure, id.dims))]; got != s {
+			t.Errorf("%s %v: by key %p, by hash %p", id.measure, id.dims, got, s)
+		}
+	}
+	if s := tb.lookupSeries(h, "temp", []Dimension{{"d", "3"}}); s != nil {
+		t.Errorf("unknown identity found: %+v", s)
+	}
+	// getOrCreateSeries (replay, parts) and the hash path agree.
+	key := seriesKey(nil, "volt", []Dimension{{"d", "1"}})
+	s := tb.getOrCreateSeries(key, "volt", []Dimension{{"d", "1"}})
+	if got := tb.lookupSeries(tb.seriesHash("volt", []Dimension{{"d", "1"}}), "volt", []Dimension{{"d", "1"}}); got != s {
+		t.Errorf("getOrCreateSeries series not found by hash")
+	}
+}
+
+// TestWriteDimensionSharing: records that share one Dimensions slice (as
+// package event makes them), unsorted dimensions and invalid ones are
+// checked and identified exactly as if each record had its own slice.
+func TestWriteDimensionSharing(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	ts := now.Add(-time.Minute).UnixNano()
+	ctx := context.Background()
+	shared := []Dimension{{"DeviceID", "a"}, {"site", "s1"}}
+	unsorted := []Dimension{{"site", "s1"}, {"DeviceID", "a"}} // same series as shared
+	dup := []Dimension{{"d", "x"}, {"d", "y"}}
+	reserved := []Dimension{{"time", "x"}}
+	tests := []struct {
+		name    string
+		recs    []Record
+		rejects []string // reason prefixes by record, "" = stored
+		rows    int      // rows stored in the table afterwards
+	}{
+		{
+			name: "one slice, four measures",
+			recs: []Record{
+				{Dimensions: shared, MeasureName: "temp", Time: ts, Value: Double(1)},
+				{Dimensions: shared, MeasureName: "hum", Time: ts, Value: Double(2)},
+				{Dimensions: shared, MeasureName: "volt", Time: ts, Value: Double(3)},
+				{Dimensions: shared, MeasureName: "watt", Time: ts, Value: Double(4)},
+			},
+			rejects: []string{"", "", "", ""},
+			rows:    4,
+		},
+		{
+			name: "unsorted copy of the same series conflicts",
+			recs: []Record{
+				{Dimensions: unsorted, MeasureName: "temp", Time: ts, Value: Double(1)},     // same value: no-op
+				{Dimensions: unsorted, MeasureName: "hum", Time: ts, Value: Double(9)},      // conflict
+				{Dimensions: unsorted, MeasureName: "volt", Time: ts + 1, Value: Double(3)}, // new point
+			},
+			rejects: []string{"", "A record already exists", ""},
+			rows:    5,
+		},
+		{
+			name: "in-batch conflict through two slices",
+			recs: []Record{
+				{Dimensions: []Dimension{{"DeviceID", "b"}}, MeasureName: "temp", Time: ts, Value: Double(1)},
+				{Dimensions: []Dimension{{"DeviceID", "b"}}, MeasureName: "temp", Time: ts, Value: Double(2)},
+				{Dimensions: []Dimension{{"DeviceID", "b"}}, MeasureName: "temp", Time: ts, Version: 2, Value: Double(3)},
+			},
+			rejects: []string{"", "A record already exists", ""},
+			rows:    6,
+		},
+		{
+			name: "invalid shared dimensions reject every record using them",
+			recs: []Record{
+				{Dimensions: dup, MeasureName: "temp", Time: ts, Value: Double(1)},
+				{Dimensions: dup, MeasureName: "hum", Time: ts, Value: Double(1)},
+				{Dimensions: shared, MeasureName: "temp", Time: ts + 2, Value: Double(1)},
+				{Dimensions: reserved, MeasureName: "temp", Time: ts, Value: Double(1)},
+				{Dimensions: reserved, MeasureName: "", Time: ts, Value: Double(1)},
+				{Dimensions: reserved, MeasureName: "temp", Time: ts, Value: Double(1)},
+			},
+			rejects: []string{`dimension "d" appears more than once`, `dimension "d" appears more than once`, "",
+				`dimension name "time" is reserved`, "MeasureName is empty", `dimension name "time" is reserved`},
+			rows: 7,
+		},
+		{
+			name: "multi-measure records share the arena",
+			recs: []Record{
+				{Dimensions: shared, MeasureName: "env", Time: ts, Multi: []MeasureValue{{"b", Double(1)}, {"a", Bigint(2)}}},
+				{Dimensions: shared, MeasureName: "env", Time: ts + 1, Multi: []MeasureValue{{"a", Bigint(3)}}},
+				{Dimensions: shared, MeasureName: "env", Time: ts, Multi: []MeasureValue{{"a", Bigint(2)}, {"b", Double(1)}}}, // same: no-op
+				{Dimensions: shared, MeasureName: "env", Time: ts, Multi: []MeasureValue{{"a", Bigint(2)}, {"a", Bigint(2)}}},
+			},
+			rejects: []string{"", "", "", `measure value "a" appears more than once`},
+			rows:    9,
+		},
+	}
+	db, err := Open(t.TempDir(), Options{MaintenanceInterval: -1, Now: func() time.Time { return now }}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.EnsureTable(ctx, "iot", "tel", TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rej, err := db.Write(ctx, "iot", "tel", tc.recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]string, len(tc.recs))
+			for _, r := range rej {
+				got[r.Index] = r.Reason
+			}
+			for i, want := range tc.rejects {
+				if (want == "") != (got[i] == "") || !strings.HasPrefix(got[i], want) {
+					t.Errorf("record %d: reject %q, want %q", i, got[i], want)
+				}
+			}
+			if rows := scanAll(t, db); len(rows) != tc.rows {
+				t.Errorf("%d rows stored, want %d:\n%s", len(rows), tc.rows, strings.Join(rows, "\n"))
+			}
+		})
+	}
+	rows := scanAll(t, db)
+	want := fmt.Sprintf("%d temp DeviceID=b 3", ts) // version 2 replaced the value
+	if !contains(rows, want) {
+		t.Errorf("rows lack %q:\n%s", want, strings.Join(rows, "\n"))
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// scanAll renders every row of iot.tel as "time measure dims values".
+func scanAll(t *testing.T, db *DB) []string {
+	t.Helper()
+	var out []string
+	err := db.Scan(context.Background(), ScanRequest{Database: "iot", Table: "tel", MinTime: math.MinInt64, MaxTime: math.MaxInt64}, func(b *columnar.Batch) error {
+		for i := 0; i < b.Len(); i++ {
+			var dims, vals []string
+			for j, name := range b.Names {
+				c := b.Cols[j]
+				switch {
+				case name == "time" || name == "measure_name" || c.IsNull(i):
+				case c.Type == columnar.String && !strings.HasPrefix(name, "measure_value"):
+					dims = append(dims, name+"="+c.Strs[i])
+				default:
+					vals = append(vals, fmt.Sprint(valueAt(c, i)))
+				}
+			}
+			sort.Strings(dims)
+			out = append(out, fmt.Sprintf("%d %s %s %s", b.Col("time").Ints[i], b.Col("measure_name").Strs[i],
+				strings.Join(dims, ","), strings.Join(vals, ",")))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
