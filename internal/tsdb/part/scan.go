@@ -53,12 +53,17 @@ type query struct {
 	mnBit    uint64
 	dimBits  []uint64         // parallel to dims
 	decodes  map[uint64][]int // need mask → read positions to decode
-	buf      []*columnar.Column
-	outBatch columnar.Batch
-	gathered []*columnar.Column
-	views    []columnar.Column // per read position: a row range of buf
-	sel      []int32
-	pages    []parquet.Pages // per read position, for the current row group
+	// seriesRows, when not nil, are the rows (across row groups, merged)
+	// of the series that pass the measure and dimension predicates, from
+	// the series statistics; rgFirst[g] is row group g's first row.
+	seriesRows []rowRange
+	rgFirst    []int64
+	buf        []*columnar.Column
+	outBatch   columnar.Batch
+	gathered   []*columnar.Column
+	views      []columnar.Column // per read position: a row range of buf
+	sel        []int32
+	pages      []parquet.Pages // per read position, for the current row group
 }
 
 func (r *Reader) compile(f Filter) (*query, error) {
@@ -153,6 +158,84 @@ func (r *Reader) compile(f Filter) (*query, error) {
 	return q, nil
 }
 
+// matchSeries fills q.seriesRows from the part's series statistics when q
+// has measure or dimension predicates: then those predicates hold for every
+// row of the ranges, and pages whose index cannot prove them (pages holding
+// several series) need not decode the columns to check them.
+func (r *Reader) matchSeries(q *query) error {
+	if q.measures == nil && len(q.dims) == 0 {
+		return nil
+	}
+	stats, err := r.Series()
+	if err != nil || stats == nil {
+		return err
+	}
+	dimPos := make([]int, len(q.dims))
+	for k, d := range q.dims {
+		dimPos[k] = slices.Index(r.meta.Dims, r.cols[d.col].info.Name)
+		if dimPos[k] < 0 {
+			return nil // cannot happen: compile checked the dimension
+		}
+	}
+	match := func(st *SeriesStat) bool {
+		for k, d := range q.dims {
+			j := dimPos[k]
+			if st.Nulls != nil && st.Nulls[j] {
+				return false
+			}
+			v := st.Dims[j]
+			if d.values != nil {
+				if _, ok := slices.BinarySearch(d.values, v); !ok {
+					return false
+				}
+			}
+			if !strings.HasPrefix(v, d.prefix) {
+				return false
+			}
+		}
+		return true
+	}
+	rows := []rowRange{}
+	add := func(st *SeriesStat) {
+		if !match(st) || st.MaxTime < q.f.MinTime || st.MinTime > q.f.MaxTime {
+			return
+		}
+		if n := len(rows); n > 0 && rows[n-1].hi == st.Start {
+			rows[n-1].hi += st.Rows
+			return
+		}
+		rows = append(rows, rowRange{st.Start, st.Start + st.Rows, 0})
+	}
+	if q.measures == nil {
+		for i := range stats {
+			add(&stats[i])
+		}
+	} else {
+		// Series are sorted by measure name first.
+		for _, m := range q.measures {
+			i, _ := slices.BinarySearchFunc(stats, m, func(st SeriesStat, m string) int { return strings.Compare(st.Measure, m) })
+			for ; i < len(stats) && stats[i].Measure == m; i++ {
+				add(&stats[i])
+			}
+		}
+	}
+	q.seriesRows = rows
+	q.rgFirst = make([]int64, len(r.rgRows))
+	var first int64
+	for g, n := range r.rgRows {
+		q.rgFirst[g] = first
+		first += n
+	}
+	return nil
+}
+
+// overlaps reports whether row group g (of n rows) holds rows of q.seriesRows.
+func (q *query) overlaps(g int, n int64) bool {
+	lo, hi := q.rgFirst[g], q.rgFirst[g]+n
+	i := sort.Search(len(q.seriesRows), func(i int) bool { return q.seriesRows[i].hi > lo })
+	return i < len(q.seriesRows) && q.seriesRows[i].lo < hi
+}
+
 // decode returns the read positions a range with the given need decodes:
 // the returned columns and the filter columns it must check.
 func (q *query) decode(need uint64) []int {
@@ -197,12 +280,15 @@ func (r *Reader) ScanWithStats(ctx context.Context, f Filter, fn func(*columnar.
 		st.RowGroupsSkipped, st.PagesSkipped = st.RowGroups, st.Pages
 		return st, err
 	}
+	if err := r.matchSeries(q); err != nil {
+		return st, err
+	}
 	for g := range r.rgRows {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
 		np := r.numPages(g)
-		if !r.rowGroupMayMatch(g, q) {
+		if !r.rowGroupMayMatch(g, q) || q.seriesRows != nil && !q.overlaps(g, r.rgRows[g]) {
 			st.RowGroupsSkipped++
 			st.PagesSkipped += np
 			continue
@@ -401,7 +487,22 @@ func (r *Reader) rowGroupMayMatch(g int, q *query) bool {
 // pages whose column-index bounds may match.
 func (r *Reader) candidateRanges(g int, q *query) []rowRange {
 	ranges := []rowRange{{0, r.rgRows[g], 0}}
+	if q.seriesRows != nil {
+		// The series statistics already gave the rows of the matching
+		// series: only the time bound is left to the page index.
+		ranges = ranges[:0]
+		first := q.rgFirst[g]
+		for _, sr := range q.seriesRows {
+			lo, hi := max(sr.lo, first)-first, min(sr.hi, first+r.rgRows[g])-first
+			if lo < hi {
+				ranges = append(ranges, rowRange{lo, hi, 0})
+			}
+		}
+	}
 	for fi, c := range q.fcols {
+		if q.seriesRows != nil && c != r.timeCol {
+			continue
+		}
 		bit := fbit(fi)
 		ci, oi, ok := r.chunkIndex(g, r.cols[c].leaf)
 		if !ok {
