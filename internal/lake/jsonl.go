@@ -24,8 +24,13 @@ const (
 // classify decides whether an event can be a line of a JSON Lines object:
 // it must be exactly one JSON object, on one line. It returns "" or the
 // error code and a message.
-func classify(b []byte) (code, msg string) {
-	if err := scanObject(b, nil); err != nil {
+func classify(b []byte) (code, msg string) { return classifyWith(b, nil) }
+
+// classifyWith is classify, calling fn (if not nil) for each top-level
+// member as scanObject does; members of an event that turns out invalid
+// have been reported too.
+func classifyWith(b []byte, fn memberFunc) (code, msg string) {
+	if err := scanObject(b, fn); err != nil {
 		var ne notObjectError
 		if errors.As(err, &ne) {
 			return CodeNotJSONObject, err.Error()

@@ -1,7 +1,6 @@
 package lake
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -41,7 +40,8 @@ const (
 )
 
 // schemaState is the writer's inferred schema, grown by every object,
-// and the scratch space of writeParquet, reused from object to object.
+// the resolution of keys to columns, and the scratch space of
+// writeParquet, reused from object to object.
 type schemaState struct {
 	types map[string]colType
 	scan  pqScan
@@ -51,6 +51,8 @@ type schemaState struct {
 func newSchemaState() *schemaState {
 	s := &schemaState{types: map[string]colType{}}
 	s.scan.index = map[string]int{}
+	s.scan.state = s
+	s.scan.memberFn = s.scan.member
 	return s
 }
 
@@ -105,17 +107,6 @@ func (s *schemaState) parquetSchema() *parquet.Schema {
 	return parquet.NewSchema("event", g)
 }
 
-func forEachLine(lines []byte, fn func(line []byte)) {
-	for len(lines) > 0 {
-		i := bytes.IndexByte(lines, '\n')
-		if i < 0 {
-			fn(lines)
-			return
-		}
-		fn(lines[:i])
-		lines = lines[i+1:]
-	}
-}
 
 // Tuning of the objects, chosen for scans (see BENCHMARKS.md):
 //
@@ -140,48 +131,50 @@ const (
 	pqWriteChunk   = 8192 // values handed to a column writer at a time
 )
 
-// pqSpan is one top-level member of an event, as positions in the lines
-// the object is written from: its value's kind and raw bytes.
+// pqSpan is one top-level member of an event of a run: its column, its
+// row (the event's index in the run), its value's kind and the position
+// of its raw bytes in the run's lines.
 type pqSpan struct {
-	row      int32
-	kind     valueKind
-	esc      bool
-	off, end int
+	col  int32
+	row  int32
+	off  int
+	n    int32
+	kind valueKind
+	esc  bool
 }
 
-// pqCol collects the members of one key.
+// pqCol is a key the writer has met.
 type pqCol struct {
 	name  string
-	t     colType // as in schemaState.types
-	spans []pqSpan
+	t     colType // state.types[name], when typed
+	typed bool    // name is in state.types
 }
 
-// pqScan is the single pass over an object's events: every member is
-// located once and filed under its column, and the column types are
-// folded into the writer's schema at the same time. Columns are kept from
-// object to object (the schema only grows); their spans are reset.
+// pqScan resolves the members of events to columns while Add validates
+// them, so each event is scanned once: writeParquet works from the spans.
+// Columns are kept for the writer's life (the schema only grows).
 type pqScan struct {
-	lines []byte
-	state *schemaState
-	cols  []*pqCol
-	index map[string]int
+	state    *schemaState
+	cols     []*pqCol
+	index    map[string]int
+	memberFn memberFunc // member, bound once
 	// byPos caches the column of the key at each member position of the
 	// previous event: events of one source repeat their keys in the same
-	// order, so a byte compare replaces the map lookup.
-	byPos []pqPos
-	row   int32
+	// order, so a string compare replaces the map lookup.
+	byPos []int
 	pos   int
-	nrows int // expected rows, to size new columns' spans
-}
-
-type pqPos struct {
-	key []byte
-	col int
+	// The event being scanned: its run, its bytes, and where they will
+	// start in the run's lines.
+	r    *run
+	src  []byte
+	base int
 }
 
 func (p *pqScan) column(key []byte, esc bool) int {
-	if !esc && p.pos < len(p.byPos) && string(p.byPos[p.pos].key) == string(key) {
-		return p.byPos[p.pos].col
+	if !esc && p.pos < len(p.byPos) {
+		if c := p.byPos[p.pos]; p.cols[c].name == string(key) {
+			return c
+		}
 	}
 	var name string
 	c, ok := 0, false
@@ -196,17 +189,15 @@ func (p *pqScan) column(key []byte, esc bool) int {
 			name = string(key)
 		}
 		c = len(p.cols)
-		p.cols = append(p.cols, &pqCol{name: name, t: p.state.types[name], spans: make([]pqSpan, 0, p.nrows)})
+		t, typed := p.state.types[name]
+		p.cols = append(p.cols, &pqCol{name: name, t: t, typed: typed})
 		p.index[name] = c
-		if _, seen := p.state.types[name]; !seen {
-			p.state.types[name] = colNone
-		}
 	}
 	if !esc {
 		if p.pos < len(p.byPos) {
-			p.byPos[p.pos] = pqPos{key, c}
+			p.byPos[p.pos] = c
 		} else if p.pos == len(p.byPos) {
-			p.byPos = append(p.byPos, pqPos{key, c})
+			p.byPos = append(p.byPos, c)
 		}
 	}
 	return c
@@ -215,44 +206,42 @@ func (p *pqScan) column(key []byte, esc bool) int {
 func (p *pqScan) member(key []byte, keyEsc bool, kind valueKind, val []byte, valEsc bool) {
 	c := p.column(key, keyEsc)
 	p.pos++
-	col := p.cols[c]
-	if t := merge(col.t, typeOf(kind)); t != col.t {
-		col.t = t
-		p.state.types[col.name] = t
-	}
-	off := 0
+	off := p.base
 	if val != nil {
-		// val is a sub-slice of p.lines reaching to its capacity's end
-		// (forEachLine and scanObject only cut from the front and the
-		// length), so the capacities give its offset.
-		off = cap(p.lines) - cap(val)
+		// val is a sub-slice of src sharing the end of its capacity.
+		off += cap(p.src) - cap(val)
 	}
-	col.spans = append(col.spans, pqSpan{row: p.row, kind: kind, esc: valEsc, off: off, end: off + len(val)})
+	p.r.spans = append(p.r.spans, pqSpan{col: int32(c), row: int32(p.r.events), off: off, n: int32(len(val)), kind: kind, esc: valEsc})
 }
 
-// writeParquet converts the events in lines (one validated JSON object per
-// line) to a Parquet object on w, after folding their types into state.
-// meta is stored as key/value metadata of the file.
-func writeParquet(w io.Writer, lines []byte, state *schemaState, meta map[string]string) error {
-	sc := &state.scan
-	sc.lines, sc.state, sc.row = lines, state, 0
-	sc.nrows = bytes.Count(lines, []byte{'\n'}) + 1
-	for _, c := range sc.cols {
-		c.spans = c.spans[:0]
+// addEvent classifies an event as classify does and, when it is a valid
+// line, records its members in r.spans for the row it will be in r (the
+// caller appends it to r.lines and counts it).
+func (s *schemaState) addEvent(r *run, b []byte) (code, msg string) {
+	p := &s.scan
+	mark := len(r.spans)
+	p.r, p.src, p.base, p.pos = r, b, len(r.lines), 0
+	code, msg = classifyWith(b, p.memberFn)
+	p.r, p.src = nil, nil
+	if code != "" {
+		r.spans = r.spans[:mark]
 	}
-	defer func() {
-		// Do not keep the lines alive through the cache.
-		sc.lines = nil
-		clear(sc.byPos)
-		sc.byPos = sc.byPos[:0]
-	}()
-	member := sc.member
-	forEachLine(lines, func(line []byte) {
-		sc.pos = 0
-		_ = scanObject(line, member)
-		sc.row++
-	})
-	nrows := int(sc.row)
+	return code, msg
+}
+
+// writeParquet converts the events of a run (lines: one validated JSON
+// object per line, nrows of them; spans: their members, from addEvent) to
+// a Parquet object on w, after folding their types into state. meta is
+// stored as key/value metadata of the file.
+func writeParquet(w io.Writer, lines []byte, spans []pqSpan, nrows int, state *schemaState, meta map[string]string) error {
+	sc := &state.scan
+	for i := range spans {
+		c := sc.cols[spans[i].col]
+		if t := merge(c.t, typeOf(spans[i].kind)); !c.typed || t != c.t {
+			c.t, c.typed = t, true
+			state.types[c.name] = t
+		}
+	}
 	schema := state.parquetSchema()
 	opts := []parquet.WriterOption{schema, parquet.Compression(&parquet.Uncompressed), parquet.CreatedBy("sluice", "", ""),
 		parquet.DictionaryMaxBytes(pqDictMaxBytes), parquet.PageBufferSize(pqPageBytes)}
@@ -261,30 +250,44 @@ func writeParquet(w io.Writer, lines []byte, state *schemaState, meta map[string
 	}
 	pw := parquet.NewWriter(w, opts...)
 	writers := pw.ColumnWriters()
-	if cap(state.vals) < nrows {
-		state.vals = make([]parquet.Value, nrows)
+	leaves := schema.Columns()
+	if need := len(leaves) * nrows; cap(state.vals) < need {
+		state.vals = make([]parquet.Value, need)
 	}
-	vals := state.vals[:nrows]
+	vals := state.vals[:len(leaves)*nrows]
 	defer clear(vals) // they point into lines
-	for leaf, path := range schema.Columns() {
-		name := path[0]
-		t := state.types[name]
+	leafOf := make([]int32, len(sc.cols))
+	for i := range leafOf {
+		leafOf[i] = -1
+	}
+	types := make([]colType, len(leaves))
+	for leaf, path := range leaves {
+		if c, ok := sc.index[path[0]]; ok {
+			leafOf[c] = int32(leaf)
+		}
+		types[leaf] = state.types[path[0]]
 		null := parquet.NullValue().Level(0, 0, leaf)
-		for i := range vals {
-			vals[i] = null
+		col := vals[leaf*nrows : (leaf+1)*nrows]
+		for i := range col {
+			col[i] = null
 		}
-		if c, ok := sc.index[name]; ok {
-			for _, sp := range sc.cols[c].spans {
-				if sp.kind == kindNull {
-					vals[sp.row] = null
-					continue
-				}
-				vals[sp.row] = cellValue(t, sp.kind, lines[sp.off:sp.end], sp.esc).Level(0, 1, leaf)
-			}
+	}
+	for _, sp := range spans {
+		leaf := int(leafOf[sp.col])
+		if leaf < 0 || int(sp.row) >= nrows {
+			continue // cannot happen: every span's column was typed above
 		}
+		if sp.kind == kindNull {
+			vals[leaf*nrows+int(sp.row)] = parquet.NullValue().Level(0, 0, leaf)
+			continue
+		}
+		vals[leaf*nrows+int(sp.row)] = cellValue(types[leaf], sp.kind, lines[sp.off:sp.off+int(sp.n)], sp.esc).Level(0, 1, leaf)
+	}
+	for leaf, path := range leaves {
+		col := vals[leaf*nrows : (leaf+1)*nrows]
 		for lo := 0; lo < nrows; lo += pqWriteChunk {
-			if _, err := writers[leaf].WriteRowValues(vals[lo:min(nrows, lo+pqWriteChunk)]); err != nil {
-				return fmt.Errorf("write parquet column %q: %w", name, err)
+			if _, err := writers[leaf].WriteRowValues(col[lo:min(nrows, lo+pqWriteChunk)]); err != nil {
+				return fmt.Errorf("write parquet column %q: %w", path[0], err)
 			}
 		}
 	}

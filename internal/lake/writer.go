@@ -116,12 +116,17 @@ type Writer struct {
 		key string
 	}
 	scratch []stream.Record
-	spare   [][]byte // emptied event buffers of written runs, for reuse
+	spare   []runBuf // emptied event buffers of written runs, for reuse
 	closed  bool
 }
 
 // maxSpare bounds Writer.spare.
 const maxSpare = 4
+
+type runBuf struct {
+	lines []byte
+	spans []pqSpan
+}
 
 // run is a contiguous range of stream sequences whose events for one
 // output go to one object. Contiguity is what makes the object's name a
@@ -132,6 +137,7 @@ type run struct {
 	oldest      time.Time // arrival of the oldest message
 	key         string    // partition key: the prefix without random strings
 	lines       []byte    // JSON lines (events, or error records)
+	spans       []pqSpan  // members of the events (Parquet output only)
 	events      int
 	done        bool // written; kept until the buffer's messages are acked
 }
@@ -310,7 +316,13 @@ func (w *Writer) Add(m *stream.Message) error {
 		}
 	} else {
 		for i, rec := range w.scratch {
-			code, msg := classify(rec.Data)
+			var code, msg string
+			if r := rs[outEvents]; r != nil && w.opts.Format == FormatParquet {
+				// Validates and files the members for writeParquet in one pass.
+				code, msg = w.schema.addEvent(r, rec.Data)
+			} else {
+				code, msg = classify(rec.Data)
+			}
 			if code == "" {
 				if r := rs[outEvents]; r != nil {
 					r.lines = append(append(r.lines, rec.Data...), '\n')
@@ -378,7 +390,8 @@ func (w *Writer) runFor(out int, m *stream.Message) *run {
 	}
 	r := &run{first: m.Seq, last: m.Seq, oldest: m.Time, key: key}
 	if n := len(w.spare); n > 0 && out == outEvents {
-		r.lines, w.spare = w.spare[n-1], w.spare[:n-1]
+		r.lines, r.spans = w.spare[n-1].lines, w.spare[n-1].spans
+		w.spare = w.spare[:n-1]
 	}
 	w.runs[out] = append(w.runs[out], r)
 	return r
@@ -485,7 +498,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	// JSON Lines write itself.
 	for _, r := range w.runs[outEvents] {
 		if len(w.spare) < maxSpare && cap(r.lines) <= 2*int(w.opts.BufferBytes) {
-			w.spare = append(w.spare, r.lines[:0])
+			w.spare = append(w.spare, runBuf{r.lines[:0], r.spans[:0]})
 		}
 	}
 	w.runs = [2][]*run{}
@@ -523,7 +536,7 @@ func (w *Writer) writeRun(out int, r *run, syncDirs map[string]bool) error {
 			"sluice.first_seq": strconv.FormatUint(r.first, 10),
 			"sluice.last_seq":  strconv.FormatUint(r.last, 10),
 		}
-		err = writeParquet(cw, r.lines, w.schema, meta)
+		err = writeParquet(cw, r.lines, r.spans, r.events, w.schema, meta)
 	} else {
 		err = writeJSONL(cw, r.lines, w.opts.Compression == CompressionGzip)
 	}
