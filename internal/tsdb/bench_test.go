@@ -139,14 +139,19 @@ func BenchmarkWrite(b *testing.B) {
 		for _, batch := range []int{1000, 10_000} {
 			for _, writers := range []int{1, 4} {
 				name := fmt.Sprintf("sync=%s/batch=%d/writers=%d", mode, batch, writers)
-				b.Run(name, func(b *testing.B) { benchmarkWrite(b, mode == "nosync", batch, writers) })
+				b.Run(name, func(b *testing.B) { benchmarkWrite(b, mode == "nosync", batch, writers, 1000) })
 			}
 		}
 	}
+	// The pipeline benchmark's fleet: 10,000 devices, 40,000 series, so
+	// that series lookups and appends miss the CPU caches as they do there.
+	for _, writers := range []int{1, 4} {
+		name := fmt.Sprintf("sync=durable/batch=10000/writers=%d/devices=10000", writers)
+		b.Run(name, func(b *testing.B) { benchmarkWrite(b, false, 10_000, writers, 10_000) })
+	}
 }
 
-func benchmarkWrite(b *testing.B, noSync bool, batch, writers int) {
-	const devices = 1000
+func benchmarkWrite(b *testing.B, noSync bool, batch, writers, devices int) {
 	// Big enough a head that no flush is due inside the benchmark; the
 	// figure is the write path alone.
 	db := openBenchDB(b, tsdb.Options{NoSync: noSync, HeadMaxPoints: 1 << 30})

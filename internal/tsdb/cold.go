@@ -3,6 +3,7 @@ package tsdb
 import (
 	"context"
 	"sort"
+	"unsafe"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/tsdb/part"
@@ -23,12 +24,25 @@ func (db *DB) coldLookups(ctx context.Context, t *table, preps []prepared) (map[
 	t.mu.RLock()
 	epoch := t.flushEpoch
 	byPartition := map[int64][]want{}
+	// Records of one event share their Dimensions slice: look its
+	// dimension set up once.
+	var lastDims *Dimension
+	var lastN int
+	var ds *dimSet
+	looked := false
 	for i := range preps {
 		pr := &preps[i]
 		if pr.reason != "" {
 			continue
 		}
-		s := t.lookupSeries(pr.h, pr.measure, pr.dims)
+		if p := unsafe.SliceData(pr.dims); p != lastDims || len(pr.dims) != lastN || !looked {
+			lastDims, lastN, looked = p, len(pr.dims), true
+			ds = t.lookupDims(pr.h, pr.dims)
+		}
+		var s *series
+		if ds != nil {
+			s = ds.find(pr.measure)
+		}
 		pr.s = s // nil: apply looks again under the write lock
 		if s == nil || pr.p.t < s.coldMin || pr.p.t > s.coldMax {
 			continue

@@ -19,15 +19,16 @@ type table struct {
 	scratch sync.Pool // of *writeScratch, for Write
 
 	mu sync.RWMutex // guards everything below
-	// series by key (seriesKey) and by hash (seriesHash; series with the
-	// same hash are chained through series.nextHash); postings lists the
-	// series of each dimension value, byMeasure those of each measure
-	// name. Series are never removed while the table is open. The write
-	// path finds series by hash, so that it never builds a key string for
-	// a series that exists.
+	// series by key (seriesKey); byDims holds every distinct dimension
+	// set by dimsHash (sets with the same hash are chained), each with its
+	// series; postings lists the series of each dimension value, byMeasure
+	// those of each measure name. Series are never removed while the table
+	// is open. The write path finds series through byDims: one probe for
+	// all the records of an event (they share their dimensions), and no
+	// key string built for a series that exists.
 	series    map[string]*series
-	byHash    map[uint64]*series
-	seed      maphash.Seed // of seriesHash; set in newTable
+	byDims    map[uint64]*dimSet
+	seed      maphash.Seed // of dimsHash; set in newTable
 	postings  map[string]map[string][]*series
 	byMeasure map[string][]*series
 	active    *memtable // takes writes
@@ -52,7 +53,7 @@ func newTable(ti *TableInfo) *table {
 		info:         ti,
 		id:           ti.ID,
 		series:       map[string]*series{},
-		byHash:       map[uint64]*series{},
+		byDims:       map[uint64]*dimSet{},
 		seed:         maphash.MakeSeed(),
 		postings:     map[string]map[string][]*series{},
 		byMeasure:    map[string][]*series{},
@@ -75,30 +76,70 @@ func newTable(ti *TableInfo) *table {
 // series is one series' identity and what is known about it across tiers.
 // Fields other than id, key, measure and dims are guarded by table.mu.
 type series struct {
-	id      uint64
-	key     string
+	// The fields a write touches come first, so that they share cache
+	// lines.
 	measure string
-	dims    []Dimension // sorted by name
-
-	defGen uint64 // WAL generation in which this series' definition was last logged
-	// okField and okType are the single-measure column and type this series
-	// was last written with; a write of the same passes the type checks.
-	okField string
-	okType  columnar.Type
-	lastLen int // points in the series' last flushed memtable (capacity hint)
 	// act is this series' memSeries in the active memtable, or nil (then
 	// look in the memtable's map). Flush clears it when the active
 	// memtable is replaced, so it never points into an older generation.
 	act *memSeries
-	// nextHash chains series whose seriesHash is equal (table.byHash).
-	nextHash *series
+	// okField and okType are the single-measure column and type this series
+	// was last written with; a write of the same passes the type checks.
+	okField string
+	okType  columnar.Type
+	defGen  uint64 // WAL generation in which this series' definition was last logged
 	// coldMin/coldMax bound the times of this series' points in parts; a
 	// write outside them needs no part lookup. coldMin > coldMax: none.
 	coldMin, coldMax int64
 	// latest is the newest point (by time, then version) for the
 	// latest-point fast path; latestSet reports whether it is valid.
-	latestSet bool
+	// latest.fields of a single-measure point is latest1[:] (no allocation
+	// of its own).
 	latest    point
+	latestSet bool
+	id        uint64
+	latest1   [1]fieldValue
+
+	key     string
+	dims    []Dimension // sorted by name; shared with the series' dimSet
+	lastLen int         // points in the series' last flushed memtable (capacity hint)
+}
+
+// dimSet is one distinct set of dimensions and its series, one per measure
+// name; guarded by table.mu.
+type dimSet struct {
+	dims      []Dimension
+	series    []*series
+	byMeasure map[string]*series // once series is long
+	next      *dimSet            // the next set with the same dimsHash
+}
+
+// manyMeasures is the number of series of a dimSet from which it looks
+// them up through a map.
+const manyMeasures = 16
+
+func (ds *dimSet) find(measure string) *series {
+	if ds.byMeasure != nil {
+		return ds.byMeasure[measure]
+	}
+	for _, s := range ds.series {
+		if s.measure == measure {
+			return s
+		}
+	}
+	return nil
+}
+
+func (ds *dimSet) add(s *series) {
+	ds.series = append(ds.series, s)
+	if ds.byMeasure != nil {
+		ds.byMeasure[s.measure] = s
+	} else if len(ds.series) > manyMeasures {
+		ds.byMeasure = make(map[string]*series, len(ds.series))
+		for _, x := range ds.series {
+			ds.byMeasure[x.measure] = x
+		}
+	}
 }
 
 // point is one point's data outside a memSeries (latest cache, lookups).
@@ -128,16 +169,10 @@ func seriesKey(dst []byte, measure string, dims []Dimension) []byte {
 	return dst
 }
 
-// seriesHash hashes a series identity without building its key: a hash of
-// the dimensions (dimsHash, which writes compute once per distinct
-// Dimensions slice) mixed with the measure name's. Equal identities hash
-// equally; unequal ones may collide, so lookups compare identities too.
-func (t *table) seriesHash(measure string, dims []Dimension) uint64 {
-	return mixHash(dimsHash(t.seed, dims), maphash.String(t.seed, measure))
-}
-
 // dimsHash hashes sorted dimensions; every name and value is hashed on its
 // own, so no two different lists of strings are confused by concatenation.
+// Equal sets hash equally; unequal ones may collide, so lookups compare
+// the dimensions too. Writes compute it once per distinct Dimensions slice.
 func dimsHash(seed maphash.Seed, dims []Dimension) uint64 {
 	h := uint64(len(dims))
 	for _, d := range dims {
@@ -152,13 +187,22 @@ func mixHash(h, x uint64) uint64 {
 	return h ^ h>>29
 }
 
-// lookupSeries finds a series by hash and identity; nil if absent. It
+// lookupDims finds a dimension set by its dimsHash h; nil if absent. It
 // needs t.mu held (for reading at least).
-func (t *table) lookupSeries(h uint64, measure string, dims []Dimension) *series {
-	for s := t.byHash[h]; s != nil; s = s.nextHash {
-		if s.measure == measure && sameDims(s.dims, dims) {
-			return s
+func (t *table) lookupDims(h uint64, dims []Dimension) *dimSet {
+	for ds := t.byDims[h]; ds != nil; ds = ds.next {
+		if sameDims(ds.dims, dims) {
+			return ds
 		}
+	}
+	return nil
+}
+
+// lookupSeries finds a series by identity; h is dimsHash(dims). Nil if
+// absent. It needs t.mu held (for reading at least).
+func (t *table) lookupSeries(h uint64, measure string, dims []Dimension) *series {
+	if ds := t.lookupDims(h, dims); ds != nil {
+		return ds.find(measure)
 	}
 	return nil
 }
@@ -175,8 +219,8 @@ func sameDims(a, b []Dimension) bool {
 	return true
 }
 
-// createSeries adds a series that lookupSeries did not find; h is its
-// seriesHash. t.mu must be held for writing.
+// createSeries adds a series that lookupSeries did not find; h is
+// dimsHash(dims). t.mu must be held for writing.
 func (t *table) createSeries(h uint64, measure string, dims []Dimension) *series {
 	return t.addSeries(h, seriesKey(nil, measure, dims), measure, dims)
 }
@@ -186,21 +230,25 @@ func (t *table) getOrCreateSeries(key []byte, measure string, dims []Dimension) 
 	if s := t.series[string(key)]; s != nil {
 		return s
 	}
-	return t.addSeries(t.seriesHash(measure, dims), key, measure, dims)
+	return t.addSeries(dimsHash(t.seed, dims), key, measure, dims)
 }
 
 func (t *table) addSeries(h uint64, key []byte, measure string, dims []Dimension) *series {
+	ds := t.lookupDims(h, dims)
+	if ds == nil {
+		ds = &dimSet{dims: append([]Dimension(nil), dims...), next: t.byDims[h]}
+		t.byDims[h] = ds
+	}
 	s := &series{
 		id:      seriesIDs.Add(1),
 		key:     string(key),
 		measure: measure,
-		dims:    append([]Dimension(nil), dims...),
+		dims:    ds.dims,
 		coldMin: maxTime,
 		coldMax: minTime,
 	}
+	ds.add(s)
 	t.series[s.key] = s
-	s.nextHash = t.byHash[h]
-	t.byHash[h] = s
 	t.byMeasure[measure] = append(t.byMeasure[measure], s)
 	for _, d := range s.dims {
 		t.dims[d.Name] = struct{}{}

@@ -3,7 +3,6 @@ package tsdb
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"math"
 	"slices"
 	"strings"
@@ -35,7 +34,7 @@ const (
 type prepared struct {
 	measure string
 	dims    []Dimension
-	h       uint64  // seriesHash of measure and dims
+	h       uint64  // dimsHash(dims)
 	s       *series // the series, once found (series are never removed)
 	multi   bool
 	p       point
@@ -89,8 +88,6 @@ type dimsMemo struct {
 	dims         []Dimension // sorted
 	h            uint64
 	kind, reason string
-	measure      string // the last measure name and its hash
-	mh           uint64
 }
 
 // Write stores a batch of records in a table and returns the records it
@@ -231,10 +228,7 @@ func (db *DB) prepare(t *table, sc *writeScratch, i int, r *Record, oldest, newe
 	}
 	dims := memo.dims
 	pr.dims = dims
-	if r.MeasureName != memo.measure || memo.measure == "" {
-		memo.measure, memo.mh = r.MeasureName, maphash.String(t.seed, r.MeasureName)
-	}
-	pr.h = mixHash(memo.h, memo.mh) // = t.seriesHash(r.MeasureName, dims)
+	pr.h = memo.h
 	pr.p.t = r.Time
 	if r.Time < oldest || r.Time > newest {
 		reject(rejectTime, "The record timestamp %s is outside the time range [%s, %s] of the data ingestion window (table retention and the future limit).",

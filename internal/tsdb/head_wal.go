@@ -311,7 +311,14 @@ func (t *table) updateLatest(s *series, p point) {
 	if !s.latestSet || p.t > s.latest.t || (p.t == s.latest.t && p.v >= s.latest.v) {
 		// Copy the values: p.fields may live in a write batch's arena.
 		s.latest.t, s.latest.v = p.t, p.v
-		s.latest.fields = append(s.latest.fields[:0], p.fields...)
+		if len(p.fields) == 1 && cap(s.latest.fields) <= 1 {
+			// nil or latest1: the common single value needs no array of
+			// its own.
+			s.latest1[0] = p.fields[0]
+			s.latest.fields = s.latest1[:]
+		} else {
+			s.latest.fields = append(s.latest.fields[:0], p.fields...)
+		}
 		s.latestSet = true
 	}
 }

@@ -49,10 +49,25 @@ func TestSeriesHashChain(t *testing.T) {
 	if s := tb.lookupSeries(h, "temp", []Dimension{{"d", "3"}}); s != nil {
 		t.Errorf("unknown identity found: %+v", s)
 	}
+	// A dimension set with many measures finds them through a map.
+	many := []Dimension{{"d", "many"}}
+	hm := dimsHash(tb.seed, many)
+	var list []*series
+	for i := range 2 * manyMeasures {
+		list = append(list, tb.createSeries(hm, fmt.Sprint("m", i), many))
+	}
+	for i, want := range list {
+		if got := tb.lookupSeries(hm, fmt.Sprint("m", i), many); got != want {
+			t.Errorf("measure m%d of %d: got %p, want %p", i, len(list), got, want)
+		}
+	}
+	if got := tb.lookupSeries(hm, "m", many); got != nil {
+		t.Errorf("unknown measure found")
+	}
 	// getOrCreateSeries (replay, parts) and the hash path agree.
 	key := seriesKey(nil, "volt", []Dimension{{"d", "1"}})
 	s := tb.getOrCreateSeries(key, "volt", []Dimension{{"d", "1"}})
-	if got := tb.lookupSeries(tb.seriesHash("volt", []Dimension{{"d", "1"}}), "volt", []Dimension{{"d", "1"}}); got != s {
+	if got := tb.lookupSeries(dimsHash(tb.seed, []Dimension{{"d", "1"}}), "volt", []Dimension{{"d", "1"}}); got != s {
 		t.Errorf("getOrCreateSeries series not found by hash")
 	}
 }
