@@ -107,7 +107,6 @@ func (s *schemaState) parquetSchema() *parquet.Schema {
 	return parquet.NewSchema("event", g)
 }
 
-
 // Tuning of the objects, chosen for scans (see BENCHMARKS.md):
 //
 //   - Strings are dictionary-encoded (RLE_DICTIONARY): device ids and other

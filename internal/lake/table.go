@@ -616,16 +616,20 @@ func (t *Table) Scan(ctx context.Context, req plan.ScanRequest, fn func(*columna
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	tasks := make(chan fileTask)
-	out := make(chan *columnar.Batch, 2*workers)
+	type item struct {
+		b       *columnar.Batch
+		release func()
+	}
+	out := make(chan item, 2*workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			dec := t.newDecoder(want, req.Preds)
-			emit := func(b *columnar.Batch) error {
+			emit := func(b *columnar.Batch, release func()) error {
 				select {
-				case out <- b:
+				case out <- item{b, release}:
 					return nil
 				case <-ctx.Done():
 					return context.Cause(ctx)
@@ -654,14 +658,17 @@ func (t *Table) Scan(ctx context.Context, req plan.ScanRequest, fn func(*columna
 		close(out)
 	}()
 	var fnErr error
-	for b := range out {
+	for it := range out {
 		if fnErr != nil {
 			continue // drain so the workers can stop
 		}
-		t.stats.rows.Add(int64(b.Len()))
-		if err := fn(b); err != nil {
+		t.stats.rows.Add(int64(it.b.Len()))
+		if err := fn(it.b); err != nil {
 			fnErr = err
 			cancel(err)
+		}
+		if it.release != nil {
+			it.release()
 		}
 	}
 	if fnErr != nil {
@@ -715,8 +722,13 @@ const batchRows = 4096
 
 // fileDecoder reads files of one format; each scan worker has its own.
 type fileDecoder interface {
-	file(ctx context.Context, f fileTask, emit func(*columnar.Batch) error) error
+	file(ctx context.Context, f fileTask, emit emitFunc) error
 }
+
+// emitFunc hands a batch to the scan's caller. release, if not nil, is
+// called once the caller is done with b and every batch emitted before it
+// by the same decoder: their column buffers may then be reused.
+type emitFunc func(b *columnar.Batch, release func()) error
 
 func (t *Table) newDecoder(want []wantCol, preds []plan.ColPred) fileDecoder {
 	switch t.def.Format {

@@ -51,7 +51,7 @@ func newCSVDecoder(t *Table, want []wantCol) *csvDecoder {
 	return d
 }
 
-func (d *csvDecoder) file(ctx context.Context, f fileTask, emit func(*columnar.Batch) error) error {
+func (d *csvDecoder) file(ctx context.Context, f fileTask, emit emitFunc) error {
 	r, err := d.t.openText(f)
 	if err != nil || r == nil {
 		return err
@@ -89,7 +89,7 @@ func (d *csvDecoder) file(ctx context.Context, f fileTask, emit func(*columnar.B
 				return err
 			}
 			fillPartitions(d.want, cols, f, rows)
-			if err := emit(b); err != nil {
+			if err := emit(b, nil); err != nil {
 				return err
 			}
 			b, cols = newScanBatch(d.want, batchRows)
@@ -98,7 +98,7 @@ func (d *csvDecoder) file(ctx context.Context, f fileTask, emit func(*columnar.B
 	}
 	if rows > 0 {
 		fillPartitions(d.want, cols, f, rows)
-		return emit(b)
+		return emit(b, nil)
 	}
 	return nil
 }

@@ -59,7 +59,7 @@ func newJSONDecoder(t *Table, want []wantCol) *jsonDecoder {
 	return d
 }
 
-func (d *jsonDecoder) file(ctx context.Context, f fileTask, emit func(*columnar.Batch) error) error {
+func (d *jsonDecoder) file(ctx context.Context, f fileTask, emit emitFunc) error {
 	r, err := d.t.openText(f)
 	if err != nil || r == nil {
 		return err
@@ -75,7 +75,7 @@ func (d *jsonDecoder) file(ctx context.Context, f fileTask, emit func(*columnar.
 		}
 		b := d.finish(f)
 		d.reset()
-		return emit(b)
+		return emit(b, nil)
 	}
 	start, end := 0, 0 // unread bytes are buf[start:end]
 	eof := false

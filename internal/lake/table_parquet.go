@@ -32,10 +32,49 @@ type parquetDecoder struct {
 	want  []wantCol
 	preds []plan.ColPred
 	vals  []parquet.Value
+	// free holds column sets of row groups the scan's caller is done with
+	// (see emitFunc), so that decoding a row group allocates nothing in
+	// the steady state.
+	free chan []*columnar.Column
 }
 
 func newParquetDecoder(t *Table, want []wantCol, preds []plan.ColPred) *parquetDecoder {
-	return &parquetDecoder{t: t, want: want, preds: preds}
+	return &parquetDecoder{t: t, want: want, preds: preds, free: make(chan []*columnar.Column, 4)}
+}
+
+// rowGroupColumns returns empty columns for the wanted columns with room
+// for n rows, recycled when possible.
+func (d *parquetDecoder) rowGroupColumns(n int) []*columnar.Column {
+	var out []*columnar.Column
+	select {
+	case out = <-d.free:
+	default:
+		out = make([]*columnar.Column, len(d.want))
+	}
+	for i, w := range d.want {
+		c := out[i]
+		if c == nil || columnCap(c) < n {
+			out[i] = columnar.NewColumn(w.typ, n)
+			continue
+		}
+		truncateColumn(c, 0)
+		c.Nulls = nil
+	}
+	return out
+}
+
+func columnCap(c *columnar.Column) int {
+	switch c.Type {
+	case columnar.Bool:
+		return cap(c.Bools)
+	case columnar.Int64, columnar.Timestamp, columnar.Date, columnar.Interval:
+		return cap(c.Ints)
+	case columnar.Float64:
+		return cap(c.Floats)
+	case columnar.String:
+		return cap(c.Strs)
+	}
+	return 0
 }
 
 // pqLeaf is a file column a wanted column reads.
@@ -47,7 +86,7 @@ type pqLeaf struct {
 	date     bool  // INT32 DATE
 }
 
-func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit func(*columnar.Batch) error) (err error) {
+func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit emitFunc) (err error) {
 	fh, err := os.Open(f.path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -120,10 +159,9 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit func(*column
 		}
 		d.t.stats.rgRead.Add(1)
 		chunks := rg.ColumnChunks()
-		out := make([]*columnar.Column, len(d.want))
+		out := d.rowGroupColumns(int(n))
 		for i, w := range d.want {
-			c := columnar.NewColumn(w.typ, int(n))
-			out[i] = c
+			c := out[i]
 			switch {
 			case w.part >= 0:
 				continue // filled below
@@ -145,6 +183,14 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit func(*column
 		}
 		fillPartitions(d.want, out, f, int(n))
 		// Hand the row group on in executor-sized slices (views, no copies).
+		release := func() {
+			if !hasUnknown(out) {
+				select {
+				case d.free <- out:
+				default:
+				}
+			}
+		}
 		for lo := 0; lo < int(n); lo += batchRows {
 			hi := min(int(n), lo+batchRows)
 			b := &columnar.Batch{Names: make([]string, len(d.want)), Cols: make([]*columnar.Column, len(d.want))}
@@ -152,12 +198,26 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit func(*column
 				b.Names[i] = w.name
 				b.Cols[i] = sliceColumn(out[i], lo, hi)
 			}
-			if err := emit(b); err != nil {
+			var rel func()
+			if hi == int(n) {
+				rel = release // the row group's last batch
+			}
+			if err := emit(b, rel); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// hasUnknown reports a column of type Unknown (no value slice to reuse).
+func hasUnknown(cols []*columnar.Column) bool {
+	for _, c := range cols {
+		if c.Type == columnar.Unknown {
+			return true
+		}
+	}
+	return false
 }
 
 func openParquet(fh *os.File, size int64) (*parquet.File, error) {
