@@ -260,7 +260,10 @@ func (m *model) observe(p *params, daily, weekly []float32, t int64, v float64) 
 		return pt
 	}
 	dt := t - m.last
-	late := dt < 0
+	// A point at or before the latest time is late: a redelivery repeats
+	// the latest point exactly, and learning it twice would count it twice
+	// in the scale, the history and a level shift's run.
+	late := dt <= 0
 	if late {
 		dt = 0
 	}
@@ -295,7 +298,7 @@ func (m *model) observe(p *params, daily, weekly []float32, t int64, v float64) 
 	warm := m.n >= warmPoints
 	pt.IsAnomaly = warm && z > p.thr
 	if late {
-		// An older point than the series' latest: judged against the
+		// A point not newer than the series' latest: judged against the
 		// current baseline, but it cannot move it (the filter runs forward).
 		return pt
 	}

@@ -66,8 +66,9 @@ type DetectorStats struct {
 
 // Detector scores points one at a time, per series, as they are written.
 // It is safe for concurrent use. Points of one series should come in time
-// order: an older point than the series' latest is scored against the
-// current baseline but does not update it.
+// order: a point not newer than the series' latest (an older one, or a
+// redelivery of the latest) is scored against the current baseline but
+// does not update it.
 type Detector struct {
 	// set in NewDetector, read-only after
 	p        params

@@ -77,6 +77,51 @@ func TestDetectorWarmupAndLate(t *testing.T) {
 	}
 }
 
+// TestDetectorRedeliveredLatest: a point at exactly a series' latest time
+// (a redelivery) is scored but learnt nothing from, whatever its value, in
+// the middle of a level shift's run too.
+func TestDetectorRedeliveredLatest(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		shift int // points from the end that are shifted (a run in progress)
+		value float64
+	}{
+		{"same value", 0, 0},
+		{"other value", 0, 1e6},
+		{"in a shift's run", 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := mustDetector(t, DetectorOptions{})
+			s := noisy(5, 200, sec, 10, 0.2)
+			for i := len(s.Values) - tc.shift; i < len(s.Values); i++ {
+				s.Values[i] += 5
+			}
+			for i := range s.Times {
+				d.Observe("k", s.Times[i], s.Values[i])
+			}
+			var before, after bytes.Buffer
+			if err := d.Snapshot(&before); err != nil {
+				t.Fatal(err)
+			}
+			last := len(s.Times) - 1
+			v := s.Values[last]
+			if tc.value != 0 {
+				v = tc.value
+			}
+			p := d.Observe("k", s.Times[last], v)
+			if p.Time != s.Times[last] || p.Value != v || math.IsNaN(p.Score) {
+				t.Errorf("redelivered point scored %+v", p)
+			}
+			if err := d.Snapshot(&after); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(before.Bytes(), after.Bytes()) {
+				t.Error("re-observing the latest point changed the state")
+			}
+		})
+	}
+}
+
 func TestDetectorEviction(t *testing.T) {
 	d := mustDetector(t, DetectorOptions{MaxSeries: 3})
 	for i, k := range []string{"a", "b", "c", "a", "d"} { // "b" is least recent when "d" comes

@@ -7,7 +7,7 @@ package pipeline
 // corrections) before the batch's messages are acknowledged.
 //
 // Redelivery: a redelivered batch is scored again, but the Detector does not
-// learn from a point older than its series' latest, so a batch it has seen
+// learn from a point not newer than its series' latest, so a batch it has seen
 // teaches it nothing twice; the anomaly rows are keyed by the device's
 // dimensions, the measure and the point's time, so a rewrite lands on the
 // same key (a no-op, or a reject the processor ignores when the baseline has
