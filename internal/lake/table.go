@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -788,23 +789,38 @@ func fillPartitions(want []wantCol, cols []*columnar.Column, f fileTask, n int) 
 		}
 		c := cols[i]
 		pv := f.parts[w.part]
-		for range n {
-			if pv.null {
+		if pv.null {
+			for range n {
 				c.AppendNull()
-				continue
 			}
-			switch x := pv.v.(type) {
-			case string:
-				c.AppendString(x)
-			case int64:
-				c.AppendInt(x)
-			case float64:
-				c.AppendFloat(x)
-			case bool:
-				c.AppendBool(x)
-			}
+			continue
+		}
+		// One type switch per column, not per row: every row of a file
+		// has the same value.
+		switch x := pv.v.(type) {
+		case string:
+			c.Strs = appendRepeat(c.Strs, x, n)
+		case int64:
+			c.Ints = appendRepeat(c.Ints, x, n)
+		case float64:
+			c.Floats = appendRepeat(c.Floats, x, n)
+		case bool:
+			c.Bools = appendRepeat(c.Bools, x, n)
+		default:
+			continue
+		}
+		if c.Nulls != nil {
+			c.Nulls = appendRepeat(c.Nulls, false, n)
 		}
 	}
+}
+
+func appendRepeat[T any](s []T, v T, n int) []T {
+	s = slices.Grow(s, n)
+	for range n {
+		s = append(s, v)
+	}
+	return s
 }
 
 // newBatch returns an empty batch with the wanted columns.
