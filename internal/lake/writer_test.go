@@ -566,3 +566,50 @@ func TestRangeSet(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterParquetMembers covers what the one-pass member filing must get
+// right, read back with parquet-go's generic reader: keys in changing
+// order (the per-position key cache), duplicate keys (the last wins, as in
+// encoding/json), escaped keys and values, null-only keys (STRING),
+// nested values as JSON text, a type conflict inside one object, and
+// invalid events between valid ones (their members must not leak into
+// the rows or the schema).
+func TestWriterParquetMembers(t *testing.T) {
+	dir := t.TempDir()
+	w := newTestWriter(t, dir, Options{Format: FormatParquet})
+	w.Add(newMsg(1, t0,
+		`{"a":1,"b":"x","c":true}`,
+		`{"c":false,"b":"y","a":2}`,
+		`{"a":3,"a":4,"n":null}`,
+		`{"bad":1,"a":`,
+		`{"k\u0065y":"v\n","a":5}`,
+		`{"o":{"p":[1,2]},"mixed":1}`,
+		`["not an object"]`,
+		`{"mixed":"s","a":6.5e1}`,
+	).Message)
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var pq string
+	for _, f := range lakeFiles(t, dir) {
+		if strings.HasSuffix(f, ".parquet") {
+			pq = f
+		}
+	}
+	types, rows := readParquet(t, filepath.Join(dir, pq))
+	wantTypes := map[string]string{"a": "DOUBLE", "b": "STRING", "c": "BOOLEAN", "n": "STRING", "key": "STRING", "o": "STRING", "mixed": "STRING"}
+	if fmt.Sprint(types) != fmt.Sprint(wantTypes) {
+		t.Errorf("columns %v, want %v", types, wantTypes)
+	}
+	wantRows := []map[string]any{
+		{"a": 1.0, "b": "x", "c": true},
+		{"a": 2.0, "b": "y", "c": false},
+		{"a": 4.0},
+		{"key": "v\n", "a": 5.0},
+		{"o": `{"p":[1,2]}`, "mixed": "1"},
+		{"mixed": "s", "a": 65.0},
+	}
+	if fmt.Sprint(rows) != fmt.Sprint(wantRows) {
+		t.Errorf("rows\n%v\nwant\n%v", rows, wantRows)
+	}
+}
