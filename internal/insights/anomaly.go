@@ -186,7 +186,13 @@ type params struct {
 	thr                       float64
 	dailySlots, weeklySlots   int
 	dailySlotNS, weeklySlotNS int64
-	// per-point seasonal rates; depend on the interval (see setInterval)
+	// reciprocals of the slot lengths, so that placing a time in a
+	// profile multiplies instead of dividing
+	invDailySlot, invWeeklySlot float64
+	// seasonDayRate per nanosecond of a slot: a profile's per-point rate
+	// is min(seasonDayRate, interval·rateDaily) (see seasonRates)
+	rateDaily, rateWeekly float64
+	// per-point seasonal rates; depend on the interval (see seasonRates)
 	gammaD, gammaW float64
 	logKeep        float64 // ln(1−alpha)
 }
@@ -195,28 +201,32 @@ func newParams(thr float64, dailySlots, weeklySlots int) params {
 	p := params{thr: thr, dailySlots: dailySlots, weeklySlots: weeklySlots, logKeep: math.Log1p(-alpha)}
 	if dailySlots > 0 {
 		p.dailySlotNS = nsPerDay / int64(dailySlots)
+		p.invDailySlot = 1 / float64(p.dailySlotNS)
+		p.rateDaily = seasonDayRate * p.invDailySlot
 	}
 	if weeklySlots > 0 {
 		p.weeklySlotNS = nsPerWeek / int64(weeklySlots)
+		p.invWeeklySlot = 1 / float64(p.weeklySlotNS)
+		p.rateWeekly = seasonDayRate * p.invWeeklySlot
 	}
 	return p
 }
 
 // seasonRates returns the per-point rates of the profiles for a sampling
-// interval: a slot observed n times a day moves about seasonDayRate per day.
+// interval: a slot observed n times a day moves about seasonDayRate per
+// day, i.e. seasonDayRate/max(1, points per slot visit). Multiplications
+// only: the streaming model calls it every point.
 func (p *params) seasonRates(interval float64) (gd, gw float64) {
-	rate := func(slotNS int64) float64 {
-		if slotNS == 0 || !(interval > 0) {
-			return 0
-		}
-		perVisit := float64(slotNS) / interval // points per slot visit
-		return seasonDayRate / max(1, perVisit)
+	if !(interval > 0) {
+		return 0, 0
 	}
-	return rate(p.dailySlotNS), rate(p.weeklySlotNS)
+	return min(seasonDayRate, interval*p.rateDaily), min(seasonDayRate, interval*p.rateWeekly)
 }
 
 // model is the state of one series. Its size is fixed: the profiles live
-// outside it (see observe's daily and weekly arguments).
+// outside it (see observe's daily and weekly arguments), but the two slots
+// of each profile that the latest point fell between are cached in it (see
+// segment), so that a point reads and writes only the model's memory.
 type model struct {
 	level, trend float64
 	absDev       float64 // EW mean absolute clipped residual (in gap-normalised units)
@@ -233,6 +243,102 @@ type model struct {
 	upHist       uint8   // anomalies above expected among the last 8 points (bit 0 = latest)
 	downHist     uint8   // … and below
 	fixedIv      bool    // interval given (batch), not tracked
+	day, week    segment // cached profile slots (not part of the snapshot)
+}
+
+// segment caches the two neighbouring slots of a profile that recent
+// points fell between: their values (the profile's copies are stale while
+// ok) and the time of slot i's start, so that the fraction between them is
+// one multiplication and a point inside the segment (30 minutes or an hour
+// of points with the default profiles) touches no profile memory.
+type segment struct {
+	base   int64 // start time of slot i (ns); the segment is [base+slot/2, base+3·slot/2)
+	i, j   int32 // the slots; j = i+1 round the period
+	v0, v1 float32
+	ok     bool
+}
+
+// at returns the fraction f ∈ [0,1] of t between the segment's slots,
+// moving the segment to t's first (and writing the cached values back)
+// when t lies outside it.
+func (s *segment) at(prof []float32, t, shift, slotNS, period int64, inv float64) float64 {
+	if s.ok {
+		if f := float64(t-s.base)*inv - 0.5; f >= 0 && f < 1 {
+			return f
+		}
+		prof[s.i], prof[s.j] = s.v0, s.v1
+	}
+	// Slot values stand at the slots' centres: t lies between slot i and
+	// the next when it is past i's centre and before the next one's.
+	// Times before 1970 wrap correctly.
+	x := (t + shift) % period
+	if x < 0 {
+		x += period
+	}
+	n := int64(len(prof))
+	q := x / slotNS
+	rem := x - q*slotNS
+	base := t - rem
+	if 2*rem < slotNS {
+		q--
+		base -= slotNS
+		if q < 0 {
+			q += n
+		}
+	}
+	if q >= n { // a period that the slots do not divide exactly
+		q -= n
+	}
+	j := q + 1
+	if j == n {
+		j = 0
+	}
+	*s = segment{base: base, i: int32(q), j: int32(j), v0: prof[q], v1: prof[j], ok: true}
+	return min(max(float64(t-base)*inv-0.5, 0), 1)
+}
+
+// value reads the segment at fraction f, interpolating linearly.
+func (s *segment) value(f float64) float64 {
+	return float64(s.v0) + f*(float64(s.v1)-float64(s.v0))
+}
+
+// learn moves the segment's slots by e, shared as value reads them.
+func (s *segment) learn(f, e float64) {
+	s.v0 += float32(e * (1 - f))
+	s.v1 += float32(e * f)
+}
+
+// flush writes the cached slots back to the profile.
+func (s *segment) flush(prof []float32) {
+	if s.ok {
+		prof[s.i], prof[s.j] = s.v0, s.v1
+	}
+}
+
+// flush writes the model's cached profile slots back to the profiles, for
+// a reader of the profiles themselves (a snapshot, the batch's second
+// pass). The cache stays valid.
+func (m *model) flush(daily, weekly []float32) {
+	if daily != nil {
+		m.day.flush(daily)
+	}
+	if weekly != nil {
+		m.week.flush(weekly)
+	}
+}
+
+// seasonAt returns the profiles' value at t and the fractions of t in
+// their segments (for learn).
+func (m *model) seasonAt(p *params, daily, weekly []float32, t int64) (sea, fd, fw float64) {
+	if daily != nil {
+		fd = m.day.at(daily, t, 0, p.dailySlotNS, nsPerDay, p.invDailySlot)
+		sea = m.day.value(fd)
+	}
+	if weekly != nil {
+		fw = m.week.at(weekly, t, epochWeekShift, p.weeklySlotNS, nsPerWeek, p.invWeeklySlot)
+		sea += m.week.value(fw)
+	}
+	return sea, fd, fw
 }
 
 // sigma returns the current scale, never zero: the floor keeps a constant
@@ -245,19 +351,32 @@ func (m *model) sigma() float64 {
 }
 
 // observe scores (t, v) and updates the model. daily and weekly are the
-// series' profiles (nil when not used); learn=false scores without flags
-// (the batch's first pass still updates everything).
+// series' profiles (nil when not used).
 func (m *model) observe(p *params, daily, weekly []float32, t int64, v float64) Point {
-	pt := Point{Time: t, Value: v}
+	var pt Point
+	m.observeInto(&pt, p, daily, weekly, t, v)
+	return pt
+}
+
+// observeInto is observe writing the point to *pt (every field), which
+// spares the batch's loop a copy per point.
+func (m *model) observeInto(pt *Point, p *params, daily, weekly []float32, t int64, v float64) {
+	pt.Time, pt.Value, pt.Score, pt.IsAnomaly = t, v, 0, false
+	finite := !math.IsNaN(v) && !math.IsInf(v, 0)
+	seasonal := daily != nil || weekly != nil
 	if m.n == 0 {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		if !finite {
 			pt.Expected, pt.Lower, pt.Upper = math.NaN(), math.NaN(), math.NaN()
-			return pt
+			return
 		}
-		m.level = v - seasonal(p, daily, weekly, t)
+		sea := 0.0
+		if seasonal {
+			sea, _, _ = m.seasonAt(p, daily, weekly, t)
+		}
+		m.level = v - sea
 		m.last, m.prev, m.n, m.slowLevel = t, v, 1, m.level
 		pt.Expected, pt.Lower, pt.Upper = v, v, v
-		return pt
+		return
 	}
 	dt := t - m.last
 	// A point at or before the latest time is late: a redelivery repeats
@@ -266,51 +385,48 @@ func (m *model) observe(p *params, daily, weekly []float32, t int64, v float64) 
 	late := dt <= 0
 	if late {
 		dt = 0
-	}
-	if !m.fixedIv && !late {
+	} else if !m.fixedIv {
 		m.trackInterval(dt)
 	}
 	k := 1.0
 	if m.interval > 0 {
 		k = float64(dt) / m.interval
 	}
-	g := 1.0
+	// g widens the band after a gap; invG spares the updates a division.
+	g, invG := 1.0, 1.0
 	if k > 1 {
 		g = math.Sqrt(min(k, maxGapSteps))
+		invG = 1 / g
 	}
-	var sp slotPos
-	sea := 0.0
-	if daily != nil || weekly != nil {
-		sp = p.slots(daily, weekly, t)
-		sea = sp.value(daily, weekly)
+	var sea, fd, fw float64
+	if seasonal {
+		sea, fd, fw = m.seasonAt(p, daily, weekly, t)
 	}
 	base := m.level + m.trend*min(k, maxTrendSteps)
 	exp := base + sea
 	sig := m.sigma() * g
 	band := p.thr * sig
 	pt.Expected, pt.Lower, pt.Upper = exp, exp-band, exp+band
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return pt
+	if !finite {
+		return
 	}
 	r := v - exp
 	z := math.Abs(r) / sig
 	pt.Score = z
 	warm := m.n >= warmPoints
-	pt.IsAnomaly = warm && z > p.thr
+	anomaly := warm && z > p.thr
+	pt.IsAnomaly = anomaly
 	if late {
 		// A point not newer than the series' latest: judged against the
 		// current baseline, but it cannot move it (the filter runs forward).
-		return pt
+		return
 	}
 
 	// Updates, all with the clipped residual.
 	lim := huber * sig
 	rc := min(max(r, -lim), lim)
-	var a float64 // level gain for this step
-	switch {
-	case k >= 0.75 && k <= 1.25:
-		a = alpha
-	default:
+	a := alpha // level gain for this step
+	if k < 0.75 || k > 1.25 {
 		a = -math.Expm1(k * p.logKeep)
 	}
 	if !warm {
@@ -322,8 +438,12 @@ func (m *model) observe(p *params, daily, weekly []float32, t int64, v float64) 
 		}
 	}
 	m.level = base + a*rc
-	m.trend += a * beta * rc / max(k, 1)
-	if daily != nil || weekly != nil {
+	if k > 1 {
+		m.trend += a * beta * rc / k
+	} else {
+		m.trend += a * beta * rc
+	}
+	if seasonal {
 		gd, gw := p.gammaD, p.gammaW
 		if !m.fixedIv {
 			gd, gw = p.seasonRates(m.interval)
@@ -331,14 +451,19 @@ func (m *model) observe(p *params, daily, weekly []float32, t int64, v float64) 
 		// The profiles learn the deviation from the slow level, not the
 		// one-step residual: against a level that follows the cycle they
 		// would learn its slope (a quarter-cycle out of phase).
-		as := min(1, float64(dt)/float64(slowTau))
+		as := min(1, float64(dt)*(1/float64(slowTau)))
 		dev := min(max(v-sea-m.slowLevel, -lim), lim)
 		m.slowLevel += as * dev
 		dsea := min(max(v-m.slowLevel-sea, -lim), lim)
-		sp.learn(daily, weekly, gd*dsea, gw*dsea)
+		if daily != nil {
+			m.day.learn(fd, gd*dsea)
+		}
+		if weekly != nil {
+			m.week.learn(fw, gw*dsea)
+		}
 	}
 	// Scale: in gap-normalised units, so a long gap does not inflate it.
-	ar := math.Abs(rc) / g
+	ar := math.Abs(rc) * invG
 	if warm {
 		m.absDev += lambda * (ar - m.absDev)
 		m.slowDev += lambdaSlow * (ar - m.slowDev)
@@ -353,46 +478,48 @@ func (m *model) observe(p *params, daily, weekly []float32, t int64, v float64) 
 	// Noise bursts: anomalies on both sides among the last 8 points mean
 	// the noise grew (a meter that read a flat zero comes back on), not
 	// that each point is an anomaly: the scale jumps to the burst's.
-	m.fastDev += fastRate * (math.Abs(r)/g - m.fastDev)
+	m.fastDev += fastRate * (math.Abs(r)*invG - m.fastDev)
 	m.upHist, m.downHist = m.upHist<<1, m.downHist<<1
-	if pt.IsAnomaly {
-		if r > 0 {
-			m.upHist |= 1
-		} else {
-			m.downHist |= 1
-		}
-		if bits.OnesCount8(m.upHist) >= 2 && bits.OnesCount8(m.downHist) >= 2 {
-			m.absDev = max(m.absDev, burstShare*m.fastDev)
-			m.slowDev = max(m.slowDev, m.absDev)
-			m.upHist, m.downHist = 0, 0
-		}
-	}
-
-	// Level shifts: a run of same-side anomalies.
-	if pt.IsAnomaly {
-		side := int32(1)
-		if r < 0 {
-			side = -1
-		}
-		if m.run*side > 0 {
-			m.run += side
-			m.runSum += v - sea
-		} else {
-			m.run, m.runSum = side, v-sea
-		}
-		if m.run*side >= confirmPoints {
-			m.level = m.runSum / float64(m.run*side)
-			m.trend = 0
-			m.run, m.runSum = 0, 0
-		}
-	} else {
-		m.run, m.runSum = 0, 0
-	}
 	m.last, m.prev = t, v
 	if m.n < math.MaxUint32 {
 		m.n++
 	}
-	return pt
+	if !anomaly {
+		m.run, m.runSum = 0, 0
+		return
+	}
+	m.anomaly(r, v-sea)
+}
+
+// anomaly updates the burst history and the level-shift run with a
+// flagged point's residual r and deseasonalised value ds (out of observe's
+// common path).
+func (m *model) anomaly(r, ds float64) {
+	side := int32(1)
+	if r > 0 {
+		m.upHist |= 1
+	} else {
+		m.downHist |= 1
+		side = -1
+	}
+	if bits.OnesCount8(m.upHist) >= 2 && bits.OnesCount8(m.downHist) >= 2 {
+		m.absDev = max(m.absDev, burstShare*m.fastDev)
+		m.slowDev = max(m.slowDev, m.absDev)
+		m.upHist, m.downHist = 0, 0
+	}
+
+	// Level shifts: a run of same-side anomalies.
+	if m.run*side > 0 {
+		m.run += side
+		m.runSum += ds
+	} else {
+		m.run, m.runSum = side, ds
+	}
+	if m.run*side >= confirmPoints {
+		m.level = m.runSum / float64(m.run*side)
+		m.trend = 0
+		m.run, m.runSum = 0, 0
+	}
 }
 
 // trackInterval follows the median of the positive time differences by
@@ -415,80 +542,12 @@ func (m *model) trackInterval(dt int64) {
 	}
 }
 
+// seasonal reads the profiles at t without a model (the batch's start
+// level), as a model's segment would.
 func seasonal(p *params, daily, weekly []float32, t int64) float64 {
-	if daily == nil && weekly == nil {
-		return 0
-	}
-	sp := p.slots(daily, weekly, t)
-	return sp.value(daily, weekly)
-}
-
-// slotPos is where a time falls in the profiles, computed once per point
-// for reading and learning.
-type slotPos struct {
-	di, dj, wi, wj int
-	df, wf         float64
-}
-
-func (p *params) slots(daily, weekly []float32, t int64) slotPos {
-	var sp slotPos
-	if daily != nil {
-		sp.di, sp.dj, sp.df = slotOf(t, 0, p.dailySlotNS, nsPerDay, len(daily))
-	}
-	if weekly != nil {
-		sp.wi, sp.wj, sp.wf = slotOf(t, epochWeekShift, p.weeklySlotNS, nsPerWeek, len(weekly))
-	}
-	return sp
-}
-
-// value reads the profiles at the position, interpolating linearly
-// between the two nearest slots.
-func (sp *slotPos) value(daily, weekly []float32) float64 {
-	var s float64
-	if daily != nil {
-		s += (1-sp.df)*float64(daily[sp.di]) + sp.df*float64(daily[sp.dj])
-	}
-	if weekly != nil {
-		s += (1-sp.wf)*float64(weekly[sp.wi]) + sp.wf*float64(weekly[sp.wj])
-	}
-	return s
-}
-
-// learn moves the profiles by ed and ew at the position, shared between
-// the two nearest slots as value reads them.
-func (sp *slotPos) learn(daily, weekly []float32, ed, ew float64) {
-	if daily != nil {
-		daily[sp.di] += float32(ed * (1 - sp.df))
-		daily[sp.dj] += float32(ed * sp.df)
-	}
-	if weekly != nil {
-		weekly[sp.wi] += float32(ew * (1 - sp.wf))
-		weekly[sp.wj] += float32(ew * sp.wf)
-	}
-}
-
-// slotOf places t in a profile of n slots over period: slot values stand
-// at the slots' centres and t lies between slots i and j (the next, round
-// the period) at fraction f. Times before 1970 wrap correctly.
-func slotOf(t, shift, slotNS, period int64, n int) (i, j int, f float64) {
-	x := (t + shift) % period
-	if x < 0 {
-		x += period
-	}
-	pos := float64(x)/float64(slotNS) - 0.5
-	fl := math.Floor(pos)
-	i, f = int(fl), pos-fl
-	if i < 0 {
-		i += n
-	}
-	if i >= n { // rounding at the period's end
-		i -= n
-	}
-	j = i + 1
-	if j == n {
-		j = 0
-	}
-	return i, j, f
+	var m model
+	sea, _, _ := m.seasonAt(p, daily, weekly, t)
+	return sea
 }
 
 // ---- batch ----
@@ -586,9 +645,11 @@ func (sc *batchScratch) detect(dst []Point, s Series, opts AnomalyOptions) ([]Po
 	if !useD && !useW {
 		learnN = min(n, 2000)
 	}
+	var scratch Point
 	for i := 0; i < learnN; i++ {
-		m.observe(&p, daily, weekly, s.Times[i], s.Values[i])
+		m.observeInto(&scratch, &p, daily, weekly, s.Times[i], s.Values[i])
 	}
+	m.flush(daily, weekly)
 
 	// Pass 2 scores from the start with the learnt scale and profiles; the
 	// level starts at a robust value of the first points.
@@ -611,10 +672,12 @@ func (sc *batchScratch) detect(dst []Point, s Series, opts AnomalyOptions) ([]Po
 		m2.last, m2.prev, m2.slowLevel = s.Times[first], s.Values[first], m.slowLevel
 	}
 	dst = slices.Grow(dst, n)
-	for i := 0; i < n; i++ {
-		dst = append(dst, m2.observe(&p, daily, weekly, s.Times[i], s.Values[i]))
+	out := dst[len(dst) : len(dst)+n]
+	times, values := s.Times[:n], s.Values[:n]
+	for i := range out {
+		m2.observeInto(&out[i], &p, daily, weekly, times[i], values[i])
 	}
-	return dst, nil
+	return dst[:len(dst)+n], nil
 }
 
 // startLevel returns the median of the first few finite deseasonalised

@@ -48,11 +48,11 @@ type DetectorOptions struct {
 	// and the recency order are kept per shard of the key space).
 	MaxSeries int
 	// DailySlots is the number of slots in a day's profile (0 = 48, i.e.
-	// half-hours; negative = no daily profile). It must divide a day in
-	// whole nanoseconds.
+	// half-hours; negative = no daily profile). It must be at least 2 and
+	// divide a day in whole nanoseconds.
 	DailySlots int
 	// WeeklySlots is the number of slots in a week's profile (0 = 168,
-	// i.e. hours of the week; negative = no weekly profile).
+	// i.e. hours of the week; negative = no weekly profile; at least 2).
 	WeeklySlots int
 }
 
@@ -119,8 +119,10 @@ func NewDetector(opts DetectorOptions) (*Detector, error) {
 		case n < 0:
 			return 0, nil
 		}
-		if n > 65535 || period%int64(n) != 0 {
-			return 0, fmt.Errorf("insights: new detector: %d %s slots: want at most 65535 dividing the period in whole nanoseconds", n, name)
+		// One slot would be a constant the level already carries (and a
+		// segment of one slot with itself).
+		if n < 2 || n > 65535 || period%int64(n) != 0 {
+			return 0, fmt.Errorf("insights: new detector: %d %s slots: want 2 to 65535 dividing the period in whole nanoseconds", n, name)
 		}
 		return n, nil
 	}
@@ -300,6 +302,7 @@ func (d *Detector) Snapshot(w io.Writer) error {
 		sh.mu.Lock()
 		for i := sh.tail; i >= 0; i = sh.prev[i] {
 			daily, weekly := d.profiles(sh, i)
+			sh.states[i].flush(daily, weekly)
 			buf = appendSnapSeries(buf, sh.keys[i], &sh.states[i], daily, weekly)
 			count++
 		}
