@@ -1,6 +1,7 @@
 package tsdb
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
@@ -76,31 +77,91 @@ func (bb *batchBuilder) appendMem(s *series, times, versions []int64, fields []*
 			}
 		}
 	}
-	for r := i; r < j; r++ {
-		bb.time.AppendInt(times[r])
-		if bb.version != nil {
-			bb.version.AppendInt(versions[r])
-		}
-		bb.measure.AppendString(s.measure)
+	// Whole runs at a time: flush moves every point of the hot tier
+	// through here.
+	appendInts(bb.time, times[i:j])
+	if bb.version != nil {
+		appendInts(bb.version, versions[i:j])
 	}
+	appendRepeated(bb.measure, s.measure, j-i)
 	for k, name := range bb.dimNames {
-		v, ok := dimValue(s.dims, name)
-		for r := i; r < j; r++ {
-			if ok {
-				bb.dims[k].AppendString(v)
-			} else {
+		if v, ok := dimValue(s.dims, name); ok {
+			appendRepeated(bb.dims[k], v, j-i)
+		} else {
+			for r := i; r < j; r++ {
 				bb.dims[k].AppendNull()
 			}
 		}
 	}
 	for k, c := range bb.fields {
-		src := bb.fieldSrc[k]
-		for r := i; r < j; r++ {
-			if src < 0 {
+		if src := bb.fieldSrc[k]; src >= 0 {
+			appendRange(c, fields[src].col, i, j)
+		} else {
+			for r := i; r < j; r++ {
 				c.AppendNull()
-			} else {
-				c.AppendFrom(fields[src].col, r)
 			}
+		}
+	}
+}
+
+// reserve makes room for n more rows in every column, so that a builder
+// whose row count is known never grows by copying.
+func (bb *batchBuilder) reserve(n int) {
+	for _, c := range bb.b.Cols {
+		switch c.Type {
+		case columnar.Bool:
+			c.Bools = slices.Grow(c.Bools, n)
+		case columnar.Float64:
+			c.Floats = slices.Grow(c.Floats, n)
+		case columnar.String:
+			c.Strs = slices.Grow(c.Strs, n)
+		default:
+			c.Ints = slices.Grow(c.Ints, n)
+		}
+	}
+}
+
+// appendInts appends non-NULL values to an integer column.
+func appendInts(c *columnar.Column, v []int64) {
+	c.Ints = append(c.Ints, v...)
+	markValidN(c, len(v))
+}
+
+// appendRepeated appends n copies of a VARCHAR value.
+func appendRepeated(c *columnar.Column, v string, n int) {
+	for range n {
+		c.Strs = append(c.Strs, v)
+	}
+	markValidN(c, n)
+}
+
+// appendRange appends rows [i, j) of src, which has dst's type.
+func appendRange(dst, src *columnar.Column, i, j int) {
+	if src.Nulls != nil {
+		for r := i; r < j; r++ {
+			dst.AppendFrom(src, r)
+		}
+		return
+	}
+	switch dst.Type {
+	case columnar.Bool:
+		dst.Bools = append(dst.Bools, src.Bools[i:j]...)
+	case columnar.Float64:
+		dst.Floats = append(dst.Floats, src.Floats[i:j]...)
+	case columnar.String:
+		dst.Strs = append(dst.Strs, src.Strs[i:j]...)
+	default:
+		dst.Ints = append(dst.Ints, src.Ints[i:j]...)
+	}
+	markValidN(dst, j-i)
+}
+
+// markValidN keeps a column's null bitmap, if it has one, in step after n
+// non-NULL appends.
+func markValidN(c *columnar.Column, n int) {
+	if c.Nulls != nil {
+		for range n {
+			c.Nulls = append(c.Nulls, false)
 		}
 	}
 }

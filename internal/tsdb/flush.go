@@ -213,8 +213,15 @@ func (db *DB) partitionBatches(t *table, m *memtable, oldest int64) []partitionB
 	sort.Strings(dims)
 	sort.Slice(list, func(i, j int) bool { return compareSeries(list[i].s, list[j].s, dims) < 0 })
 
-	byPart := map[int64]*batchBuilder{}
-	var order []int64
+	// Runs of each series' points by partition, counted first so that
+	// every partition's columns are allocated once, at their final size.
+	type run struct {
+		ms   *memSeries
+		p    int64
+		i, j int
+	}
+	runs := make([]run, 0, len(list))
+	rows := map[int64]int{}
 	for _, ms := range list {
 		i := 0
 		for i < len(ms.times) {
@@ -227,15 +234,22 @@ func (db *DB) partitionBatches(t *table, m *memtable, oldest int64) []partitionB
 			for j < len(ms.times) && ms.times[j] < p+int64(db.opts.PartitionDuration) {
 				j++
 			}
-			bb := byPart[p]
-			if bb == nil {
-				bb = newBatchBuilder(dims, fieldSet, true)
-				byPart[p] = bb
-				order = append(order, p)
-			}
-			bb.appendMem(ms.s, ms.times, ms.versions, ms.fields, i, j)
+			runs = append(runs, run{ms, p, i, j})
+			rows[p] += j - i
 			i = j
 		}
+	}
+	byPart := map[int64]*batchBuilder{}
+	var order []int64
+	for _, r := range runs {
+		bb := byPart[r.p]
+		if bb == nil {
+			bb = newBatchBuilder(dims, fieldSet, true)
+			bb.reserve(rows[r.p])
+			byPart[r.p] = bb
+			order = append(order, r.p)
+		}
+		bb.appendMem(r.ms.s, r.ms.times, r.ms.versions, r.ms.fields, r.i, r.j)
 	}
 	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
 	out := make([]partitionBatch, 0, len(order))
