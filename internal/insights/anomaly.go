@@ -253,8 +253,8 @@ type model struct {
 // of points with the default profiles) touches no profile memory.
 type segment struct {
 	base   int64 // start time of slot i (ns); the segment is [base+slot/2, base+3·slot/2)
-	i, j   int32 // the slots; j = i+1 round the period
 	v0, v1 float32
+	i, j   uint16 // the slots (at most 65535); j = i+1 round the period
 	ok     bool
 }
 
@@ -293,7 +293,7 @@ func (s *segment) at(prof []float32, t, shift, slotNS, period int64, inv float64
 	if j == n {
 		j = 0
 	}
-	*s = segment{base: base, i: int32(q), j: int32(j), v0: prof[q], v1: prof[j], ok: true}
+	*s = segment{base: base, i: uint16(q), j: uint16(j), v0: prof[q], v1: prof[j], ok: true}
 	return min(max(float64(t-base)*inv-0.5, 0), 1)
 }
 

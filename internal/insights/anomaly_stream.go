@@ -3,14 +3,16 @@ package insights
 // Streaming anomaly detection: the batch model (anomaly.go) run forward one
 // point at a time, with state per series kept in fixed-size slots.
 //
-// Memory: a series costs its model (112 bytes), its profiles (4 bytes per
-// slot: 864 bytes with the default 48 daily and 168 weekly slots), its key
-// (once, shared by the index), the recency links (8 bytes) and the index
-// entry (about 40 bytes): about 1,050 bytes plus the key's length with the
-// defaults (TestDetectorMemory measures 1,131 bytes with 27-byte keys,
-// slice growth included), about 170 bytes plus the key without profiles. MaxSeries bounds the
-// number of series, so the Detector never holds more than MaxSeries times
-// that; the least recently seen series is forgotten to make room.
+// Memory: a series costs its record (the model with its cached profile
+// slots, the key's header, hash and recency: 184 bytes), its profiles (4
+// bytes per slot: 864 bytes with the default 48 daily and 168 weekly
+// slots), its key's bytes and 2 to 4 index entries of 8 bytes: about 1,100
+// bytes plus the key's length with the defaults (TestDetectorMemory
+// measures 1,289 bytes with 27-byte keys, slice growth included), about
+// 230 bytes plus the key without profiles. MaxSeries bounds the number of
+// series, so the Detector never holds more than MaxSeries times that; an
+// old series (about the least recently seen, see detShard) is forgotten to
+// make room.
 //
 // Snapshot format (all integers little-endian; see Snapshot):
 //
@@ -25,6 +27,7 @@ package insights
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -32,6 +35,7 @@ import (
 	"hash/maphash"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -45,7 +49,8 @@ type DetectorOptions struct {
 	Sensitivity float64
 	// MaxSeries caps the series kept (0 = DefaultMaxSeries); beyond it
 	// the least recently seen series is forgotten (approximately: the cap
-	// and the recency order are kept per shard of the key space).
+	// is kept per shard of the key space, and a shard of more than 64
+	// series forgets the least recently seen of a sample of 32).
 	MaxSeries int
 	// DailySlots is the number of slots in a day's profile (0 = 48, i.e.
 	// half-hours; negative = no daily profile). It must be at least 2 and
@@ -79,22 +84,45 @@ type Detector struct {
 	profLen  int
 }
 
-// detShard is one part of the key space with its own lock, index and
-// recency list. Series live in slots 0..len(states)-1, reused on eviction.
+// detShard is one part of the key space with its own lock and index.
+// Series live in series[0..len-1], reused on eviction.
+//
+// The index is an open-addressing table with linear probing, kept at most
+// half full: an entry is the key's hash's high 32 bits (the tag, which also
+// gives the entry's home position) above the series' slot + 1; 0 is empty.
+// One hash serves the shard (its low bits) and the table (its high bits),
+// and a lookup compares tags before it touches a series. Removal shifts
+// the following entries back, so there are no tombstones.
+//
+// Recency is a per-shard tick stored in the series on every point, which
+// costs one store where a linked list would touch the neighbours; eviction
+// looks for the oldest tick among the whole shard when it is small and
+// among evictSample slots otherwise (approximately the least recently
+// seen, as Redis does it).
 type detShard struct {
 	mu sync.Mutex
 	// guarded by mu
-	index      map[string]int32
-	keys       []string
-	states     []model
-	prev, next []int32 // recency list: head is the most recently seen
-	head, tail int32
-	prof       []float32 // profLen per slot
-	observed   uint64
-	anomalies  uint64
-	evicted    uint64
-	_          [64]byte // keep neighbouring shards' locks off one cache line
+	table     []uint64
+	series    []detSeries
+	prof      []float32 // profLen per series
+	tick      uint64
+	observed  uint64
+	anomalies uint64
+	evicted   uint64
+	_         [64]byte // keep neighbouring shards' locks off one cache line
 }
+
+// detSeries is one series' state, its key and what the index and the
+// eviction need, together so that a point touches one place.
+type detSeries struct {
+	m    model
+	key  string
+	hash uint64 // maphash of key with the Detector's seed
+	seen uint64 // the shard's tick at the series' latest point
+}
+
+// evictSample is how many series eviction compares in a large shard.
+const evictSample = 32
 
 // NewDetector returns a Detector for opts.
 func NewDetector(opts DetectorOptions) (*Detector, error) {
@@ -153,9 +181,7 @@ func NewDetector(opts DetectorOptions) (*Detector, error) {
 }
 
 func (sh *detShard) reset() {
-	sh.index = map[string]int32{}
-	sh.keys, sh.states, sh.prev, sh.next, sh.prof = nil, nil, nil, nil, nil
-	sh.head, sh.tail = -1, -1
+	sh.table, sh.series, sh.prof, sh.tick = nil, nil, nil, 0
 }
 
 // Observe scores the point (t in Unix nanoseconds, v) of the series named
@@ -164,17 +190,18 @@ func (sh *detShard) reset() {
 // file comment of anomaly.go). It does not allocate except when it meets a
 // new series.
 func (d *Detector) Observe(seriesKey string, t int64, v float64) Point {
-	sh := &d.shards[maphash.String(d.seed, seriesKey)&d.mask]
+	h := maphash.String(d.seed, seriesKey)
+	sh := &d.shards[h&d.mask]
 	sh.mu.Lock()
-	i, ok := sh.index[seriesKey]
-	if !ok {
-		i = sh.add(strings.Clone(seriesKey), d.perShard, d.profLen)
-	} else if i != sh.head {
-		sh.unlink(i)
-		sh.pushFront(i)
+	i := sh.find(h, seriesKey)
+	if i < 0 {
+		i = sh.add(strings.Clone(seriesKey), h, d.perShard, d.profLen)
 	}
+	s := &sh.series[i]
+	sh.tick++
+	s.seen = sh.tick
 	daily, weekly := d.profiles(sh, i)
-	pt := sh.states[i].observe(&d.p, daily, weekly, t, v)
+	pt := s.m.observe(&d.p, daily, weekly, t, v)
 	sh.observed++
 	if pt.IsAnomaly {
 		sh.anomalies++
@@ -197,55 +224,129 @@ func (d *Detector) profiles(sh *detShard, i int32) (daily, weekly []float32) {
 	return daily, weekly
 }
 
-// add makes a slot for key, evicting the least recently seen series when
-// the shard is full, and puts it at the head.
-func (sh *detShard) add(key string, capacity, profLen int) int32 {
+// find returns the slot of the series with hash h and key, or -1.
+func (sh *detShard) find(h uint64, key string) int32 {
+	if len(sh.table) == 0 {
+		return -1
+	}
+	tm := uint64(len(sh.table) - 1)
+	tag := h >> 32
+	for pos := tag & tm; ; pos = (pos + 1) & tm {
+		e := sh.table[pos]
+		if e == 0 {
+			return -1
+		}
+		if e>>32 == tag {
+			if i := int32(uint32(e)) - 1; sh.series[i].key == key {
+				return i
+			}
+		}
+	}
+}
+
+// insert puts the entry for slot i of hash h in the table (which has room).
+func (sh *detShard) insert(h uint64, i int32) {
+	tm := uint64(len(sh.table) - 1)
+	tag := h >> 32
+	pos := tag & tm
+	for sh.table[pos] != 0 {
+		pos = (pos + 1) & tm
+	}
+	sh.table[pos] = tag<<32 | uint64(uint32(i+1))
+}
+
+// grow doubles the table, placing the entries by their tags.
+func (sh *detShard) grow() {
+	old := sh.table
+	sh.table = make([]uint64, max(16, 2*len(old)))
+	tm := uint64(len(sh.table) - 1)
+	for _, e := range old {
+		if e == 0 {
+			continue
+		}
+		pos := (e >> 32) & tm
+		for sh.table[pos] != 0 {
+			pos = (pos + 1) & tm
+		}
+		sh.table[pos] = e
+	}
+}
+
+// remove deletes slot i's entry, shifting back the entries after it that
+// may move closer to their home, so that no probe meets a hole.
+func (sh *detShard) remove(i int32) {
+	tm := uint64(len(sh.table) - 1)
+	want := uint64(uint32(i + 1))
+	pos := (sh.series[i].hash >> 32) & tm
+	for sh.table[pos]&math.MaxUint32 != want {
+		pos = (pos + 1) & tm
+	}
+	for {
+		sh.table[pos] = 0
+		j := pos
+		for {
+			j = (j + 1) & tm
+			e := sh.table[j]
+			if e == 0 {
+				return
+			}
+			// e may fill the hole unless its home lies cyclically in
+			// (pos, j].
+			home := (e >> 32) & tm
+			if (j > pos && (home <= pos || home > j)) || (j < pos && home <= pos && home > j) {
+				sh.table[pos] = e
+				pos = j
+				break
+			}
+		}
+	}
+}
+
+// add makes a slot for key (hash h), evicting an old series when the
+// shard is full.
+func (sh *detShard) add(key string, h uint64, capacity, profLen int) int32 {
 	var i int32
-	if len(sh.states) < capacity {
-		i = int32(len(sh.states))
-		sh.keys = append(sh.keys, key)
-		sh.states = append(sh.states, model{})
-		sh.prev = append(sh.prev, -1)
-		sh.next = append(sh.next, -1)
+	if len(sh.series) < capacity {
+		if 2*(len(sh.series)+1) > len(sh.table) {
+			sh.grow()
+		}
+		i = int32(len(sh.series))
+		sh.series = append(sh.series, detSeries{})
 		sh.prof = append(sh.prof, make([]float32, profLen)...)
 	} else {
-		i = sh.tail
-		sh.unlink(i)
-		delete(sh.index, sh.keys[i])
+		i = sh.victim(h)
+		sh.remove(i)
 		sh.evicted++
-		sh.keys[i] = key
-		sh.states[i] = model{}
 		clear(sh.prof[int(i)*profLen : (int(i)+1)*profLen])
 	}
-	sh.index[key] = i
-	sh.pushFront(i)
+	sh.series[i] = detSeries{key: key, hash: h}
+	sh.insert(h, i)
 	return i
 }
 
-func (sh *detShard) unlink(i int32) {
-	p, n := sh.prev[i], sh.next[i]
-	if p >= 0 {
-		sh.next[p] = n
-	} else {
-		sh.head = n
+// victim returns the least recently seen series of the shard, or of a
+// sample of it drawn with the new key's hash as the seed.
+func (sh *detShard) victim(h uint64) int32 {
+	n := len(sh.series)
+	best := int32(0)
+	if n <= 2*evictSample {
+		for i := 1; i < n; i++ {
+			if sh.series[i].seen < sh.series[best].seen {
+				best = int32(i)
+			}
+		}
+		return best
 	}
-	if n >= 0 {
-		sh.prev[n] = p
-	} else {
-		sh.tail = p
+	x := h
+	best = -1
+	for range evictSample {
+		x = x*6364136223846793005 + 1442695040888963407 // PCG's LCG step
+		j := int32((x >> 33) % uint64(n))
+		if best < 0 || sh.series[j].seen < sh.series[best].seen {
+			best = j
+		}
 	}
-	sh.prev[i], sh.next[i] = -1, -1
-}
-
-func (sh *detShard) pushFront(i int32) {
-	sh.prev[i], sh.next[i] = -1, sh.head
-	if sh.head >= 0 {
-		sh.prev[sh.head] = i
-	}
-	sh.head = i
-	if sh.tail < 0 {
-		sh.tail = i
-	}
+	return best
 }
 
 // Stats returns the Detector's counters.
@@ -254,7 +355,7 @@ func (d *Detector) Stats() DetectorStats {
 	for i := range d.shards {
 		sh := &d.shards[i]
 		sh.mu.Lock()
-		s.Series += len(sh.index)
+		s.Series += len(sh.series)
 		s.Observed += sh.observed
 		s.Anomalies += sh.anomalies
 		s.Evicted += sh.evicted
@@ -296,14 +397,21 @@ func (d *Detector) Snapshot(w io.Writer) error {
 	}
 	var count uint64
 	var buf []byte
+	var order []int32
 	for si := range d.shards {
 		sh := &d.shards[si]
 		buf = buf[:0]
 		sh.mu.Lock()
-		for i := sh.tail; i >= 0; i = sh.prev[i] {
+		order = order[:0]
+		for i := range sh.series {
+			order = append(order, int32(i))
+		}
+		slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(sh.series[a].seen, sh.series[b].seen) })
+		for _, i := range order {
 			daily, weekly := d.profiles(sh, i)
-			sh.states[i].flush(daily, weekly)
-			buf = appendSnapSeries(buf, sh.keys[i], &sh.states[i], daily, weekly)
+			s := &sh.series[i]
+			s.m.flush(daily, weekly)
+			buf = appendSnapSeries(buf, s.key, &s.m, daily, weekly)
 			count++
 		}
 		sh.mu.Unlock()
@@ -351,8 +459,8 @@ func appendSnapSeries(b []byte, key string, m *model, daily, weekly []float32) [
 // Snapshot wrote (from a Detector with the same profile sizes). It reads r
 // to the snapshot's end and checks the version and the checksum before
 // changing anything: on any error the Detector is left as it was. Counters
-// (Stats) are kept. A snapshot with more series than MaxSeries keeps the
-// most recently seen.
+// (Stats) are kept. A snapshot with more series than MaxSeries keeps
+// (about, as eviction does) the most recently seen.
 func (d *Detector) Restore(r io.Reader) error {
 	fresh, err := d.readSnapshot(r)
 	if err != nil {
@@ -361,8 +469,7 @@ func (d *Detector) Restore(r io.Reader) error {
 	for i := range d.shards {
 		sh, f := &d.shards[i], &fresh[i]
 		sh.mu.Lock()
-		sh.index, sh.keys, sh.states, sh.prev, sh.next, sh.prof = f.index, f.keys, f.states, f.prev, f.next, f.prof
-		sh.head, sh.tail = f.head, f.tail
+		sh.table, sh.series, sh.prof, sh.tick = f.table, f.series, f.prof, f.tick
 		sh.mu.Unlock()
 	}
 	return nil
@@ -479,9 +586,11 @@ func (d *Detector) readSnapshot(r io.Reader) ([]detShard, error) {
 		if m.run > confirmPoints || m.run < -confirmPoints {
 			return nil, fmt.Errorf("%w: series %q: run %d", errSnapCorrupt, key, m.run)
 		}
-		sh := &fresh[maphash.String(d.seed, key)&d.mask]
-		i := sh.add(key, d.perShard, d.profLen)
-		sh.states[i] = m
+		h := maphash.String(d.seed, key)
+		sh := &fresh[h&d.mask]
+		i := sh.add(key, h, d.perShard, d.profLen)
+		sh.tick++
+		sh.series[i].m, sh.series[i].seen = m, sh.tick
 		pr := sh.prof[int(i)*d.profLen : (int(i)+1)*d.profLen]
 		for j := range pr {
 			f := math.Float32frombits(le.Uint32(b[snapFixed+4*j:]))
