@@ -62,9 +62,7 @@ func splitByScale(b *columnar.Batch) []*columnar.Batch {
 			src := b.Cols[ci]
 			dst := nb.Add(name, columnar.NewColumn(src.Type, rows))
 			for _, r := range byScale[s] {
-				for k := r.i; k < r.j; k++ {
-					dst.AppendFrom(src, k)
-				}
+				appendRange(dst, src, r.i, r.j)
 			}
 		}
 		out = append(out, nb)
