@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
@@ -31,6 +32,10 @@ type aggregateOp struct {
 	// parallel plan: scan feeding per-worker stages (nil when serial)
 	scan   op
 	stages []func(*chunk) (*chunk, error)
+	// binWidth > 0 when the only group key is bin(column binCol, binWidth):
+	// groups are then found by bucket arithmetic (see binGroups).
+	binCol   int
+	binWidth int64
 }
 
 func (q *query) compileAggregate(ctx context.Context, n *plan.Aggregate) (op, error) {
@@ -41,6 +46,9 @@ func (q *query) compileAggregate(ctx context.Context, n *plan.Aggregate) (op, er
 	}
 	for _, k := range n.GroupBy {
 		o.keyTypes = append(o.keyTypes, k.Type())
+	}
+	if len(n.GroupBy) == 1 {
+		o.binCol, o.binWidth = binKey(n.GroupBy[0])
 	}
 	anyDistinct := false
 	for _, a := range n.Aggs {
@@ -138,6 +146,11 @@ type aggregator struct {
 	funcs  []aggFunc
 	gids   []int32
 	tr     *tracker
+	// bin buckets (see binGroups): dense[b-base] is 1 + the group of
+	// bucket b, 0 when it has none yet.
+	dense []int32
+	base  int64
+	one   *columnar.Column // scratch one-row key
 }
 
 func (o *aggregateOp) newAggregator() *aggregator {
@@ -163,12 +176,14 @@ func (a *aggregator) consume(ch *chunk) error {
 		return nil
 	}
 	n := ch.n
-	keys, err := evalAll(a.o.keys, ch)
-	if err != nil {
-		return err
-	}
 	a.gids = growSlice(a.gids[:0], n)[:n]
-	a.groups.find(keys, n, a.gids, true, false)
+	if !a.binGroups(ch) {
+		keys, err := evalAll(a.o.keys, ch)
+		if err != nil {
+			return err
+		}
+		a.groups.find(keys, n, a.gids, true, false)
+	}
 	for _, f := range a.funcs {
 		f.grow(a.groups.n)
 	}
@@ -199,8 +214,107 @@ func (a *aggregator) consume(ch *chunk) error {
 	return a.account()
 }
 
+// binKey recognises bin(column, constant width) and returns the column
+// and width; width is 0 for anything else.
+func binKey(e plan.Expr) (int, int64) {
+	c, ok := e.(*plan.Call)
+	if !ok || c.Name != "bin" || len(c.Args) != 2 || c.T != columnar.Timestamp {
+		return 0, 0
+	}
+	ref, ok := c.Args[0].(*plan.ColRef)
+	if !ok || ref.T != columnar.Timestamp {
+		return 0, 0
+	}
+	w, ok := c.Args[1].(*plan.Const)
+	if !ok {
+		return 0, 0
+	}
+	width, ok := w.Val.(int64)
+	if !ok || width <= 0 || (w.T != columnar.Interval && w.T != columnar.Int64) {
+		return 0, 0
+	}
+	return ref.Index, width
+}
+
+// maxDenseBuckets bounds the bucket array of binGroups (4 MiB of int32).
+const maxDenseBuckets = 1 << 20
+
+// binGroups sets a.gids for a GROUP BY bin(time, width) chunk without
+// evaluating bin() or hashing each row: rows of one series come in time
+// order, so most rows fall in the bucket of the row before, and other
+// buckets are found in a dense array indexed by bucket number. Groups are
+// still made in a.groups (keyed by the bucket's start, as bin() computes
+// it), so merging and emitting are unchanged. It returns false, having
+// done nothing, when the chunk does not suit (NULL times, a bucket range
+// too wide for the array); the caller then hashes.
+func (a *aggregator) binGroups(ch *chunk) bool {
+	w := a.o.binWidth
+	if w == 0 || a.o.binCol >= len(ch.cols) {
+		return false
+	}
+	tc := ch.cols[a.o.binCol]
+	n := ch.n
+	if tc.Nulls != nil || len(tc.Ints) != n || n == 0 {
+		return false
+	}
+	ts := tc.Ints[:n]
+	lo, hi := ts[0], ts[0]
+	for _, v := range ts {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	bLo, bHi := floorDiv(lo, w), floorDiv(hi, w)
+	if len(a.dense) == 0 {
+		a.base = bLo
+	}
+	from, to := min(a.base, bLo), max(a.base+int64(len(a.dense))-1, bHi)
+	if to-from+1 > maxDenseBuckets || to < from {
+		return false
+	}
+	if from < a.base || to >= a.base+int64(len(a.dense)) {
+		d := make([]int32, to-from+1)
+		copy(d[a.base-from:], a.dense)
+		a.dense, a.base = d, from
+	}
+	if a.one == nil {
+		a.one = columnar.NewColumn(columnar.Timestamp, 1)
+	}
+	one := []*columnar.Column{a.one}
+	var g1 [1]int32
+	curStart, curEnd, cur := int64(1), int64(0), int32(0) // empty range
+	for i, v := range ts {
+		if v < curStart || v > curEnd {
+			b := floorDiv(v, w)
+			k := b - a.base
+			if a.dense[k] == 0 {
+				a.one.Reset()
+				a.one.AppendInt(b * w)
+				a.groups.find(one, 1, g1[:], true, false)
+				a.dense[k] = g1[0] + 1
+			}
+			cur = a.dense[k] - 1
+			curStart = b * w
+			curEnd = curStart + (w - 1)
+			if curEnd < curStart { // overflow at the top of the range
+				curEnd = math.MaxInt64
+			}
+		}
+		a.gids[i] = cur
+	}
+	return true
+}
+
+// floorDiv is v/w rounded towards minus infinity (w > 0), the bucket
+// number of bin(): bin(v, w) = floorDiv(v, w)*w.
+func floorDiv(v, w int64) int64 {
+	q := v / w
+	if v%w < 0 {
+		q--
+	}
+	return q
+}
+
 func (a *aggregator) account() error {
-	b := a.groups.bytes + 4*int64(cap(a.gids))
+	b := a.groups.bytes + 4*int64(cap(a.gids)+cap(a.dense))
 	for _, f := range a.funcs {
 		b += f.size()
 	}
