@@ -4,11 +4,11 @@ package insights
 // point at a time, with state per series kept in fixed-size slots.
 //
 // Memory: a series costs its record (the model with its cached profile
-// slots, the key's header, hash and recency: 184 bytes), its profiles (4
+// slots, the key's header, hash and recency, padded to 192 bytes), its profiles (4
 // bytes per slot: 864 bytes with the default 48 daily and 168 weekly
 // slots), its key's bytes and 2 to 4 index entries of 8 bytes: about 1,100
 // bytes plus the key's length with the defaults (TestDetectorMemory
-// measures 1,289 bytes with 27-byte keys, slice growth included), about
+// measures 1,180 to 1,290 bytes with 27-byte keys, slice growth included), about
 // 230 bytes plus the key without profiles. MaxSeries bounds the number of
 // series, so the Detector never holds more than MaxSeries times that; an
 // old series (about the least recently seen, see detShard) is forgotten to
@@ -119,6 +119,9 @@ type detSeries struct {
 	key  string
 	hash uint64 // maphash of key with the Detector's seed
 	seen uint64 // the shard's tick at the series' latest point
+	// 192 bytes: a record spans exactly three cache lines (the slice's
+	// array is 64-byte aligned once it is large).
+	_ [8]byte
 }
 
 // evictSample is how many series eviction compares in a large shard.
