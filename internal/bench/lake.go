@@ -63,7 +63,7 @@ var lakePhases = []struct {
 	run  func(b *lakeBench) error
 }{
 	{"delivery", (*lakeBench).delivery},
-	{"scan", func(b *lakeBench) error { return lakeScan(b.run, b.dirs, 3) }},
+	{"scan", func(b *lakeBench) error { return lakeScan(b.run, b.dirs, 5) }},
 }
 
 func runLake(r *run, c *lakeConfig) error {

@@ -25,13 +25,17 @@ var lakeScanQueries = []struct{ name, sql string }{
 	{"filter", `SELECT count(*), avg(temperature_measure), max(watt_measure) FROM lake.events WHERE humidity_measure > 45`},
 }
 
-// lakeScan measures lake table scans: the same query through the SQL
+// lakeScan measures lake table scans: the same queries through the SQL
 // engine over the lakes the delivery phase wrote, one per format (dirs maps
 // "jsonl", "jsonl_gzip", "parquet" to lake roots holding events/…). The
 // table's columns are inferred from the JSON Lines files, as the Glue
 // crawler would, and the Parquet table uses the same columns. It reports
-// rows/s and MB/s (bytes on disk) per format and the Parquet/JSON Lines
-// speed ratio. Each query runs reps times; the fastest run counts.
+// rows/s and MB/s (bytes on disk) per format and query, and the
+// Parquet/JSON Lines ratio of elapsed and of CPU time. Each query runs
+// reps times per format, the formats taking turns so that other load on a
+// shared machine falls on all of them alike; the fastest run counts (and,
+// for CPU time, the cheapest: the process's CPU time, which other
+// processes do not inflate).
 func lakeScan(r *run, dirs map[string]string, reps int) error {
 	jsonDir, ok := dirs["jsonl"]
 	if !ok {
@@ -50,7 +54,17 @@ func lakeScan(r *run, dirs map[string]string, reps int) error {
 		return err
 	}
 	defer db.Close()
-	secs := map[string]float64{}
+	type lakeT struct {
+		name        string
+		cat         *lake.Catalog
+		eng         *sluicesql.Engine
+		files       int
+		size        int64
+		best, cpu   time.Duration
+		rows        int64
+		cpuMeasured bool
+	}
+	var lakes []*lakeT
 	for _, f := range []struct {
 		name   string
 		format lake.TableFormat
@@ -71,42 +85,62 @@ func lakeScan(r *run, dirs map[string]string, reps int) error {
 		if err := cat.CreateTable(ctx, d, false, true); err != nil {
 			return err
 		}
-		eng := sluicesql.New(db, sluicesql.Options{Lake: cat, Timeout: 10 * time.Minute})
-		files, size, err := lakeFilesSize(d.Location)
-		if err != nil {
+		l := &lakeT{name: f.name, cat: cat, eng: sluicesql.New(db, sluicesql.Options{Lake: cat, Timeout: 10 * time.Minute})}
+		if l.files, l.size, err = lakeFilesSize(d.Location); err != nil {
 			return err
 		}
-		for _, q := range lakeScanQueries {
-			best := time.Duration(1<<63 - 1)
-			var rows int64
-			stop := r.progress.start("query "+q.name+" over the "+f.name+" lake", func(el time.Duration) string { return el.Round(time.Second).String() })
-			for range reps {
-				before := cat.Stats().Rows
+		lakes = append(lakes, l)
+	}
+	for _, q := range lakeScanQueries {
+		for _, l := range lakes {
+			l.best, l.cpu, l.cpuMeasured = time.Duration(1<<63-1), time.Duration(1<<63-1), false
+		}
+		stop := r.progress.start("query "+q.name+" over each lake", func(el time.Duration) string { return el.Round(time.Second).String() })
+		for range reps {
+			for _, l := range lakes {
+				before := l.cat.Stats().Rows
+				cpu0, cpuOK := cpuTime()
 				start := time.Now()
-				res, err := eng.Query(ctx, q.sql, nil)
+				res, err := l.eng.Query(ctx, q.sql, nil)
 				el := time.Since(start)
+				cpu1, _ := cpuTime()
 				if err != nil {
 					stop()
-					return fmt.Errorf("lake scan %s, query %s: %w", f.name, q.name, err)
+					return fmt.Errorf("lake scan %s, query %s: %w", l.name, q.name, err)
 				}
 				if res.Rows.Len() == 0 {
 					stop()
-					return fmt.Errorf("lake scan %s, query %s: no rows", f.name, q.name)
+					return fmt.Errorf("lake scan %s, query %s: no rows", l.name, q.name)
 				}
-				rows = cat.Stats().Rows - before
-				best = min(best, el)
+				l.rows = l.cat.Stats().Rows - before
+				l.best = min(l.best, el)
+				if cpuOK && cpu1 > cpu0 {
+					l.cpu, l.cpuMeasured = min(l.cpu, cpu1-cpu0), true
+				}
 			}
-			stop()
-			s := best.Seconds()
-			secs[f.name+"/"+q.name] = s
-			r.logf("  %s, query %s: %d rows from %d files (%.1f MB) in %v", f.name, q.name, rows, files, float64(size)/1e6, best.Round(time.Millisecond))
-			r.add("scan_"+q.name+"_"+f.name+"_rows_per_s", float64(rows)/s, "rows/s", nil)
-			r.add("scan_"+q.name+"_"+f.name+"_mb_per_s", float64(size)/1e6/s, "MB/s", nil)
 		}
-	}
-	for _, q := range lakeScanQueries {
-		if j, p := secs["jsonl/"+q.name], secs["parquet/"+q.name]; j > 0 && p > 0 {
-			r.add("scan_"+q.name+"_parquet_speedup_over_jsonl", j/p, "x", targetLakeScanRatio)
+		stop()
+		var jsonl, parquet *lakeT
+		for _, l := range lakes {
+			s := l.best.Seconds()
+			r.logf("  %s, query %s: %d rows from %d files (%.1f MB) in %v", l.name, q.name, l.rows, l.files, float64(l.size)/1e6, l.best.Round(time.Millisecond))
+			r.add("scan_"+q.name+"_"+l.name+"_rows_per_s", float64(l.rows)/s, "rows/s", nil)
+			r.add("scan_"+q.name+"_"+l.name+"_mb_per_s", float64(l.size)/1e6/s, "MB/s", nil)
+			if l.cpuMeasured {
+				r.add("scan_"+q.name+"_"+l.name+"_rows_per_cpu_s", float64(l.rows)/l.cpu.Seconds(), "rows/s", nil)
+			}
+			switch l.name {
+			case "jsonl":
+				jsonl = l
+			case "parquet":
+				parquet = l
+			}
+		}
+		if jsonl != nil && parquet != nil {
+			r.add("scan_"+q.name+"_parquet_speedup_over_jsonl", jsonl.best.Seconds()/parquet.best.Seconds(), "x", targetLakeScanRatio)
+			if jsonl.cpuMeasured && parquet.cpuMeasured {
+				r.add("scan_"+q.name+"_parquet_cpu_ratio_over_jsonl", jsonl.cpu.Seconds()/parquet.cpu.Seconds(), "x", nil)
+			}
 		}
 	}
 	return nil
