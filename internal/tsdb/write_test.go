@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,4 +218,86 @@ func scanAll(t *testing.T, db *DB) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestConcurrentWritesAndFlushes: writers on overlapping series while
+// flushes move the hot tier to parts; every point written is there once,
+// with its value, and redelivered batches are no-ops.
+func TestConcurrentWritesAndFlushes(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	base := now.Add(-time.Hour).UnixNano()
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), Options{NoSync: true, MaintenanceInterval: -1, Now: func() time.Time { return now }}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.EnsureTable(ctx, "iot", "tel", TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const writers, batches, devices = 4, 30, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+1)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dims := make([][]Dimension, devices)
+			for d := range dims {
+				dims[d] = []Dimension{{"DeviceID", fmt.Sprint("dev", d)}}
+			}
+			for k := range batches {
+				var recs []Record
+				for d := range devices {
+					// Writer w owns times ≡ w (mod writers) of every device.
+					tm := base + int64(k*writers+w)*int64(time.Second)
+					for _, m := range []string{"temp", "hum"} {
+						recs = append(recs, Record{Dimensions: dims[d], MeasureName: m, Time: tm, Value: Double(float64(d*1000 + k))})
+					}
+				}
+				for range 2 { // the second time is a redelivery
+					rej, err := db.Write(ctx, "iot", "tel", recs)
+					if err != nil || len(rej) > 0 {
+						errs <- fmt.Errorf("writer %d batch %d: %v, rejects %v", w, k, err, rej)
+						return
+					}
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := db.Flush(ctx); err != nil {
+				errs <- err
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	<-flushed
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rows := scanAll(t, db)
+	if want := writers * batches * devices * 2; len(rows) != want {
+		t.Fatalf("%d rows, want %d", len(rows), want)
+	}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if seen[r] {
+			t.Fatalf("row twice: %s", r)
+		}
+		seen[r] = true
+	}
 }
