@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/sql/fn"
@@ -13,16 +15,60 @@ import (
 
 type scanOp struct{ n *plan.Scan }
 
+// nullColumns hands out all-NULL columns for a scan's unread columns,
+// reusing their storage from batch to batch (nothing writes to a scan's
+// columns). Tables may call the scan's callback from several goroutines.
+type nullColumns struct {
+	mu   sync.Mutex
+	cols map[int]*columnar.Column
+}
+
+func (nc *nullColumns) get(i int, t columnar.Type, rows int) *columnar.Column {
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	c := nc.cols[i]
+	if c == nil || len(c.Nulls) < rows {
+		c = fn.NullColumn(t, max(rows, 8192))
+		if nc.cols == nil {
+			nc.cols = map[int]*columnar.Column{}
+		}
+		nc.cols[i] = c
+	}
+	v := *c
+	v.Nulls = v.Nulls[:rows]
+	switch {
+	case t == columnar.Bool:
+		v.Bools = v.Bools[:rows]
+	case t.UsesInts():
+		v.Ints = v.Ints[:rows]
+	case t == columnar.Float64:
+		v.Floats = v.Floats[:rows]
+	case t == columnar.String:
+		v.Strs = v.Strs[:rows]
+	}
+	return &v
+}
+
 func (o *scanOp) run(ctx context.Context, emit func(*chunk) error) error {
 	n := o.n
 	if n.Table == nil {
 		return fmt.Errorf("scan %s: no table", n.Name)
 	}
 	req := n.Req
-	req.Columns = make([]string, len(n.Columns))
-	for i, c := range n.Columns {
-		req.Columns[i] = c.Name
+	req.Columns = make([]string, 0, len(n.Columns))
+	// The binder records in Req.Columns every column the query refers to
+	// (nil: a plan built without a binder, which reads all); the table
+	// reads only those (a store decodes only those, a lake table parses
+	// only those), and the scan's other columns are NULL.
+	referenced := func(name string) bool {
+		return n.Req.Columns == nil || n.Latest || n.Counts || slices.Contains(n.Req.Columns, name)
 	}
+	for _, c := range n.Columns {
+		if referenced(c.Name) {
+			req.Columns = append(req.Columns, c.Name)
+		}
+	}
+	var nulls nullColumns
 	if len(req.Columns) == 0 {
 		// count(*) needs no columns but still the row count: read the
 		// narrowest column the table has.
@@ -56,7 +102,7 @@ func (o *scanOp) run(ctx context.Context, emit func(*chunk) error) error {
 			}
 			switch {
 			case col == nil:
-				col = fn.NullColumn(c.Type, rows)
+				col = nulls.get(i, c.Type, rows)
 			case col.Type != c.Type:
 				return fmt.Errorf("scan %s: column %q is %s, plan expects %s", n.Name, c.Name, col.Type, c.Type)
 			case colLen(col) != rows:
