@@ -311,7 +311,7 @@ func (db *DB) writePart(t *table, partition int64, b *columnar.Batch, dims []str
 	if err := syncDir(filepath.Join(db.dir, "tables")); err != nil {
 		return nil, err
 	}
-	wo := part.WriterOptions{RowGroupRows: db.opts.PartRowGroupRows, NoSeriesStats: db.opts.partNoSeriesStats}
+	wo := part.WriterOptions{RowGroupRows: db.opts.PartRowGroupRows, NoSeriesStats: db.opts.partNoSeriesStats, Minutes: true}
 	if level > 0 {
 		// Compacted parts live long and are written in the background:
 		// spend the CPU on zstd's best level for their size.

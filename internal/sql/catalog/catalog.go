@@ -237,6 +237,12 @@ func (t *Table) Latest(ctx context.Context, req plan.ScanRequest, fn func(*colum
 	return t.db.Latest(ctx, t.request(req), fn)
 }
 
+// MinuteAggregates implements plan.MinuteAggregator; the store names the
+// aggregate columns as the plan does.
+func (t *Table) MinuteAggregates(ctx context.Context, req plan.ScanRequest, column string, fn func(*columnar.Batch) error) error {
+	return t.db.MinuteAggregates(ctx, t.request(req), column, fn)
+}
+
 // SeriesCounts implements plan.SeriesCounter; the store names the count
 // columns as the plan does.
 func (t *Table) SeriesCounts(ctx context.Context, req plan.ScanRequest, fn func(*columnar.Batch) error) error {

@@ -64,7 +64,7 @@ func (q *query) compileAggregate(ctx context.Context, n *plan.Aggregate) (op, er
 				return nil, err
 			}
 		}
-		if a.Name != plan.CountSumAgg { // the planner's own, not a SQL function
+		if a.Name != plan.CountSumAgg && a.Name != plan.AvgMergeAgg { // the planner's own, not SQL functions
 			if _, err := fn.ResolveAggregate(a.Name, s.argTypes); err != nil {
 				return nil, err
 			}
@@ -116,7 +116,7 @@ func (q *query) pipeline(ctx context.Context, n plan.Node) (op, []func(*chunk) (
 			for i, j := 0, len(stages)-1; i < j; i, j = i+1, j-1 {
 				stages[i], stages[j] = stages[j], stages[i]
 			}
-			return &scanOp{n: x}, stages, nil
+			return newScanOp(x), stages, nil
 		case *plan.Filter:
 			cond, err := q.compileExpr(ctx, x.Cond)
 			if err != nil {

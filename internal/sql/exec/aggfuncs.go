@@ -50,6 +50,8 @@ func newAggFunc(name string, argTypes []columnar.Type, ret columnar.Type, star b
 		return &sumIntAgg{t: ret}, nil
 	case "avg":
 		return &avgAgg{t: ret}, nil
+	case plan.AvgMergeAgg:
+		return &avgAgg{t: ret, partial: true}, nil
 	case "min", "max":
 		return &extremeAgg{max: name == "max", vals: columnar.NewColumn(at, 0)}, nil
 	case "arbitrary", "any_value":
@@ -264,11 +266,14 @@ type avgAgg struct {
 	t   columnar.Type
 	sum []float64
 	n   []int64
+	// partial: the arguments are partial sums and counts
+	// (plan.AvgMergeAgg) rather than values.
+	partial bool
 }
 
 func (a *avgAgg) grow(n int)     { a.sum = growSlice(a.sum, n); a.n = growSlice(a.n, n) }
 func (a *avgAgg) size() int64    { return 16 * int64(cap(a.sum)) }
-func (a *avgAgg) fresh() aggFunc { return &avgAgg{t: a.t} }
+func (a *avgAgg) fresh() aggFunc { return &avgAgg{t: a.t, partial: a.partial} }
 func (a *avgAgg) result(g int, out *columnar.Column) {
 	if a.n[g] == 0 {
 		out.AppendNull()
@@ -283,6 +288,19 @@ func (a *avgAgg) result(g int, out *columnar.Column) {
 }
 func (a *avgAgg) add(args []*columnar.Column, gids []int32, n int) error {
 	c := args[0]
+	if a.partial {
+		if len(args) != 2 || c.Type != columnar.Float64 || args[1].Type != columnar.Int64 {
+			return fmt.Errorf("%s wants (DOUBLE, BIGINT)", plan.AvgMergeAgg)
+		}
+		k := args[1]
+		for i, g := range gids[:n] {
+			if g >= 0 && nonNull(c, i) && nonNull(k, i) {
+				a.sum[g] += c.Floats[i]
+				a.n[g] += k.Ints[i]
+			}
+		}
+		return nil
+	}
 	if c.Type == columnar.Unknown {
 		return nil
 	}

@@ -220,7 +220,7 @@ func recoverErr(err *error) {
 func (q *query) compile(ctx context.Context, n plan.Node) (op, error) {
 	switch n := n.(type) {
 	case *plan.Scan:
-		return &scanOp{n: n}, nil
+		return newScanOp(n), nil
 	case *plan.Filter:
 		in, err := q.compile(ctx, n.Input)
 		if err != nil {

@@ -11,10 +11,11 @@ import "math"
 // memory. An upper time bound disqualifies: the newest point might lie
 // after it while an older one is inside.
 //
-// It then applies UseSeriesCounts and TrimScans, so that callers make one
-// call for all of the store's shortcuts.
+// It then applies UseSeriesCounts, UseMinuteAggregates and TrimScans, so
+// that callers make one call for all of the store's shortcuts.
 func UseLatest(n Node) {
 	defer TrimScans(n) // last: it drops filters the others look at
+	defer UseMinuteAggregates(n)
 	defer UseSeriesCounts(n)
 	walkNodes(n, func(x Node) {
 		agg, ok := x.(*Aggregate)

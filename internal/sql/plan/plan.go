@@ -230,8 +230,14 @@ type Scan struct {
 	Latest bool // use the table's LatestScanner
 	// Counts reads one row per series from the table's SeriesCounter; the
 	// last three Columns are then CountColumn, MinTimeColumn, MaxTimeColumn.
-	Counts  bool
-	Columns []Column
+	Counts bool
+	// Minutes reads per-(series, minute) partial aggregates of the DOUBLE
+	// column MinuteOf from the table's MinuteAggregator; the last five
+	// Columns are then MinuteColumn, CountColumn, SumColumn, MinColumn and
+	// MaxColumn (see UseMinuteAggregates).
+	Minutes  bool
+	MinuteOf string
+	Columns  []Column
 }
 
 // Filter keeps rows where Cond is true.
@@ -430,6 +436,9 @@ func (n *Scan) String() string {
 	}
 	if n.Counts {
 		s += " series-counts"
+	}
+	if n.Minutes {
+		s += fmt.Sprintf(" minute-aggregates(%s)", n.MinuteOf)
 	}
 	if n.Req.MinTime != minInt || n.Req.MaxTime != maxInt {
 		s += fmt.Sprintf(" time=[%d,%d]", n.Req.MinTime, n.Req.MaxTime)

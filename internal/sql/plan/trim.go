@@ -34,7 +34,7 @@ func TrimScans(n Node) {
 				scan, filter = s, in
 			}
 		}
-		if scan == nil || scan.Latest || scan.Counts || len(scan.Req.Preds) > 0 {
+		if scan == nil || scan.Latest || scan.Counts || scan.Minutes || len(scan.Req.Preds) > 0 {
 			return
 		}
 		if _, ok := scan.Table.(SeriesCounter); !ok {

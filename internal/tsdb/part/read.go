@@ -33,6 +33,10 @@ type Reader struct {
 	seriesOnce sync.Once // decodes KeySeries on first use
 	series     []SeriesStat
 	seriesErr  error
+
+	minutesOnce sync.Once // decodes KeyMinutes on first use
+	minutes     *Minutes
+	minutesErr  error
 }
 
 type colMeta struct {

@@ -29,12 +29,13 @@ func errorf(kind error, format string, args ...any) error {
 
 // plan is the validated layout of one Write.
 type plan struct {
-	meta   Meta
-	series []byte             // KeySeries, base64
-	cols   []*columnar.Column // parallel to meta.Columns
-	schema *parquet.Schema
-	pages  []int // first row of each page, then the row count
-	groups []int // first page of each row group, then len(pages)-1
+	meta    Meta
+	series  []byte             // KeySeries, base64
+	minutes []byte             // KeyMinutes, base64
+	cols    []*columnar.Column // parallel to meta.Columns
+	schema  *parquet.Schema
+	pages   []int // first row of each page, then the row count
+	groups  []int // first page of each row group, then len(pages)-1
 }
 
 // layout cuts rows into pages and pages into row groups. Pages hold whole
@@ -252,6 +253,10 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 	if !opts.NoSeriesStats {
 		raw := appendSeriesStats(nil, &p.meta, mnCol, dimCols, timeCol.Ints, seriesStarts)
 		p.series = base64.StdEncoding.AppendEncode(nil, raw)
+		if opts.Minutes {
+			raw = appendMinutes(raw[:0], &p.meta, b, timeCol.Ints, seriesStarts)
+			p.minutes = base64.StdEncoding.AppendEncode(nil, raw)
+		}
 	}
 	p.pages, p.groups = layout(seriesStarts, n, opts.PageRows, opts.RowGroupRows)
 	p.meta.RowGroups = len(p.groups) - 1
@@ -373,6 +378,9 @@ func (p *plan) encode(out fileWriter, opts WriterOptions) (err error) {
 	}
 	if p.series != nil {
 		options = append(options, parquet.KeyValueMetadata(KeySeries, string(p.series)))
+	}
+	if p.minutes != nil {
+		options = append(options, parquet.KeyValueMetadata(KeyMinutes, string(p.minutes)))
 	}
 	options = append(options,
 		parquet.CreatedBy("sluice", "part-v"+strconv.Itoa(FormatVersion), ""),

@@ -1,0 +1,299 @@
+package tsdb
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/tsdb/part"
+)
+
+// Names of the columns MinuteAggregates adds after the series' identity.
+// As with SeriesCounts, callers that may meet a dimension of the same name
+// take them by position (the last five columns).
+const (
+	MinuteColumn = "$minute" // TIMESTAMP: start of an epoch minute
+	// CountColumn (BIGINT): non-NULL values of the column in the rows
+	SumColumn = "$sum" // DOUBLE: their sum, NULL when there are none
+	MinColumn = "$min" // DOUBLE: their minimum, NULL when there are none
+	MaxColumn = "$max" // DOUBLE: their maximum, NULL when there are none
+)
+
+// MinuteAggregates calls fn with batches of partial aggregates of DOUBLE
+// column of the rows that match req: measure_name (unless req.Columns
+// leaves it out), the projected dimensions, MinuteColumn, CountColumn,
+// SumColumn, MinColumn and MaxColumn. Each row covers some of the rows of
+// one series within one epoch minute; a series and minute may come in
+// several rows, which add up (counts and sums add, minima and maxima
+// combine) to what a Scan of the same request holds, and every (series,
+// minute) the Scan has rows for comes at least once (with a count of 0
+// when the values are all NULL). Sums are of the same values in another
+// grouping, so they may differ from a Scan's in the last bits.
+//
+// A series with one source in a partition (as SeriesCounts decides it) is
+// answered from its part's per-minute pre-aggregates (part.Minutes) for
+// the minutes wholly inside [MinTime, MaxTime], and from its rows for a
+// minute that straddles a bound. Other series (several sources, the hot
+// tier, parts without pre-aggregates) are scanned, one output row per row.
+func (db *DB) MinuteAggregates(ctx context.Context, req ScanRequest, column string, fn func(*columnar.Batch) error) error {
+	t, err := db.table(req.Database, req.Table)
+	if err != nil {
+		return err
+	}
+	db.mu.RLock()
+	oldest := db.now() - int64(t.info.Retention.Magnetic)
+	db.mu.RUnlock()
+	if req.MinTime < oldest {
+		req.MinTime = oldest
+	}
+	if req.MinTime > req.MaxTime {
+		return nil
+	}
+	capReq := req
+	capReq.Columns = append(onlyNames(req.Columns, t), column)
+	snap := db.capture(t, &capReq)
+	defer snap.release()
+
+	m := &minuteAgg{db: db, req: &req, snap: snap, column: column, fn: fn}
+	m.b = &columnar.Batch{}
+	if req.Columns == nil || slices.Contains(req.Columns, "measure_name") {
+		m.mn = m.b.Add("measure_name", columnar.NewColumn(columnar.String, 0))
+	}
+	for _, d := range snap.dims {
+		m.dims = append(m.dims, m.b.Add(d, columnar.NewColumn(columnar.String, 0)))
+	}
+	m.minute = m.b.Add(MinuteColumn, columnar.NewColumn(columnar.Timestamp, 0))
+	m.count = m.b.Add(CountColumn, columnar.NewColumn(columnar.Int64, 0))
+	m.sum = m.b.Add(SumColumn, columnar.NewColumn(columnar.Float64, 0))
+	m.min = m.b.Add(MinColumn, columnar.NewColumn(columnar.Float64, 0))
+	m.max = m.b.Add(MaxColumn, columnar.NewColumn(columnar.Float64, 0))
+
+	var partitions []int64
+	for p := range snap.mem {
+		partitions = append(partitions, p)
+	}
+	for p := range snap.parts {
+		if _, ok := snap.mem[p]; !ok {
+			partitions = append(partitions, p)
+		}
+	}
+	slices.Sort(partitions)
+	for _, p := range partitions {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := m.partition(ctx, p); err != nil {
+			return err
+		}
+	}
+	return m.emit()
+}
+
+type minuteAgg struct {
+	db     *DB
+	req    *ScanRequest
+	snap   *snapshot
+	column string
+	fn     func(*columnar.Batch) error
+
+	b             *columnar.Batch
+	mn            *columnar.Column
+	dims          []*columnar.Column // parallel to snap.dims
+	minute, count *columnar.Column
+	sum, min, max *columnar.Column
+	sdims         []Dimension
+	times         []int64
+	vals          *columnar.Column
+}
+
+func (m *minuteAgg) emit() error {
+	if m.b.Len() == 0 {
+		return nil
+	}
+	err := m.fn(m.b)
+	for _, c := range m.b.Cols {
+		c.Reset()
+	}
+	return err
+}
+
+// add appends one partial aggregate of series (measure, dims) in minute.
+func (m *minuteAgg) add(measure string, dims []Dimension, minute int64, a part.ValueAgg) error {
+	if m.mn != nil {
+		m.mn.AppendString(measure)
+	}
+	for i, d := range m.snap.dims {
+		if v, ok := dimValue(dims, d); ok {
+			m.dims[i].AppendString(v)
+		} else {
+			m.dims[i].AppendNull()
+		}
+	}
+	m.minute.AppendInt(minute * part.Minute)
+	m.count.AppendInt(a.Count)
+	if a.Count == 0 {
+		m.sum.AppendNull()
+		m.min.AppendNull()
+		m.max.AppendNull()
+	} else {
+		m.sum.AppendFloat(a.Sum)
+		m.min.AppendFloat(a.Min)
+		m.max.AppendFloat(a.Max)
+	}
+	if m.b.Len() >= scanBatchRows {
+		return m.emit()
+	}
+	return nil
+}
+
+// partition emits the aggregates of partition p.
+func (m *minuteAgg) partition(ctx context.Context, p int64) error {
+	parts := m.snap.parts[p]
+	single := m.snap.memSrc[p] == 0 && disjointMeasures(parts)
+	if !single {
+		return m.scan(ctx, p)
+	}
+	all := make([]*part.Minutes, len(parts))
+	for i, pr := range parts {
+		mins, err := pr.r.Minutes()
+		if err != nil {
+			return err
+		}
+		if mins == nil {
+			return m.scan(ctx, p)
+		}
+		meta := pr.r.Meta()
+		if _, ok := meta.Column(m.column); ok && mins.Column(m.column) < 0 {
+			return m.scan(ctx, p) // not a DOUBLE column here
+		}
+		all[i] = mins
+	}
+	for i, pr := range parts {
+		stats, err := pr.r.Series()
+		if err != nil {
+			return err
+		}
+		col := all[i].Column(m.column)
+		dimNames := pr.r.Meta().Dims
+		for k := range stats {
+			st := &stats[k]
+			if st.MaxTime < m.req.MinTime || st.MinTime > m.req.MaxTime {
+				continue
+			}
+			m.sdims = m.sdims[:0]
+			for j, name := range dimNames {
+				if st.Nulls == nil || !st.Nulls[j] {
+					m.sdims = append(m.sdims, Dimension{name, st.Dims[j]})
+				}
+			}
+			slices.SortFunc(m.sdims, func(a, b Dimension) int { return strings.Compare(a.Name, b.Name) })
+			if !m.req.matchIdentity(st.Measure, m.sdims) {
+				continue
+			}
+			for _, ms := range all[i].Series[k] {
+				if ms.MaxTime < m.req.MinTime || ms.MinTime > m.req.MaxTime {
+					continue
+				}
+				var a part.ValueAgg
+				if ms.MinTime >= m.req.MinTime && ms.MaxTime <= m.req.MaxTime {
+					if col >= 0 {
+						a = ms.Values[col]
+					}
+				} else {
+					// The minute straddles a bound: read its rows.
+					n, err := m.rows(ctx, pr.r, col >= 0, ms.Start, ms.Start+ms.Rows, &a)
+					if err != nil {
+						return err
+					}
+					if n == 0 {
+						continue
+					}
+				}
+				if err := m.add(st.Measure, m.sdims, ms.Minute, a); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// rows aggregates the values of part rows [lo, hi) whose times are in the
+// request's range into a and returns how many rows are.
+func (m *minuteAgg) rows(ctx context.Context, r *part.Reader, hasCol bool, lo, hi int64, a *part.ValueAgg) (int, error) {
+	var err error
+	if m.times, err = r.AppendTimes(ctx, m.times[:0], lo, hi); err != nil {
+		return 0, err
+	}
+	if hasCol {
+		if m.vals == nil {
+			m.vals = columnar.NewColumn(columnar.Float64, 0)
+		}
+		m.vals.Reset()
+		if err := r.AppendFloats(ctx, m.vals, m.column, lo, hi); err != nil {
+			return 0, err
+		}
+	}
+	n := 0
+	for i, t := range m.times {
+		if t < m.req.MinTime || t > m.req.MaxTime {
+			continue
+		}
+		n++
+		if hasCol && !m.vals.IsNull(i) {
+			a.Add(m.vals.Floats[i])
+		}
+	}
+	return n, nil
+}
+
+// scan emits one aggregate per row of partition p, read as Scan reads it
+// (the highest version of each point where sources overlap).
+func (m *minuteAgg) scan(ctx context.Context, p int64) error {
+	snap := *m.snap
+	snap.dims = m.snap.allDims
+	snap.fields = map[string]columnar.Type{}
+	if typ, ok := m.snap.fields[m.column]; ok {
+		snap.fields[m.column] = typ
+	}
+	req := *m.req
+	req.Columns = append([]string{"time", "measure_name", m.column}, snap.allDims...)
+	req.OnlyColumns = false
+	out := newBatchBuilder(snap.dims, snap.fields, false)
+	each := func(b *columnar.Batch) error {
+		rows := newRowReader(b, snap.allDims)
+		vals := b.Col(m.column)
+		if vals != nil && vals.Type != columnar.Float64 {
+			vals = nil
+		}
+		for i := 0; i < b.Len(); i++ {
+			_, dims := rows.key(nil, i)
+			var a part.ValueAgg
+			if vals != nil && !vals.IsNull(i) {
+				a.Add(vals.Floats[i])
+			}
+			t := rows.time.Ints[i]
+			minute := t / part.Minute
+			if t%part.Minute < 0 {
+				minute--
+			}
+			if err := m.add(rows.measure.Strs[i], dims, minute, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	emit := func() error {
+		if out.b.Len() == 0 {
+			return nil
+		}
+		err := each(out.b)
+		out.reset()
+		return err
+	}
+	if err := m.db.scanPartition(ctx, &req, &snap, p, out, emit, each); err != nil {
+		return err
+	}
+	return emit()
+}
