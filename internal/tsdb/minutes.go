@@ -2,8 +2,11 @@ package tsdb
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/tsdb/part"
@@ -169,6 +172,20 @@ func (m *minuteAgg) partition(ctx context.Context, p int64) error {
 		}
 		all[i] = mins
 	}
+	// Minutes wholly inside the range come from the footer; those that
+	// straddle a bound are read from rows afterwards, on all cores (each
+	// costs a page decode per column), and emitted in the same order.
+	type edge struct {
+		r       *part.Reader
+		hasCol  bool
+		lo, hi  int64
+		measure string
+		dims    []Dimension
+		minute  int64
+		n       int
+		agg     part.ValueAgg
+	}
+	var edges []edge
 	for i, pr := range parts {
 		stats, err := pr.r.Series()
 		if err != nil {
@@ -195,25 +212,62 @@ func (m *minuteAgg) partition(ctx context.Context, p int64) error {
 				if ms.MaxTime < m.req.MinTime || ms.MinTime > m.req.MaxTime {
 					continue
 				}
+				if ms.MinTime < m.req.MinTime || ms.MaxTime > m.req.MaxTime {
+					edges = append(edges, edge{r: pr.r, hasCol: col >= 0, lo: ms.Start, hi: ms.Start + ms.Rows,
+						measure: st.Measure, dims: slices.Clone(m.sdims), minute: ms.Minute})
+					continue
+				}
 				var a part.ValueAgg
-				if ms.MinTime >= m.req.MinTime && ms.MaxTime <= m.req.MaxTime {
-					if col >= 0 {
-						a = ms.Values[col]
-					}
-				} else {
-					// The minute straddles a bound: read its rows.
-					n, err := m.rows(ctx, pr.r, col >= 0, ms.Start, ms.Start+ms.Rows, &a)
-					if err != nil {
-						return err
-					}
-					if n == 0 {
-						continue
-					}
+				if col >= 0 {
+					a = ms.Values[col]
 				}
 				if err := m.add(st.Measure, m.sdims, ms.Minute, a); err != nil {
 					return err
 				}
 			}
+		}
+	}
+	if len(edges) == 0 {
+		return nil
+	}
+	workers := min(runtime.GOMAXPROCS(0), (len(edges)+15)/16)
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &minuteAgg{req: m.req, column: m.column}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(edges) || ctx.Err() != nil {
+					return
+				}
+				e := &edges[i]
+				if e.n, errs[w] = r.rows(ctx, e.r, e.hasCol, e.lo, e.hi, &e.agg); errs[w] != nil {
+					next.Store(int64(len(edges))) // stop the others
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i := range edges {
+		e := &edges[i]
+		if e.n == 0 {
+			continue
+		}
+		if err := m.add(e.measure, e.dims, e.minute, e.agg); err != nil {
+			return err
 		}
 	}
 	return nil
