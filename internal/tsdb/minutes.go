@@ -315,6 +315,27 @@ func (m *minuteAgg) scan(ctx context.Context, p int64) error {
 	req.Columns = append([]string{"time", "measure_name", m.column}, snap.allDims...)
 	req.OnlyColumns = false
 	out := newBatchBuilder(snap.dims, snap.fields, false)
+	// Rows come by series, then time: consecutive rows of one series and
+	// minute fold into one aggregate, and a series' identity is worked
+	// out once per run of its rows.
+	var (
+		cur     part.ValueAgg
+		curMin  int64
+		open    bool
+		measure string
+		dims    []Dimension
+		key     []string // measure, then each dimension's value
+		nulls   []bool   // per dimension
+		rowKey  []string
+		rowNull []bool
+	)
+	flush := func() error {
+		if !open {
+			return nil
+		}
+		open = false
+		return m.add(measure, dims, curMin, cur)
+	}
 	each := func(b *columnar.Batch) error {
 		rows := newRowReader(b, snap.allDims)
 		vals := b.Col(m.column)
@@ -322,18 +343,30 @@ func (m *minuteAgg) scan(ctx context.Context, p int64) error {
 			vals = nil
 		}
 		for i := 0; i < b.Len(); i++ {
-			_, dims := rows.key(nil, i)
-			var a part.ValueAgg
-			if vals != nil && !vals.IsNull(i) {
-				a.Add(vals.Floats[i])
+			rowKey, rowNull = append(rowKey[:0], rows.measure.Strs[i]), rowNull[:0]
+			for _, c := range rows.dims {
+				rowKey = append(rowKey, c.Strs[i])
+				rowNull = append(rowNull, c.IsNull(i))
 			}
 			t := rows.time.Ints[i]
 			minute := t / part.Minute
 			if t%part.Minute < 0 {
 				minute--
 			}
-			if err := m.add(rows.measure.Strs[i], dims, minute, a); err != nil {
-				return err
+			same := open && slices.Equal(rowKey, key) && slices.Equal(rowNull, nulls)
+			if !same || minute != curMin {
+				if err := flush(); err != nil {
+					return err
+				}
+				if !same {
+					key, nulls = append(key[:0], rowKey...), append(nulls[:0], rowNull...)
+					_, dims = rows.key(nil, i)
+					measure = rows.measure.Strs[i]
+				}
+				open, cur, curMin = true, part.ValueAgg{}, minute
+			}
+			if vals != nil && !vals.IsNull(i) {
+				cur.Add(vals.Floats[i])
 			}
 		}
 		return nil
@@ -349,5 +382,8 @@ func (m *minuteAgg) scan(ctx context.Context, p int64) error {
 	if err := m.db.scanPartition(ctx, &req, &snap, p, out, emit, each); err != nil {
 		return err
 	}
-	return emit()
+	if err := emit(); err != nil {
+		return err
+	}
+	return flush()
 }
