@@ -34,6 +34,8 @@ var (
 
 type pipelineConfig struct {
 	devices      int
+	lake         bool
+	anomalies    bool
 	senders      int
 	batch        int
 	clients      int
@@ -67,6 +69,8 @@ func pipelineFlags(fs *flag.FlagSet) (func(*run) error, func(map[string]bool)) {
 	fs.StringVar(&c.walSync, "wal-sync", "always", "store fsync: always or relaxed (as the server's --wal-sync)")
 	fs.IntVar(&c.processors, "processors", 0, "processor workers (0 = the server's default)")
 	fs.StringVar(&c.logLevel, "log-level", "warn", "the server's log level (logs go to stderr)")
+	fs.BoolVar(&c.lake, "lake", true, "run the lake writer as the server does by default (its share of the CPU shows with --lake=false)")
+	fs.BoolVar(&c.anomalies, "anomalies", true, "score points for anomalies in the processor, as the server does by default")
 	quick := func(set map[string]bool) {
 		q := map[string]func(){
 			"duration":         func() { c.duration = 2 * time.Second },
@@ -138,6 +142,7 @@ func runPipeline(r *run, c *pipelineConfig) (err error) {
 	if c.processors > 0 {
 		cfg.Processors = c.processors
 	}
+	cfg.Lake, cfg.Anomalies = c.lake, c.anomalies
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
