@@ -361,7 +361,7 @@ func (s *storageBench) scan(name string, measures []string, points int64) error 
 	for i := range s.c.scans {
 		var rows int64
 		req := tsdb.ScanRequest{Database: benchDB, Table: benchTable, MinTime: math.MinInt64, MaxTime: math.MaxInt64,
-			MeasureNames: measures, Columns: []string{valueCol}}
+			MeasureNames: measures, Columns: []string{valueCol}, OnlyColumns: true}
 		cpu0, cpuOK := cpuTime()
 		begin := time.Now()
 		err := s.db.Scan(s.ctx, req, func(b *columnar.Batch) error {
@@ -419,7 +419,7 @@ func (s *storageBench) seriesHours(f *fleet, label string) ([]time.Duration, err
 		lo, hi := f.times[t*f.devices+dev], f.times[(t+win-1)*f.devices+dev]
 		req := tsdb.ScanRequest{Database: benchDB, Table: benchTable, MinTime: lo, MaxTime: hi,
 			MeasureNames: []string{"temperature"}, Dims: []tsdb.DimFilter{{Name: "DeviceID", Values: []string{f.ids[dev]}}},
-			Columns: []string{valueCol}}
+			Columns: []string{valueCol}, OnlyColumns: true}
 		rows := 0
 		begin := time.Now()
 		err := s.db.Scan(s.ctx, req, func(b *columnar.Batch) error { rows += b.Len(); return nil })
