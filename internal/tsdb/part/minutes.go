@@ -12,6 +12,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/tsdb/enc"
 )
 
 // KeyMinutes holds the part's per-minute pre-aggregates (see MinuteStat
@@ -23,8 +24,11 @@ import (
 // parts without it have none and are scanned.
 const KeyMinutes = "sluice.minutes"
 
-// minutesEncoding is the version byte of KeyMinutes' binary layout.
-const minutesEncoding = 1
+// minutesEncoding is the version byte of KeyMinutes' binary layout. A
+// reader treats any other version as if the key were absent (the rows are
+// scanned): version 1, written for a few hours before this layout and
+// never released, is dropped that way.
+const minutesEncoding = 2
 
 // Minute is the pre-aggregates' bucket width: minutes of the Unix epoch.
 const Minute = int64(60e9)
@@ -41,7 +45,9 @@ type MinuteStat struct {
 }
 
 // ValueAgg aggregates the non-NULL values of one column over some rows;
-// Sum, Min and Max are 0 when Count is 0. Sum adds in row order.
+// Sum, Min and Max are 0 when Count is 0. Add sums in row order; in
+// KeyMinutes, a column stored as DECIMAL(18, s) has the exact sum of its
+// values rounded once instead (see docs/format/part.md).
 type ValueAgg struct {
 	Count         int64
 	Sum, Min, Max float64
@@ -90,33 +96,111 @@ func minuteOf(t int64) int64 {
 // pow10[k] is 10^k, for the time unit of KeyMinutes.
 var pow10 = [10]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
 
-// appendMinutes encodes the pre-aggregates of a validated plan's batch:
-//
-//	byte    minutesEncoding
-//	then a zstd frame of:
-//	byte    k: times below are in units of 10^k ns (the largest unit up to
-//	        a second that divides every time of the part)
-//	uvarint number of columns, then each name as uvarint length + bytes
-//	uvarint number of series, then per series:
-//	  uvarint number of minutes, then per minute:
-//	    varint  minute - previous minute (the first: minute of Meta.MinTime)
-//	    uvarint rows, uvarint (MinTime - minute start)/unit,
-//	    uvarint (MaxTime - MinTime)/unit
-//	    per column: uvarint count, then when count > 0 the float64 bits of
-//	      sum, min and max, each XORed with the previous minute's of the
-//	      series (0 for the first), as uvarints of their byte-reversed bits
-//
-// A minute's Start follows from the rows before it in the series.
-func appendMinutes(dst []byte, meta *Meta, b *columnar.Batch, times []int64, starts []int) []byte {
-	var names []string
-	var cols []*columnar.Column
-	for i, name := range b.Names {
-		c := b.Cols[i]
-		if c.Type != columnar.Float64 || name == "time" || name == "version" || name == "measure_name" {
+// A column's sum/min/max in KeyMinutes are float64 bits (kindFloat) or,
+// for a DOUBLE column the part stores as DECIMAL(18, s), the integer
+// mantissas at scale s (kindDecimal+s): exact, and small deltas where the
+// float bits look random.
+const (
+	kindFloat   = 0
+	kindDecimal = 1
+)
+
+// colAggs is one column's aggregates over every series-minute of a part.
+type colAggs struct {
+	scale  int // -1: float64 (fsum...), else mantissas at this scale (isum...)
+	counts []int64
+	isum   []int64
+	imin   []int64
+	imax   []int64
+	fsum   []float64
+	fmin   []float64
+	fmax   []float64
+}
+
+// aggregate folds col over the series-minutes [bounds[j], bounds[j+1]).
+// A decimal column keeps integer mantissas unless one does not round-trip
+// or a minute's sum of mantissas overflows int64 (it cannot for fewer than
+// 9 values per minute, whatever they are, and does not for ordinary
+// readings); then the whole column falls back to float64 for this part.
+func aggregate(info ColumnInfo, col *columnar.Column, bounds []int) *colAggs {
+	n := len(bounds) - 1
+	a := &colAggs{scale: -1, counts: make([]int64, n)}
+	if info.Decimal {
+		a.scale = info.Scale
+		a.isum, a.imin, a.imax = make([]int64, n), make([]int64, n), make([]int64, n)
+	integer:
+		for j := range n {
+			var cnt, sum, lo, hi int64
+			for i := bounds[j]; i < bounds[j+1]; i++ {
+				if col.Nulls != nil && col.Nulls[i] {
+					continue
+				}
+				m, ok := enc.Mantissa(col.Floats[i], info.Scale)
+				if !ok {
+					a.scale = -1
+					break integer
+				}
+				s := sum + m
+				if (m > 0 && s < sum) || (m < 0 && s > sum) {
+					a.scale = -1
+					break integer
+				}
+				sum = s
+				if cnt == 0 || m < lo {
+					lo = m
+				}
+				if cnt == 0 || m > hi {
+					hi = m
+				}
+				cnt++
+			}
+			a.counts[j], a.isum[j], a.imin[j], a.imax[j] = cnt, sum, lo, hi
+		}
+		if a.scale >= 0 {
+			return a
+		}
+	}
+	a.isum, a.imin, a.imax = nil, nil, nil
+	a.fsum, a.fmin, a.fmax = make([]float64, n), make([]float64, n), make([]float64, n)
+	for j := range n {
+		var v ValueAgg
+		for i := bounds[j]; i < bounds[j+1]; i++ {
+			if col.Nulls == nil || !col.Nulls[i] {
+				v.Add(col.Floats[i])
+			}
+		}
+		a.counts[j], a.fsum[j], a.fmin[j], a.fmax[j] = v.Count, v.Sum, v.Min, v.Max
+	}
+	return a
+}
+
+// zigzag maps small signed integers to small unsigned ones.
+func zigzag(x int64) uint64 { return uint64(x<<1) ^ uint64(x>>63) }
+
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
+// sumPrediction is what a minute's sum of mantissas is coded against: the
+// count times the minute's midrange. Arithmetic wraps; encoder and decoder
+// compute the same value, so the residual decodes exactly whatever it is.
+func sumPrediction(count, lo, hi int64) int64 {
+	return count*lo + int64(uint64(count)*uint64(hi-lo)/2)
+}
+
+// appendMinutes encodes the pre-aggregates of a validated plan's batch
+// (cols parallel to meta.Columns); see docs/format/part.md for the layout.
+// Every field is a stream over all series-minutes of the part (series in
+// KeySeries order, minutes ascending), so that zstd sees runs of alike
+// numbers: the counts are nearly all equal, the time offsets nearly all 0,
+// and the value columns are deltas between a series' consecutive minutes.
+func appendMinutes(dst []byte, meta *Meta, cols []*columnar.Column, times []int64, starts []int) []byte {
+	var infos []ColumnInfo
+	var vcols []*columnar.Column
+	for i, info := range meta.Columns {
+		if info.Type != columnar.Float64 || info.Name == ColTime || info.Name == ColVersion || info.Name == ColMeasureName {
 			continue
 		}
-		names = append(names, name)
-		cols = append(cols, c)
+		infos = append(infos, info)
+		vcols = append(vcols, cols[i])
 	}
 	exp := 9
 	for _, t := range times {
@@ -128,70 +212,119 @@ func appendMinutes(dst []byte, meta *Meta, b *columnar.Batch, times []int64, sta
 		}
 	}
 	unit := pow10[exp]
-	body := []byte{byte(exp)}
-	body = binary.AppendUvarint(body, uint64(len(names)))
-	for _, n := range names {
-		body = binary.AppendUvarint(body, uint64(len(n)))
-		body = append(body, n...)
-	}
-	body = binary.AppendUvarint(body, uint64(len(starts)))
-	aggs := make([]ValueAgg, len(cols))
-	prevBits := make([][3]uint64, len(cols))
-	var mins []int // first row of each minute of the series, then its end
+	// bounds: the first row of each series-minute, then len(times).
+	var bounds []int
+	nmin := make([]int, len(starts))
 	for k, start := range starts {
 		end := len(times)
 		if k+1 < len(starts) {
 			end = starts[k+1]
 		}
-		mins = mins[:0]
 		for i := start; i < end; i++ {
 			if i == start || minuteOf(times[i]) != minuteOf(times[i-1]) {
-				mins = append(mins, i)
-			}
-		}
-		mins = append(mins, end)
-		body = binary.AppendUvarint(body, uint64(len(mins)-1))
-		prev := minuteOf(meta.MinTime)
-		clear(prevBits)
-		for j := 0; j+1 < len(mins); j++ {
-			lo, hi := mins[j], mins[j+1]
-			m := minuteOf(times[lo])
-			body = binary.AppendVarint(body, m-prev)
-			prev = m
-			body = binary.AppendUvarint(body, uint64(hi-lo))
-			body = binary.AppendUvarint(body, uint64((times[lo]-m*Minute)/unit))
-			body = binary.AppendUvarint(body, uint64((times[hi-1]-times[lo])/unit))
-			for c, col := range cols {
-				aggs[c] = ValueAgg{}
-				for i := lo; i < hi; i++ {
-					if col.Nulls == nil || !col.Nulls[i] {
-						aggs[c].Add(col.Floats[i])
-					}
-				}
-				a := aggs[c]
-				body = binary.AppendUvarint(body, uint64(a.Count))
-				if a.Count > 0 {
-					for x, v := range [3]float64{a.Sum, a.Min, a.Max} {
-						bits := math.Float64bits(v)
-						body = binary.AppendUvarint(body, bitsReverse(bits^prevBits[c][x]))
-						prevBits[c][x] = bits
-					}
-				}
+				bounds = append(bounds, i)
+				nmin[k]++
 			}
 		}
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	bounds = append(bounds, len(times))
+	// eachSeries calls fn for every series-minute j, with first true for
+	// the first minute of a series (where delta coding restarts).
+	eachSeries := func(fn func(j int, first bool)) {
+		j := 0
+		for _, n := range nmin {
+			for x := range n {
+				fn(j, x == 0)
+				j++
+			}
+		}
+	}
+
+	body := []byte{byte(exp)}
+	body = binary.AppendUvarint(body, uint64(len(infos)))
+	for _, info := range infos {
+		body = binary.AppendUvarint(body, uint64(len(info.Name)))
+		body = append(body, info.Name...)
+	}
+	body = binary.AppendUvarint(body, uint64(len(starts)))
+	for _, n := range nmin {
+		body = binary.AppendUvarint(body, uint64(n))
+	}
+	var prev int64
+	eachSeries(func(j int, first bool) {
+		if first {
+			prev = minuteOf(meta.MinTime)
+		}
+		m := minuteOf(times[bounds[j]])
+		body = binary.AppendVarint(body, m-prev)
+		prev = m
+	})
+	for j := range len(bounds) - 1 {
+		body = binary.AppendUvarint(body, uint64(bounds[j+1]-bounds[j]))
+	}
+	for j := range len(bounds) - 1 {
+		t := times[bounds[j]]
+		body = binary.AppendUvarint(body, uint64((t-minuteOf(t)*Minute)/unit))
+	}
+	for j := range len(bounds) - 1 {
+		t := times[bounds[j+1]-1]
+		body = binary.AppendUvarint(body, uint64(((minuteOf(t)+1)*Minute-unit-t)/unit))
+	}
+	for c, info := range infos {
+		a := aggregate(info, vcols[c], bounds)
+		if a.scale < 0 {
+			body = append(body, kindFloat)
+		} else {
+			body = append(body, byte(kindDecimal+a.scale))
+		}
+		for j, cnt := range a.counts {
+			body = binary.AppendUvarint(body, uint64(int64(bounds[j+1]-bounds[j])-cnt))
+		}
+		if a.scale >= 0 {
+			var p int64
+			eachSeries(func(j int, first bool) {
+				if first {
+					p = 0
+				}
+				if a.counts[j] > 0 {
+					body = binary.AppendUvarint(body, zigzag(a.imin[j]-p))
+					p = a.imin[j]
+				}
+			})
+			for j, cnt := range a.counts {
+				if cnt > 0 {
+					body = binary.AppendUvarint(body, uint64(a.imax[j]-a.imin[j]))
+				}
+			}
+			for j, cnt := range a.counts {
+				if cnt > 0 {
+					body = binary.AppendUvarint(body, zigzag(a.isum[j]-sumPrediction(cnt, a.imin[j], a.imax[j])))
+				}
+			}
+			continue
+		}
+		for _, vals := range [3][]float64{a.fsum, a.fmin, a.fmax} {
+			var p uint64
+			eachSeries(func(j int, first bool) {
+				if first {
+					p = 0
+				}
+				if a.counts[j] > 0 {
+					b := math.Float64bits(vals[j])
+					body = binary.AppendUvarint(body, bits.ReverseBytes64(b^p))
+					p = b
+				}
+			})
+		}
+	}
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		panic(err) // only for invalid options
 	}
-	defer enc.Close()
+	defer zw.Close()
 	dst = append(dst, minutesEncoding)
-	return enc.EncodeAll(body, dst)
+	return zw.EncodeAll(body, dst)
 }
-
-// bitsReverse reverses the bytes of x: XORs of similar doubles differ in
-// their low mantissa bytes, which then become the varint's small end.
-func bitsReverse(x uint64) uint64 { return bits.ReverseBytes64(x) }
 
 var errMinutes = errors.New("malformed")
 
@@ -199,10 +332,34 @@ var errMinutes = errors.New("malformed")
 // not allocate without limit).
 const maxMinutesBody = 1 << 30
 
-// decodeMinutes decodes KeyMinutes and checks it against the series.
+// varints reads a KeyMinutes body; a read past the end or a bad varint
+// sets bad and returns 0 from then on.
+type varints struct {
+	b   []byte
+	bad bool
+}
+
+func (r *varints) u() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.bad, r.b = true, nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *varints) s() int64 { return unzigzag(r.u()) }
+
+// decodeMinutes decodes KeyMinutes and checks it against the series. An
+// encoding other than minutesEncoding gives nil, nil: the part is then
+// read as one without pre-aggregates.
 func decodeMinutes(raw []byte, meta *Meta, series []SeriesStat) (*Minutes, error) {
-	if len(raw) == 0 || raw[0] != minutesEncoding {
-		return nil, fmt.Errorf("%w: unknown encoding", errMinutes)
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%w: empty", errMinutes)
+	}
+	if raw[0] != minutesEncoding {
+		return nil, nil
 	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxMinutesBody))
 	if err != nil {
@@ -213,101 +370,210 @@ func decodeMinutes(raw []byte, meta *Meta, series []SeriesStat) (*Minutes, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errMinutes, err)
 	}
+	return decodeMinutesBody(b, meta, series)
+}
+
+// decodeMinutesBody decodes KeyMinutes' decompressed body.
+func decodeMinutesBody(b []byte, meta *Meta, series []SeriesStat) (*Minutes, error) {
 	if len(b) == 0 || b[0] > 9 {
 		return nil, fmt.Errorf("%w: time unit", errMinutes)
 	}
 	unit := pow10[b[0]]
-	b = b[1:]
-	uv := func() uint64 {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			b = nil
-			return 0
-		}
-		b = b[n:]
-		return v
-	}
-	ncols := uv()
+	perMinute := uint64(Minute / unit)
+	r := &varints{b: b[1:]}
+	ncols := r.u()
 	if ncols > uint64(len(meta.Columns)) {
 		return nil, fmt.Errorf("%w: %d columns", errMinutes, ncols)
 	}
 	m := &Minutes{}
 	for range ncols {
-		l := uv()
-		if l > uint64(len(b)) {
+		l := r.u()
+		if l > uint64(len(r.b)) {
 			return nil, fmt.Errorf("%w: column name", errMinutes)
 		}
-		name := string(b[:l])
-		b = b[l:]
+		name := string(r.b[:l])
+		r.b = r.b[l:]
 		if c, ok := meta.Column(name); !ok || c.Type != columnar.Float64 {
 			return nil, fmt.Errorf("%w: column %q is not a DOUBLE column of the part", errMinutes, name)
 		}
 		m.Columns = append(m.Columns, name)
 	}
-	if uv() != uint64(len(series)) {
+	if r.u() != uint64(len(series)) {
 		return nil, fmt.Errorf("%w: series count differs from %s", errMinutes, KeySeries)
 	}
-	m.Series = make([][]MinuteStat, len(series))
-	prevBits := make([][3]uint64, len(m.Columns))
+	nmin := make([]int, len(series))
+	total := 0
 	for k := range series {
-		st := &series[k]
-		nm := uv()
-		if nm > uint64(st.Rows) {
-			return nil, fmt.Errorf("%w: series %d has %d minutes in %d rows", errMinutes, k, nm, st.Rows)
+		n := r.u()
+		if n > uint64(series[k].Rows) || n > uint64(meta.Rows-int64(total)) {
+			return nil, fmt.Errorf("%w: series %d has %d minutes in %d rows", errMinutes, k, n, series[k].Rows)
 		}
-		stats := make([]MinuteStat, nm)
-		vals := make([]ValueAgg, int(nm)*len(m.Columns))
-		prev := minuteOf(meta.MinTime)
-		row := st.Start
-		clear(prevBits)
-		for j := range stats {
-			d, n := binary.Varint(b)
-			if n <= 0 {
-				return nil, fmt.Errorf("%w: truncated", errMinutes)
-			}
-			b = b[n:]
-			s := &stats[j]
-			s.Minute = prev + d
-			prev = s.Minute
-			s.Start = row
-			s.Rows = int64(uv())
-			s.MinTime = s.Minute*Minute + int64(uv())*unit
-			s.MaxTime = s.MinTime + int64(uv())*unit
-			row += s.Rows
-			s.Values = vals[j*len(m.Columns) : (j+1)*len(m.Columns) : (j+1)*len(m.Columns)]
-			for c := range s.Values {
-				a := &s.Values[c]
-				a.Count = int64(uv())
-				if a.Count > 0 {
-					var f [3]float64
-					for x := range f {
-						bits := bitsReverse(uv()) ^ prevBits[c][x]
-						prevBits[c][x] = bits
-						f[x] = math.Float64frombits(bits)
-					}
-					a.Sum, a.Min, a.Max = f[0], f[1], f[2]
-				}
-				if a.Count > s.Rows {
-					return nil, fmt.Errorf("%w: more values than rows", errMinutes)
-				}
-			}
-			if b == nil || s.Rows <= 0 || s.MaxTime >= (s.Minute+1)*Minute || s.MinTime < st.MinTime || s.MaxTime > st.MaxTime {
-				return nil, fmt.Errorf("%w: series %d minute %d", errMinutes, k, j)
-			}
-		}
-		if row != st.Start+st.Rows {
-			return nil, fmt.Errorf("%w: series %d: minutes hold %d rows, the series %d", errMinutes, k, row-st.Start, st.Rows)
-		}
-		m.Series[k] = stats
+		nmin[k] = int(n)
+		total += int(n)
 	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errMinutes, len(b))
+	if r.bad {
+		return nil, fmt.Errorf("%w: truncated", errMinutes)
+	}
+	stats := make([]MinuteStat, total)
+	nc := len(m.Columns)
+	vals := make([]ValueAgg, total*nc)
+	m.Series = make([][]MinuteStat, len(series))
+	j := 0
+	for k, n := range nmin {
+		m.Series[k] = stats[j : j+n : j+n]
+		j += n
+	}
+	// eachSeries calls fn for every series-minute, in stream order.
+	eachSeries := func(fn func(k int, s *MinuteStat, first bool)) {
+		j := 0
+		for k, n := range nmin {
+			for x := range n {
+				fn(k, &stats[j], x == 0)
+				j++
+			}
+		}
+	}
+	var prev int64
+	eachSeries(func(k int, s *MinuteStat, first bool) {
+		st := &series[k]
+		if first {
+			prev = minuteOf(meta.MinTime)
+		}
+		d := r.s()
+		s.Minute = prev + d
+		// Bounded before it is multiplied, so that a bad delta cannot wrap.
+		if d < 0 && !first || d > minuteOf(st.MaxTime)-prev || s.Minute < minuteOf(st.MinTime) {
+			r.bad = true
+		}
+		prev = s.Minute
+	})
+	eachSeries(func(k int, s *MinuteStat, first bool) {
+		st := &series[k]
+		if first {
+			prev = st.Start
+		}
+		s.Start = prev
+		n := r.u()
+		if n == 0 || n > uint64(st.Start+st.Rows-prev) {
+			r.bad = true
+			n = 0
+		}
+		s.Rows = int64(n)
+		prev += s.Rows
+	})
+	eachSeries(func(k int, s *MinuteStat, first bool) {
+		off := r.u()
+		if off >= perMinute {
+			r.bad = true
+		}
+		s.MinTime = s.Minute*Minute + int64(off)*unit
+	})
+	eachSeries(func(k int, s *MinuteStat, first bool) {
+		off := r.u()
+		if off >= perMinute {
+			r.bad = true
+		}
+		s.MaxTime = (s.Minute+1)*Minute - unit - int64(off)*unit
+		st := &series[k]
+		if s.MaxTime < s.MinTime || s.MinTime < st.MinTime || s.MaxTime > st.MaxTime {
+			r.bad = true
+		}
+	})
+	if r.bad {
+		return nil, fmt.Errorf("%w: minutes of the series", errMinutes)
+	}
+	for k, ms := range m.Series {
+		if len(ms) > 0 {
+			if l := ms[len(ms)-1]; l.Start+l.Rows != series[k].Start+series[k].Rows {
+				return nil, fmt.Errorf("%w: series %d: minutes hold %d rows, the series %d", errMinutes, k, l.Start+l.Rows-series[k].Start, series[k].Rows)
+			}
+		} else if series[k].Rows > 0 {
+			return nil, fmt.Errorf("%w: series %d has no minutes", errMinutes, k)
+		}
+	}
+	for j := range stats {
+		stats[j].Values = vals[j*nc : (j+1)*nc : (j+1)*nc]
+	}
+	for c := range nc {
+		if len(r.b) == 0 {
+			return nil, fmt.Errorf("%w: truncated", errMinutes)
+		}
+		kind := int(r.b[0])
+		r.b = r.b[1:]
+		if kind > kindDecimal+enc.MaxScale {
+			return nil, fmt.Errorf("%w: column %q kind %d", errMinutes, m.Columns[c], kind)
+		}
+		eachSeries(func(k int, s *MinuteStat, first bool) {
+			d := r.u()
+			if d > uint64(s.Rows) {
+				r.bad = true
+				d = 0
+			}
+			s.Values[c].Count = s.Rows - int64(d)
+		})
+		if kind == kindFloat {
+			for x := range 3 {
+				var p uint64
+				eachSeries(func(k int, s *MinuteStat, first bool) {
+					if first {
+						p = 0
+					}
+					a := &s.Values[c]
+					if a.Count == 0 {
+						return
+					}
+					p ^= bits.ReverseBytes64(r.u())
+					*[3]*float64{&a.Sum, &a.Min, &a.Max}[x] = math.Float64frombits(p)
+				})
+			}
+		} else {
+			scale := kind - kindDecimal
+			lo := make([]int64, total)
+			hi := make([]int64, total)
+			var p int64
+			j := 0
+			eachSeries(func(k int, s *MinuteStat, first bool) {
+				if first {
+					p = 0
+				}
+				if s.Values[c].Count > 0 {
+					p += r.s()
+					lo[j] = p
+				}
+				j++
+			})
+			for j := range stats {
+				if stats[j].Values[c].Count > 0 {
+					hi[j] = lo[j] + int64(r.u())
+				}
+			}
+			for j := range stats {
+				a := &stats[j].Values[c]
+				if a.Count == 0 {
+					continue
+				}
+				sum := sumPrediction(a.Count, lo[j], hi[j]) + r.s()
+				if lo[j] < -enc.MaxMantissa || hi[j] > enc.MaxMantissa || lo[j] > hi[j] {
+					r.bad = true
+				}
+				a.Sum = enc.FromMantissa(sum, scale)
+				a.Min = enc.FromMantissa(lo[j], scale)
+				a.Max = enc.FromMantissa(hi[j], scale)
+			}
+		}
+		if r.bad {
+			return nil, fmt.Errorf("%w: column %q", errMinutes, m.Columns[c])
+		}
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errMinutes, len(r.b))
 	}
 	return m, nil
 }
 
 // Minutes returns the part's per-minute pre-aggregates, or nil when the
-// part has none (written before them, or without series statistics).
+// part has none (written before them, without series statistics, or in
+// another encoding version of KeyMinutes).
 // They are decoded on first use and shared: do not modify.
 func (r *Reader) Minutes() (*Minutes, error) {
 	r.minutesOnce.Do(func() {

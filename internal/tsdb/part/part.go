@@ -141,8 +141,9 @@ type WriterOptions struct {
 	// a part as sluice did before they existed; for compatibility tests.
 	NoSeriesStats bool
 	// Minutes also writes per-minute pre-aggregates (KeyMinutes, with the
-	// series statistics): an index that costs ~0.2 byte per point of
-	// one-second data and lets time-bucketed aggregates skip the rows.
+	// series statistics): an index that costs ~0.08 byte per point of
+	// one-second decimal readings and lets time-bucketed aggregates skip
+	// the rows.
 	Minutes bool
 }
 

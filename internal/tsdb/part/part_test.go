@@ -680,7 +680,7 @@ func FuzzOpen(f *testing.F) {
 	r := rand.New(rand.NewPCG(8, 8))
 	b := genBatch(r, genOpts{measures: []string{"m"}, devices: 2, regions: []string{"", "eu"}, points: 20, step: 1e9, allTypes: true, nullChance: 0.2})
 	path := filepath.Join(f.TempDir(), "seed.parquet")
-	if _, err := part.Write(path, b, dims, part.WriterOptions{PageRows: 8, RowGroupRows: 30}); err != nil {
+	if _, err := part.Write(path, b, dims, part.WriterOptions{PageRows: 8, RowGroupRows: 30, Minutes: true}); err != nil {
 		f.Fatal(err)
 	}
 	good, err := os.ReadFile(path)
@@ -705,6 +705,9 @@ func FuzzOpen(f *testing.F) {
 		ss, err := pr.Series()
 		if err != nil && !errors.Is(err, part.ErrCorrupt) {
 			t.Fatalf("series statistics error of unexpected kind: %v", err)
+		}
+		if _, err := pr.Minutes(); err != nil && !errors.Is(err, part.ErrCorrupt) {
+			t.Fatalf("pre-aggregates error of unexpected kind: %v", err)
 		}
 		for _, s := range ss {
 			if _, err := pr.AppendTimes(context.Background(), nil, s.Start, s.Start+s.Rows); err != nil && !errors.Is(err, part.ErrCorrupt) {

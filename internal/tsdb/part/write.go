@@ -253,10 +253,6 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 	if !opts.NoSeriesStats {
 		raw := appendSeriesStats(nil, &p.meta, mnCol, dimCols, timeCol.Ints, seriesStarts)
 		p.series = base64.StdEncoding.AppendEncode(nil, raw)
-		if opts.Minutes {
-			raw = appendMinutes(raw[:0], &p.meta, b, timeCol.Ints, seriesStarts)
-			p.minutes = base64.StdEncoding.AppendEncode(nil, raw)
-		}
 	}
 	p.pages, p.groups = layout(seriesStarts, n, opts.PageRows, opts.RowGroupRows)
 	p.meta.RowGroups = len(p.groups) - 1
@@ -306,6 +302,11 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 		p.cols = append(p.cols, c)
 	}
 	p.schema = parquet.NewSchema("sluice_part", group)
+	if !opts.NoSeriesStats && opts.Minutes {
+		// After the columns: the pre-aggregates use their decimal scales.
+		raw := appendMinutes(nil, &p.meta, p.cols, timeCol.Ints, seriesStarts)
+		p.minutes = base64.StdEncoding.AppendEncode(nil, raw)
+	}
 	return p, nil
 }
 
