@@ -127,6 +127,7 @@ func (sc SQLScope) searchPath() []string {
 
 var (
 	tableNameType = reflect.TypeFor[parse.TableName]()
+	tableFuncType = reflect.TypeFor[parse.TableFunc]()
 	withPtrType   = reflect.TypeFor[*parse.With]()
 )
 
@@ -151,6 +152,10 @@ func (w *tableWalker) walk(v reflect.Value, ctes map[string]bool) {
 		if v.Type() == tableNameType {
 			w.tableName(v, ctes)
 			return
+		}
+		if v.Type() == tableFuncType {
+			tf := v.Interface().(parse.TableFunc)
+			w.tableFunc(&tf)
 		}
 		if f := v.FieldByName("With"); f.IsValid() && f.Type() == withPtrType && !f.IsNil() {
 			ctes = w.with(f.Elem(), ctes)
@@ -191,6 +196,30 @@ func (w *tableWalker) with(v reflect.Value, outer map[string]bool) map[string]bo
 		w.walk(ctes.Index(i).FieldByName("Query"), scope(n))
 	}
 	return scope(len(names))
+}
+
+// tableFunc records the table a table function names in a string argument
+// (anomalies(table => 'db.t', …) and forecast(…) read it as the binder
+// does: the text after the last dot is the table, before it the database).
+func (w *tableWalker) tableFunc(f *parse.TableFunc) {
+	if f.Func == nil {
+		return
+	}
+	for _, a := range f.Func.Args {
+		na, ok := a.(*parse.NamedArg)
+		if !ok || !strings.EqualFold(na.Name.Name, "table") {
+			continue
+		}
+		lit, ok := na.Value.(*parse.Literal)
+		if !ok || lit.Kind != parse.LitString {
+			continue // the binder refuses anything but a string literal
+		}
+		db, table := "", lit.Value
+		if i := strings.LastIndexByte(lit.Value, '.'); i >= 0 {
+			db, table = lit.Value[:i], lit.Value[i+1:]
+		}
+		w.tables = append(w.tables, tableRef{qualifier: db, name: table})
+	}
 }
 
 func (w *tableWalker) tableName(v reflect.Value, ctes map[string]bool) {
