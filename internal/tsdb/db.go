@@ -39,6 +39,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-dev/sluice/internal/flock"
+	"github.com/sluice-dev/sluice/internal/tsdb/part"
 	"github.com/sluice-dev/sluice/internal/tsdb/wal"
 )
 
@@ -67,6 +68,10 @@ type Options struct {
 	// checked in the background; 0 = 10 s; negative disables the loop
 	// (tests drive Flush and Compact by hand).
 	MaintenanceInterval time.Duration
+	// PageCacheBytes bounds the cache of decoded part pages shared by all
+	// scans (dashboards re-run the same queries, and decompressing and
+	// decoding pages dominates small queries); 0 = 64 MiB, negative = off.
+	PageCacheBytes int64
 	// PartRowGroupRows overrides the part writer's row group size (tests).
 	PartRowGroupRows int
 	// partNoSeriesStats writes parts without series statistics, as sluice
@@ -92,6 +97,9 @@ func (o *Options) ensureDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.PageCacheBytes == 0 {
+		o.PageCacheBytes = 64 << 20
+	}
 }
 
 // DB is an open storage engine.
@@ -104,6 +112,7 @@ type DB struct {
 	wal     *wal.Log
 	lock    *flock.Lock
 	commit  *commitQueue
+	pages   *part.PageCache // nil when Options.PageCacheBytes < 0
 	stop    chan struct{}
 	wg      sync.WaitGroup // the commit goroutine
 	maintWG sync.WaitGroup // the maintenance loop
@@ -143,6 +152,7 @@ func Open(dir string, opts Options, logger *slog.Logger, reg prometheus.Register
 		logger: logger,
 		tables: map[tableName]*table{},
 		stop:   make(chan struct{}),
+		pages:  part.NewPageCache(opts.PageCacheBytes),
 	}
 	db.walGenAtomic.Store(1)
 	if err := db.open(reg); err != nil {
@@ -162,6 +172,17 @@ func Open(dir string, opts Options, logger *slog.Logger, reg prometheus.Register
 // open loads the catalog, the manifest, the parts and the WAL.
 func (db *DB) open(reg prometheus.Registerer) error {
 	db.metrics = newMetrics(db, reg)
+	if reg != nil && db.pages != nil {
+		pc := db.pages
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sluice_tsdb_page_cache_hits_total", Help: "Part pages served decoded from the page cache."},
+				func() float64 { return float64(pc.Stats().Hits) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sluice_tsdb_page_cache_misses_total", Help: "Part pages decoded because the page cache did not hold them."},
+				func() float64 { return float64(pc.Stats().Misses) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sluice_tsdb_page_cache_bytes", Help: "Estimated bytes of decoded pages in the page cache."},
+				func() float64 { return float64(pc.Stats().Bytes) }),
+		)
+	}
 	var err error
 	if db.catalog, err = loadCatalog(filepath.Join(db.dir, "catalog.json")); err != nil {
 		return err

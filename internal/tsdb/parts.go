@@ -45,9 +45,9 @@ func (p *partRef) obsolete() {
 	}
 }
 
-func openPartRef(dir string, e partEntry) (*partRef, error) {
+func openPartRef(dir string, e partEntry, pages *part.PageCache) (*partRef, error) {
 	path := filepath.Join(dir, e.File)
-	r, err := part.Open(path)
+	r, err := part.Open(path, part.WithPageCache(pages))
 	if err != nil {
 		return nil, fmt.Errorf("tsdb: open part %s: %w", path, err)
 	}
@@ -70,7 +70,7 @@ func (db *DB) openParts() error {
 		if t == nil {
 			continue // table deleted; the file is removed below
 		}
-		p, err := openPartRef(db.dir, e)
+		p, err := openPartRef(db.dir, e, db.pages)
 		if err != nil {
 			db.closeParts()
 			return err

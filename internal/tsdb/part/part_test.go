@@ -288,6 +288,10 @@ func TestFilterMatchesBruteForce(t *testing.T) {
 	// predicates then rest on the page index and row checks alone.
 	oldPath, _ := writePart(t, b, part.WriterOptions{RowGroupRows: 5000, PageRows: 256, NoSeriesStats: true})
 	old := openPart(t, oldPath)
+	// Both again through one small page cache (a few dozen pages), so that
+	// scans hit, miss and evict; each filter runs twice on them.
+	cache := part.NewPageCache(48 << 10)
+	cached, oldCached := openCachedPart(t, path, cache), openCachedPart(t, oldPath, cache)
 	ts := b.Col("time").Ints
 	tmin, tmax := slices.Min(ts), slices.Max(ts)
 	allCols := []string{"DeviceID", "region", "measure_value::double", "measure_value::bigint", "measure_value::varchar", "measure_value::boolean", "measure_value::timestamp", "noise"}
@@ -337,7 +341,14 @@ func TestFilterMatchesBruteForce(t *testing.T) {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			checkScan(t, pr, b, f)
 			checkScan(t, old, b, f)
+			for range 2 {
+				checkScan(t, cached, b, f)
+				checkScan(t, oldCached, b, f)
+			}
 		})
+	}
+	if st := cache.Stats(); st.Hits == 0 || st.Misses == 0 || st.Bytes > 48<<10 {
+		t.Errorf("page cache stats %+v: want hits, misses and at most 48 KiB", st)
 	}
 	t.Run("unknown dimension matches nothing", func(t *testing.T) {
 		f := part.All()

@@ -25,7 +25,9 @@ type Reader struct {
 	timeCol  int // index into cols
 	mnCol    int
 	rgRows   []int64
-	hasIndex bool // column and offset indexes present for every chunk
+	hasIndex bool       // column and offset indexes present for every chunk
+	cache    *PageCache // nil: no page cache
+	cacheID  uint64     // this Reader's identity in cache
 
 	mu    sync.Mutex          // guards dicts
 	dicts map[[2]int][]string // (row group, leaf column) → decoded dictionary
@@ -49,7 +51,7 @@ type colMeta struct {
 // Open opens the part file at path and validates its footer and metadata.
 // A file that is not a readable part gives an error wrapping ErrCorrupt; a
 // part of a newer format gives one wrapping ErrFormatVersion.
-func Open(path string) (*Reader, error) {
+func Open(path string, opts ...OpenOption) (*Reader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("part: opening %s: %w", path, err)
@@ -59,7 +61,7 @@ func Open(path string) (*Reader, error) {
 		f.Close()
 		return nil, fmt.Errorf("part: stat %s: %w", path, err)
 	}
-	r, err := open(f, st.Size())
+	r, err := open(f, st.Size(), opts)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("part: opening %s: %w", path, err)
@@ -70,11 +72,24 @@ func Open(path string) (*Reader, error) {
 
 // NewReader reads a part from r, which holds size bytes and must stay
 // readable until the Reader is no longer used. Close does not close r.
-func NewReader(r io.ReaderAt, size int64) (*Reader, error) {
-	return open(r, size)
+func NewReader(r io.ReaderAt, size int64, opts ...OpenOption) (*Reader, error) {
+	return open(r, size, opts)
 }
 
-func open(ra io.ReaderAt, size int64) (r *Reader, err error) {
+// OpenOption configures a Reader.
+type OpenOption func(*Reader)
+
+// WithPageCache makes the Reader keep the pages it decodes in c, shared
+// with the other Readers given c. A nil c means no cache.
+func WithPageCache(c *PageCache) OpenOption {
+	return func(r *Reader) {
+		if c != nil {
+			r.cache, r.cacheID = c, c.newID()
+		}
+	}
+}
+
+func open(ra io.ReaderAt, size int64, opts []OpenOption) (r *Reader, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r, err = nil, fmt.Errorf("%w: parquet-go panicked reading the footer: %v", ErrCorrupt, p)
@@ -127,6 +142,9 @@ func open(ra io.ReaderAt, size int64) (r *Reader, err error) {
 	r.meta.Bytes = size
 	if err := r.check(v); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	for _, o := range opts {
+		o(r)
 	}
 	return r, nil
 }

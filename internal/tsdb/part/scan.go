@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/tsdb/enc"
 )
@@ -792,6 +793,11 @@ func gather(dst, src *columnar.Column, sel []int32) {
 // readColumn decodes rows [lo, hi) of column c of row group g into dst.
 func (r *Reader) readColumn(g, c int, pages parquet.Pages, lo, hi int64, dst *columnar.Column) error {
 	cm := &r.cols[c]
+	if r.cache != nil {
+		if _, oi, ok := r.chunkIndex(g, cm.leaf); ok {
+			return r.readColumnCached(g, cm, oi.PageLocations, pages, lo, hi, dst)
+		}
+	}
 	if err := pages.SeekToRow(lo); err != nil {
 		return fmt.Errorf("%w: seeking column %q of row group %d to row %d: %v", ErrCorrupt, cm.info.Name, g, lo, err)
 	}
@@ -813,6 +819,56 @@ func (r *Reader) readColumn(g, c int, pages parquet.Pages, lo, hi int64, dst *co
 			return fmt.Errorf("%w: column %q of row group %d: empty page", ErrCorrupt, cm.info.Name, g)
 		}
 		need -= take
+	}
+	return nil
+}
+
+// readColumnCached is readColumn through the page cache: each page the
+// rows touch is taken from the cache, or decoded whole (whatever part of it
+// is asked for) and cached, and then the asked rows are copied out.
+func (r *Reader) readColumnCached(g int, cm *colMeta, locs []format.PageLocation, pages parquet.Pages, lo, hi int64, dst *columnar.Column) error {
+	p := sort.Search(len(locs), func(i int) bool { return locs[i].FirstRowIndex > lo }) - 1
+	pos := int64(-1) // the row pages is positioned at; -1 = unknown
+	for ; lo < hi; p++ {
+		if p < 0 || p >= len(locs) {
+			return fmt.Errorf("%w: column %q of row group %d: row %d is in no page", ErrCorrupt, cm.info.Name, g, lo)
+		}
+		plo, phi := locs[p].FirstRowIndex, r.rgRows[g]
+		if p+1 < len(locs) {
+			phi = locs[p+1].FirstRowIndex
+		}
+		key := pageKey{id: r.cacheID, rg: int32(g), leaf: int32(cm.leaf), page: int32(p)}
+		col, ok := r.cache.get(key)
+		if !ok {
+			if pos != plo {
+				if err := pages.SeekToRow(plo); err != nil {
+					return fmt.Errorf("%w: seeking column %q of row group %d to row %d: %v", ErrCorrupt, cm.info.Name, g, plo, err)
+				}
+			}
+			pos = -1
+			page, err := pages.ReadPage()
+			if err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return fmt.Errorf("%w: reading column %q of row group %d: %v", ErrCorrupt, cm.info.Name, g, err)
+			}
+			if page.NumRows() != phi-plo {
+				parquet.Release(page)
+				return fmt.Errorf("%w: column %q of row group %d: page %d has %d rows, the offset index says %d", ErrCorrupt, cm.info.Name, g, p, page.NumRows(), phi-plo)
+			}
+			col = columnar.NewColumn(cm.info.Type, int(phi-plo))
+			err = r.appendPage(g, cm, page, int(phi-plo), col)
+			parquet.Release(page)
+			if err != nil {
+				return fmt.Errorf("%w: decoding column %q of row group %d: %v", ErrCorrupt, cm.info.Name, g, err)
+			}
+			r.cache.put(key, col)
+			pos = phi
+		}
+		z := min(hi, phi)
+		appendRows(dst, col, int(lo-plo), int(z-plo))
+		lo = z
 	}
 	return nil
 }
