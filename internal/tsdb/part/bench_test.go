@@ -140,7 +140,7 @@ func BenchmarkWrite(b *testing.B) {
 	}
 }
 
-func writeSeed(b *testing.B, opts part.WriterOptions) (*part.Reader, part.Meta) {
+func writeSeed(b *testing.B, opts part.WriterOptions, ro ...part.OpenOption) (*part.Reader, part.Meta) {
 	b.Helper()
 	batch := seedOnce()
 	path := filepath.Join(b.TempDir(), "p.parquet")
@@ -148,7 +148,12 @@ func writeSeed(b *testing.B, opts part.WriterOptions) (*part.Reader, part.Meta) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	return openPart(b, path), m
+	r, err := part.Open(path, ro...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return r, m
 }
 
 // go test ./internal/tsdb/part -run '^$' -bench BenchmarkScanDouble -count 10 | benchstat -
@@ -181,10 +186,21 @@ func BenchmarkScanDouble(b *testing.B) {
 }
 
 // go test ./internal/tsdb/part -run '^$' -bench BenchmarkSeriesHour -count 10 | benchstat -
+//
+// cache=on reads through a 64 MiB page cache (the store's default), which
+// holds every page the loop visits after its first rounds.
 func BenchmarkSeriesHour(b *testing.B) {
-	for _, pageRows := range []int{1024, 2048, 4096, 8192} {
-		b.Run(fmt.Sprintf("pageRows=%d", pageRows), func(b *testing.B) {
-			pr, m := writeSeed(b, part.WriterOptions{PageRows: pageRows})
+	for _, bc := range []struct {
+		pageRows int
+		cache    bool
+	}{{1024, false}, {2048, false}, {4096, false}, {8192, false}, {2048, true}, {8192, true}} {
+		onOff := map[bool]string{false: "off", true: "on"}[bc.cache]
+		b.Run(fmt.Sprintf("pageRows=%d/cache=%s", bc.pageRows, onOff), func(b *testing.B) {
+			var ro []part.OpenOption
+			if bc.cache {
+				ro = append(ro, part.WithPageCache(part.NewPageCache(64<<20)))
+			}
+			pr, m := writeSeed(b, part.WriterOptions{PageRows: bc.pageRows}, ro...)
 			batch := seedOnce()
 			devs := batch.Col("DeviceID").Strs
 			f := part.All()
