@@ -233,9 +233,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if cfg.WALSync == "relaxed" {
 		a.logger.Warn("tsdb fsync is relaxed (wal-sync=relaxed): an OS crash or power cut can lose acknowledged writes")
 	}
+	pageCache := cfg.PageCacheBytes
+	if pageCache == 0 {
+		pageCache = -1 // tsdb reads 0 as its default size; the setting's 0 means off
+	}
 	a.db, err = tsdb.Open(filepath.Join(cfg.DataDir, "tsdb"), tsdb.Options{
 		NoSync:            cfg.WALSync == "relaxed",
 		PartitionDuration: cfg.PartitionDuration,
+		PageCacheBytes:    pageCache,
 	}, a.logger.With("component", "tsdb"), a.reg)
 	if err != nil {
 		return fmt.Errorf("app: open store: %w", err)

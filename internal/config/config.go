@@ -59,6 +59,7 @@ type Config struct {
 
 	MemoryRetention, MagneticRetention, PartitionDuration time.Duration
 	WALSync                                               string
+	PageCacheBytes                                        int64
 
 	Lake                                 bool
 	LakeDir, LakeFormat, LakeCompression string
@@ -106,6 +107,7 @@ func Default() Config {
 		MagneticRetention:  73000 * day,
 		WALSync:            "always",
 		PartitionDuration:  time.Hour,
+		PageCacheBytes:     64 << 20,
 		Lake:               true,
 		LakeFormat:         "jsonl",
 		LakeCompression:    "none",

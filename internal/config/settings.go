@@ -107,6 +107,7 @@ var settings = []setting{
 	dur("memory-retention", secStorage, "Default memory-store (hot tier) retention of new tables, like Timestream's MemoryStoreRetentionPeriodInHours: whole hours from 1h to 8766h.", func(c *Config) *time.Duration { return &c.MemoryRetention }),
 	dur("magnetic-retention", secStorage, `Default magnetic-store retention of new tables, like Timestream's MagneticStoreRetentionPeriodInDays: whole days from 1d to 73000d ("d" means 24h).`, func(c *Config) *time.Duration { return &c.MagneticRetention }),
 	choice(str("wal-sync", secStorage, `When the store's write-ahead log fsyncs. "always": before a write is acknowledged. "relaxed": in the background (faster): a machine crash or power loss can lose the most recent records although the stream already counts them as processed.`, func(c *Config) *string { return &c.WALSync }), "always", "relaxed"),
+	size("page-cache-bytes", secStorage, "Memory for decoded pages of the cold tier's part files, kept for queries that read them again (a dashboard's refresh). 0 turns the cache off.", func(c *Config) *int64 { return &c.PageCacheBytes }),
 	dur("partition-duration", secStorage, "Time span of one storage partition (from 1m to 7d).", func(c *Config) *time.Duration { return &c.PartitionDuration }),
 
 	boolean("lake", secLake, "Deliver the original events of the stream to the data lake as files (a second durable consumer, like Firehose to S3).", func(c *Config) *bool { return &c.Lake }),

@@ -206,6 +206,7 @@ func (c Config) problems(src map[string]string) []Problem {
 		k.addf("magnetic-retention", "must be a whole number of days, got %s", FormatDuration(mr))
 	}
 	k.durRange("partition-duration", c.PartitionDuration, time.Minute, 7*day, "from 1m to 7d")
+	k.intRange("page-cache-bytes", c.PageCacheBytes, 0, 1<<40, FormatSize)
 
 	// Lake, with Firehose's buffering ranges.
 	k.intRange("lake-buffer-bytes", c.LakeBufferBytes, 1<<20, 128<<20, FormatSize)
