@@ -221,3 +221,51 @@ func (b *Batch) Validate() error {
 	}
 	return nil
 }
+
+// SpreadLevels turns the nn dense (non-NULL) values appended to c at row
+// start into len(levels) rows, inserting NULLs where levels[i] is 0: the
+// shape Parquet's definition levels give a page of an optional column.
+// levels == nil means the nn values hold no NULLs. It works in place,
+// moving values from the back.
+func (c *Column) SpreadLevels(levels []byte, start, nn int) {
+	if levels == nil {
+		if c.Nulls != nil {
+			for range nn {
+				c.Nulls = append(c.Nulls, false)
+			}
+		}
+		return
+	}
+	if c.Nulls == nil {
+		c.Nulls = make([]bool, start, start+len(levels))
+	}
+	switch {
+	case c.Type == Bool:
+		c.Bools = spreadSlice(c.Bools, levels, start, nn)
+	case c.Type.UsesInts():
+		c.Ints = spreadSlice(c.Ints, levels, start, nn)
+	case c.Type == Float64:
+		c.Floats = spreadSlice(c.Floats, levels, start, nn)
+	case c.Type == String:
+		c.Strs = spreadSlice(c.Strs, levels, start, nn)
+	}
+	for _, l := range levels {
+		c.Nulls = append(c.Nulls, l == 0)
+	}
+}
+
+func spreadSlice[T any](s []T, levels []byte, start, nn int) []T {
+	var zero T
+	n := len(levels)
+	s = append(s, make([]T, n-nn)...)
+	j := start + nn - 1
+	for i := n - 1; i >= 0; i-- {
+		if levels[i] == 0 {
+			s[start+i] = zero
+		} else {
+			s[start+i] = s[j]
+			j--
+		}
+	}
+	return s
+}

@@ -456,7 +456,7 @@ func (d *parquetDecoder) appendPage(page parquet.Page, l *pqLeaf, n int, dst *co
 			return fmt.Errorf("page has %d values, want %d", len(v), nn)
 		}
 		dst.Floats = append(dst.Floats, v[:nn]...)
-		pqSpread(dst, levels, start, nn)
+		dst.SpreadLevels(levels, start, nn)
 		return nil
 	case l.kind == parquet.Int64 && (dst.Type == columnar.Int64 || dst.Type == columnar.Timestamp):
 		v := data.Int64()
@@ -470,7 +470,7 @@ func (d *parquetDecoder) appendPage(page parquet.Page, l *pqLeaf, n int, dst *co
 		} else {
 			dst.Ints = append(dst.Ints, v[:nn]...)
 		}
-		pqSpread(dst, levels, start, nn)
+		dst.SpreadLevels(levels, start, nn)
 		return nil
 	case l.kind == parquet.Int32 && (dst.Type == columnar.Int64 || (dst.Type == columnar.Date && l.date)):
 		v := data.Int32()
@@ -480,7 +480,7 @@ func (d *parquetDecoder) appendPage(page parquet.Page, l *pqLeaf, n int, dst *co
 		for _, x := range v[:nn] {
 			dst.Ints = append(dst.Ints, int64(x))
 		}
-		pqSpread(dst, levels, start, nn)
+		dst.SpreadLevels(levels, start, nn)
 		return nil
 	case l.kind == parquet.ByteArray && dst.Type == columnar.String:
 		if dict != nil && page.Dictionary() != nil {
@@ -505,7 +505,7 @@ func (d *parquetDecoder) appendPage(page parquet.Page, l *pqLeaf, n int, dst *co
 				dst.Strs = append(dst.Strs, all[offs[k]-base:offs[k+1]-base])
 			}
 		}
-		pqSpread(dst, levels, start, nn)
+		dst.SpreadLevels(levels, start, nn)
 		return nil
 	}
 	// Slow path: value by value, converting.
@@ -644,50 +644,4 @@ func floorDivInt(a, b int64) int64 {
 		q--
 	}
 	return q
-}
-
-// spread turns the nn dense values appended at start into len(levels) rows,
-// inserting NULLs where levels is 0. levels == nil means no NULLs.
-func pqSpread(dst *columnar.Column, levels []byte, start, nn int) {
-	if levels == nil {
-		if dst.Nulls != nil {
-			for range nn {
-				dst.Nulls = append(dst.Nulls, false)
-			}
-		}
-		return
-	}
-	n := len(levels)
-	if dst.Nulls == nil {
-		dst.Nulls = make([]bool, start, start+n)
-	}
-	switch dst.Type {
-	case columnar.Int64, columnar.Timestamp, columnar.Date:
-		dst.Ints = pqSpreadSlice(dst.Ints, levels, start, nn)
-	case columnar.Float64:
-		dst.Floats = pqSpreadSlice(dst.Floats, levels, start, nn)
-	case columnar.String:
-		dst.Strs = pqSpreadSlice(dst.Strs, levels, start, nn)
-	case columnar.Bool:
-		dst.Bools = pqSpreadSlice(dst.Bools, levels, start, nn)
-	}
-	for _, l := range levels {
-		dst.Nulls = append(dst.Nulls, l == 0)
-	}
-}
-
-func pqSpreadSlice[T any](s []T, levels []byte, start, nn int) []T {
-	var zero T
-	n := len(levels)
-	s = append(s, make([]T, n-nn)...)
-	j := start + nn - 1
-	for i := n - 1; i >= 0; i-- {
-		if levels[i] == 0 {
-			s[start+i] = zero
-		} else {
-			s[start+i] = s[j]
-			j--
-		}
-	}
-	return s
 }

@@ -905,12 +905,12 @@ func (r *Reader) appendPage(g int, cm *colMeta, page parquet.Page, n int, dst *c
 		if cm.info.Decimal {
 			start := len(dst.Floats)
 			dst.Floats = enc.AppendFloats(dst.Floats, v, cm.info.Scale)
-			spread(dst, levels, start, nn)
+			dst.SpreadLevels(levels, start, nn)
 			return nil
 		}
 		start := len(dst.Ints)
 		dst.Ints = append(dst.Ints, v...)
-		spread(dst, levels, start, nn)
+		dst.SpreadLevels(levels, start, nn)
 	case parquet.Double:
 		v := data.Double()
 		if len(v) < nn {
@@ -918,7 +918,7 @@ func (r *Reader) appendPage(g int, cm *colMeta, page parquet.Page, n int, dst *c
 		}
 		start := len(dst.Floats)
 		dst.Floats = append(dst.Floats, v[:nn]...)
-		spread(dst, levels, start, nn)
+		dst.SpreadLevels(levels, start, nn)
 	case parquet.ByteArray:
 		start := len(dst.Strs)
 		if d := page.Dictionary(); d != nil {
@@ -946,57 +946,11 @@ func (r *Reader) appendPage(g int, cm *colMeta, page parquet.Page, n int, dst *c
 				dst.Strs = append(dst.Strs, string(b[a:z]))
 			}
 		}
-		spread(dst, levels, start, nn)
+		dst.SpreadLevels(levels, start, nn)
 	default:
 		return fmt.Errorf("unexpected physical type %v", cm.kind)
 	}
 	return nil
-}
-
-// spread turns the nn dense values appended at start into len(levels) rows,
-// inserting NULLs where levels is 0. levels == nil means no NULLs.
-func spread(dst *columnar.Column, levels []byte, start, nn int) {
-	if levels == nil {
-		if dst.Nulls != nil {
-			for range nn {
-				dst.Nulls = append(dst.Nulls, false)
-			}
-		}
-		return
-	}
-	n := len(levels)
-	if dst.Nulls == nil {
-		dst.Nulls = make([]bool, start, start+n)
-	}
-	// Grow the data slice to start+n and move values into place from the
-	// back, so it works in place.
-	switch dst.Type {
-	case columnar.Int64, columnar.Timestamp:
-		dst.Ints = spreadSlice(dst.Ints, levels, start, nn)
-	case columnar.Float64:
-		dst.Floats = spreadSlice(dst.Floats, levels, start, nn)
-	case columnar.String:
-		dst.Strs = spreadSlice(dst.Strs, levels, start, nn)
-	}
-	for _, l := range levels {
-		dst.Nulls = append(dst.Nulls, l == 0)
-	}
-}
-
-func spreadSlice[T any](s []T, levels []byte, start, nn int) []T {
-	var zero T
-	n := len(levels)
-	s = append(s, make([]T, n-nn)...)
-	j := start + nn - 1
-	for i := n - 1; i >= 0; i-- {
-		if levels[i] == 0 {
-			s[start+i] = zero
-		} else {
-			s[start+i] = s[j]
-			j--
-		}
-	}
-	return s
 }
 
 func appendBools(page parquet.Page, n int, dst *columnar.Column) error {
