@@ -21,37 +21,12 @@ func UseSeriesCounts(n Node) {
 		if !ok || len(agg.Aggs) == 0 {
 			return
 		}
-		var scan *Scan
-		var filter *Filter
-		switch in := agg.Input.(type) {
-		case *Scan:
-			scan = in
-		case *Filter:
-			if s, ok := in.Input.(*Scan); ok {
-				scan, filter = s, in
-			}
-		}
-		if scan == nil || scan.Latest || scan.Counts || len(scan.Req.Preds) > 0 {
+		filter, scan, kind, ok := scanUnder(agg)
+		if !ok {
 			return
 		}
 		if _, ok := scan.Table.(SeriesCounter); !ok {
 			return
-		}
-		kinder, ok := scan.Table.(ColumnKinder)
-		if !ok {
-			return
-		}
-		kind := func(e Expr) string {
-			ref, ok := e.(*ColRef)
-			if !ok || ref.Index < 0 || ref.Index >= len(scan.Columns) {
-				return ""
-			}
-			for j, tc := range scan.Table.Columns() {
-				if tc.Name == scan.Columns[ref.Index].Name {
-					return kinder.Kind(j)
-				}
-			}
-			return ""
 		}
 		perSeries := func(e Expr) bool {
 			return refsOnly(e, func(r *ColRef) bool {
@@ -209,4 +184,40 @@ func refsOnly(e Expr, ok func(*ColRef) bool) bool {
 		return true
 	}
 	return false
+}
+
+// scanUnder matches agg over [Filter over] a plain store scan (not already
+// rewritten to the latest-point, series-count or minute paths, no
+// predicates a file table applies) whose table reports column kinds, and
+// returns the filter (nil if none), the scan and a function naming the
+// kind of a column reference ("" for anything else).
+func scanUnder(agg *Aggregate) (filter *Filter, scan *Scan, kind func(Expr) string, ok bool) {
+	switch in := agg.Input.(type) {
+	case *Scan:
+		scan = in
+	case *Filter:
+		if s, ok := in.Input.(*Scan); ok {
+			scan, filter = s, in
+		}
+	}
+	if scan == nil || scan.Latest || scan.Counts || scan.Minutes || len(scan.Req.Preds) > 0 {
+		return nil, nil, nil, false
+	}
+	kinder, ok := scan.Table.(ColumnKinder)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	kind = func(e Expr) string {
+		ref, ok := e.(*ColRef)
+		if !ok || ref.Index < 0 || ref.Index >= len(scan.Columns) {
+			return ""
+		}
+		for j, tc := range scan.Table.Columns() {
+			if tc.Name == scan.Columns[ref.Index].Name {
+				return kinder.Kind(j)
+			}
+		}
+		return ""
+	}
+	return filter, scan, kind, true
 }

@@ -48,37 +48,12 @@ func UseMinuteAggregates(n Node) {
 		if !ok || len(agg.Aggs) == 0 {
 			return
 		}
-		var scan *Scan
-		var filter *Filter
-		switch in := agg.Input.(type) {
-		case *Scan:
-			scan = in
-		case *Filter:
-			if s, ok := in.Input.(*Scan); ok {
-				scan, filter = s, in
-			}
-		}
-		if scan == nil || scan.Latest || scan.Counts || scan.Minutes || len(scan.Req.Preds) > 0 {
+		filter, scan, kind, ok := scanUnder(agg)
+		if !ok {
 			return
 		}
 		if _, ok := scan.Table.(MinuteAggregator); !ok {
 			return
-		}
-		kinder, ok := scan.Table.(ColumnKinder)
-		if !ok {
-			return
-		}
-		kind := func(e Expr) string {
-			ref, ok := e.(*ColRef)
-			if !ok || ref.Index < 0 || ref.Index >= len(scan.Columns) {
-				return ""
-			}
-			for j, tc := range scan.Table.Columns() {
-				if tc.Name == scan.Columns[ref.Index].Name {
-					return kinder.Kind(j)
-				}
-			}
-			return ""
 		}
 		perSeries := func(e Expr) bool {
 			return refsOnly(e, func(r *ColRef) bool {
