@@ -34,6 +34,10 @@ const (
 	pageBytes = 1 << 20
 	// cursorTTL is how long a NextToken stays good (Timestream: 1 h).
 	cursorTTL = time.Hour
+	// retryGrace is how long a cursor outlives its last page: a client
+	// whose connection broke while reading that page retries the same
+	// token (the SDKs retry net.ErrClosed) and must get the page again.
+	retryGrace = time.Minute
 	// maxCursorCells bounds the rows×columns kept for pagination in all
 	// cursors together; the oldest cursors go first.
 	maxCursorCells = 32 << 20
@@ -99,7 +103,7 @@ func (s *Server) query(ctx context.Context, c *call) (any, error) {
 		}
 		body = appendNextToken(body, encodeQueryToken(cur.id, end, stmtHash(in.QueryString, c)))
 	} else if in.NextToken != "" {
-		s.cursors.drop(cur.id)
+		s.cursors.finish(cur.id)
 	}
 	return rawJSON(append(body, '}')), nil
 }
@@ -517,6 +521,17 @@ func (cc *cursorCache) get(id string) *cursor {
 		return nil
 	}
 	return c
+}
+
+// finish keeps a fully read cursor only for retryGrace.
+func (cc *cursorCache) finish(id string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if c := cc.m[id]; c != nil {
+		if t := cc.now().Add(retryGrace); t.Before(c.expires) {
+			c.expires = t
+		}
+	}
 }
 
 func (cc *cursorCache) drop(id string) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/timestreamquery"
@@ -69,8 +70,15 @@ func newClients(addr, keyID, secret string) clients {
 	cfg := sdkaws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider(keyID, secret, ""),
-		// Fail fast in tests: no retries of throttling or 5xx.
-		RetryMaxAttempts: 1,
+		// Fail fast in tests: no retries of throttling or 5xx. Broken
+		// connections are retried as by the SDK's default retryer: the
+		// SDK's transport can close its own connection while a fast
+		// server's response is being read (aws/aws-sdk-go-v2#1825, #2949).
+		Retryer: func() sdkaws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.Retryables = []retry.IsErrorRetryable{retry.NoRetryCanceledError{}, retry.RetryableConnectionError{}}
+			})
+		},
 	}
 	base := sdkaws.String("http://" + addr)
 	return clients{

@@ -381,8 +381,23 @@ func TestQueryPagination(t *testing.T) {
 			}
 		})
 	}
-	// A token for another statement is refused.
+	// The last page's token still answers for a while: a client whose
+	// connection broke while reading that page retries it.
+	lastSQL := `SELECT time FROM iot.many ORDER BY time LIMIT 15`
 	mr := int32(10)
+	in := &timestreamquery.QueryInput{QueryString: &lastSQL, MaxRows: &mr}
+	page1, err := c.query.Query(ctx, in)
+	if err != nil || page1.NextToken == nil {
+		t.Fatalf("first page: %v", err)
+	}
+	in.NextToken = page1.NextToken
+	for try := range 2 {
+		last, err := c.query.Query(ctx, in)
+		if err != nil || len(last.Rows) != 5 || last.NextToken != nil {
+			t.Fatalf("last page, try %d: %v", try, err)
+		}
+	}
+	// A token for another statement is refused.
 	first, err := c.query.Query(ctx, &timestreamquery.QueryInput{QueryString: &sql, MaxRows: &mr})
 	if err != nil || first.NextToken == nil {
 		t.Fatalf("first page: %v", err)
