@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -93,6 +95,35 @@ func insightSQL(fn string, req *insightRequest) (string, error) {
 		args = append(args, query)
 	}
 	return "SELECT * FROM " + fn + "(" + strings.Join(args, ", ") + ")", nil
+}
+
+// InsightStatement returns the statement POST /v1/insights/{fn} runs for
+// r and its body, for an access check before the handler (internal/auth's
+// Guard checks its tables as those of /v1/query). A request the handler
+// would refuse gets an error.
+func InsightStatement(r *http.Request, body []byte) (string, error) {
+	fn := r.PathValue("fn")
+	if fn != "anomalies" && fn != "forecast" {
+		return "", fmt.Errorf("unknown insight %q (want anomalies or forecast)", fn)
+	}
+	var req insightRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return "", fmt.Errorf("request body: %w", err)
+	}
+	return insightSQL(fn, &req)
+}
+
+// PlotStatement is InsightStatement for GET /v1/plot: the anomalies
+// statement, which reads what the forecast reads too.
+func PlotStatement(r *http.Request, _ []byte) (string, error) {
+	req, _, _, err := plotRequest(r.URL.Query())
+	if err != nil {
+		return "", err
+	}
+	req.Horizon, req.Level, req.Model, req.Period = nil, nil, "", nil
+	return insightSQL("anomalies", &req)
 }
 
 func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

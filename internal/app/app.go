@@ -368,7 +368,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 		if a.tls != nil {
 			a.httpLn = tls.NewListener(a.httpLn, a.tls)
 		}
-		handler := a.auth.Guard(mux, auth.GuardOptions{MaxBodyBytes: cfg.MaxBodyBytes, SQL: a.sqlScope(nil)})
+		handler := a.auth.Guard(mux, auth.GuardOptions{MaxBodyBytes: cfg.MaxBodyBytes, SQL: a.sqlScope(nil),
+			Statements: map[string]auth.StatementFunc{"POST /v1/insights/{fn}": api.InsightStatement, "GET /v1/plot": api.PlotStatement}})
 		a.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}
 		a.httpDone = make(chan error, 1)
 		go func() { a.httpDone <- a.httpSrv.Serve(a.httpLn) }()

@@ -19,7 +19,17 @@ type GuardOptions struct {
 	MaxBodyBytes int64
 	// SQL resolves table names of /v1/query statements.
 	SQL SQLScope
+	// Statements maps routes (ServeMux patterns) that run a SQL statement
+	// built from the request — the insight functions, plots — to that
+	// statement, whose tables are then checked as those of /v1/query.
+	// A route not listed needs sluice:HTTP.
+	Statements map[string]StatementFunc
 }
+
+// StatementFunc returns the SQL statement a request runs; body is the
+// request's body (nil for GET). An error means the route's handler would
+// refuse the request too; the guard answers 400 with it.
+type StatementFunc func(r *http.Request, body []byte) (string, error)
 
 type callerKey struct{}
 
@@ -43,6 +53,9 @@ const (
 	// added later), on resource "arn:aws:sluice:::path/<path>", so that a
 	// new route is never open to a key with a narrow policy.
 	ActionHTTP = "sluice:HTTP"
+	// ActionInferLakeSchema is POST /v1/lake/infer (Glue's crawler): it
+	// reads files under the lake root to infer a table definition.
+	ActionInferLakeSchema = "sluice:InferLakeSchema"
 )
 
 // Guard returns next behind the native HTTP API's access control. With
@@ -77,6 +90,10 @@ func (s *Service) Guard(next http.Handler, opts GuardOptions) http.Handler {
 	g.routes.HandleFunc("POST /v1/admin/compact", g.rule(ActionCompact, func(*http.Request) string { return "*" }))
 	g.routes.HandleFunc("GET /metrics", g.rule(ActionMetrics, func(*http.Request) string { return "*" }))
 	g.routes.HandleFunc("POST /v1/query", g.query)
+	g.routes.HandleFunc("POST /v1/lake/infer", g.lakeInfer)
+	for pattern, f := range opts.Statements {
+		g.routes.HandleFunc(pattern, g.statement(f))
+	}
 	g.routes.HandleFunc("/", g.rule(ActionHTTP, func(r *http.Request) string { return "arn:aws:sluice:::path" + r.URL.Path }))
 	return g
 }
@@ -189,19 +206,64 @@ func (g *guard) named(action string, resource func(*http.Request, string) string
 
 // query checks a /v1/query statement's tables.
 func (g *guard) query(w http.ResponseWriter, r *http.Request) {
+	g.statement(func(_ *http.Request, body []byte) (string, error) {
+		var req struct {
+			SQL string `json:"sql"`
+		}
+		_ = json.Unmarshal(body, &req) // a bad body is refused by the API itself
+		return req.SQL, nil
+	})(w, r)
+}
+
+// statement checks the tables of the statement f finds in the request.
+func (g *guard) statement(f StatementFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body []byte
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			var err error
+			if body, err = g.body(w, r); err != nil {
+				writeAuthError(w, err)
+				return
+			}
+		}
+		sql, err := f(r, body)
+		if err != nil {
+			writeAuthError(w, &Error{Code: "bad_request", Status: http.StatusBadRequest, Message: err.Error()})
+			return
+		}
+		if err := CheckSQL(CallerFrom(r.Context()), sql, g.opts.SQL); err != nil {
+			writeAuthError(w, err)
+			return
+		}
+		g.next.ServeHTTP(w, r)
+	}
+}
+
+// lakeInfer checks POST /v1/lake/infer: sluice:InferLakeSchema, and with
+// "create" timestream:CreateTable on the table it would create (as CREATE
+// EXTERNAL TABLE through SQL needs).
+func (g *guard) lakeInfer(w http.ResponseWriter, r *http.Request) {
 	body, err := g.body(w, r)
 	if err != nil {
 		writeAuthError(w, err)
 		return
 	}
 	var req struct {
-		SQL string `json:"sql"`
+		Database string `json:"database"`
+		Table    string `json:"table"`
+		Create   bool   `json:"create"`
 	}
 	_ = json.Unmarshal(body, &req)
 	c := CallerFrom(r.Context())
-	if err := CheckSQL(c, req.SQL, g.opts.SQL); err != nil {
-		writeAuthError(w, err)
+	if !c.Allow(ActionInferLakeSchema, "*") {
+		writeAuthError(w, Denied(c, ActionInferLakeSchema, "*"))
 		return
+	}
+	if req.Create {
+		if res := TableARN("", req.Database, req.Table); !c.Allow(ActionCreateTable, res) {
+			writeAuthError(w, Denied(c, ActionCreateTable, res))
+			return
+		}
 	}
 	g.next.ServeHTTP(w, r)
 }

@@ -280,6 +280,38 @@ func TestDoors(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		// Insights and plots run SQL table functions: their tables are
+		// checked as those of /v1/query; inferring a lake schema has its
+		// own action (and CreateTable with "create").
+		anomalies := `{"table":"iot.telemetry","measure":"temperature"}`
+		plot := "/v1/plot?table=iot.telemetry&measure=temperature"
+		infer := `{"location":"events/","database":"lake","table":"ev","create":true}`
+		for _, c := range []struct {
+			name, method, path, body string
+			cred                     cred
+			status                   int
+			code                     string
+		}{
+			{"grafana runs anomalies on its table", "POST", "/v1/insights/anomalies", anomalies, basic(grafID, grafSecret), 200, ""},
+			{"deny wins in anomalies", "POST", "/v1/insights/anomalies", anomalies, basic(denyID, denySecret), 403, "access_denied"},
+			{"anomalies over a query read its tables", "POST", "/v1/insights/forecast", `{"sql":"SELECT time, 1.0 FROM sluice.dead_letters"}`, basic(grafID, grafSecret), 403, "access_denied"},
+			{"device may not run anomalies", "POST", "/v1/insights/anomalies", anomalies, basic(deviceID, deviceSecret), 403, "access_denied"},
+			{"unknown insight", "POST", "/v1/insights/bogus", anomalies, basic(grafID, grafSecret), 400, "bad_request"},
+			{"grafana plots its table", "GET", plot, "", basic(grafID, grafSecret), 200, ""},
+			{"deny wins in plots", "GET", plot, "", basic(denyID, denySecret), 403, "access_denied"},
+			{"lake inference needs its action", "POST", "/v1/lake/infer", infer, basic(denyID, denySecret), 403, "access_denied"},
+			{"grafana may not infer", "POST", "/v1/lake/infer", `{"location":"events/"}`, basic(grafID, grafSecret), 403, "access_denied"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				status, code := s.do(t, c.method, c.path, c.body, c.cred)
+				if status != c.status || code != c.code {
+					t.Fatalf("got %d %q, want %d %q", status, code, c.status, c.code)
+				}
+			})
+		}
+		if status, code := s.do(t, "POST", "/v1/lake/infer", infer, basic(adminID, adminSecret)); status == 403 || status == 401 {
+			t.Fatalf("admin infers a lake schema: %d %q", status, code)
+		}
 		// Plain HTTP on the TLS port is not served.
 		resp, err := http.Get("http://" + s.a.HTTPAddr() + "/healthz")
 		if err == nil {
