@@ -60,6 +60,15 @@ func (o *sortOp) run(ctx context.Context, emit func(*chunk) error) error {
 	if err := tr.add(int64(all.n) * 16); err != nil {
 		return err
 	}
+	if reverse, ok := presorted(keys[0], o.specs[0], len(keys) == 1, all.n); ok {
+		// Stores return a series' rows by time: ORDER BY time [DESC]
+		// of one series is the input order or its reverse, and the
+		// buffer is ours to turn around.
+		if reverse {
+			reverseChunk(all)
+		}
+		return emitChunks(ctx, all, emit)
+	}
 	perm, err := sortPerm(ctx, keys, o.specs, all.n)
 	if err != nil {
 		return err
@@ -85,6 +94,87 @@ func evalAll(evs []evaluator, ch *chunk) ([]*columnar.Column, error) {
 		out[i] = expand(c, ch.n)
 	}
 	return out, nil
+}
+
+// presorted reports whether n rows whose first sort key is first are
+// already in the order the stable sort would give them (ok, reverse
+// false), or in exactly the opposite order (ok, reverse true). It gives
+// up (ok false) on NULLs in the key, on ties that other keys (single
+// false) would break, and on reversing ties (the stable sort keeps their
+// input order). Unsorted input costs the few comparisons up to the first
+// pair out of order each way.
+func presorted(first *columnar.Column, spec sortSpec, single bool, n int) (reverse, ok bool) {
+	if n < 2 {
+		return false, true
+	}
+	if first.Type == columnar.Unknown || colLen(first) < n {
+		return false, false
+	}
+	if first.Nulls != nil && slices.Contains(first.Nulls[:n], true) {
+		return false, false
+	}
+	// Non-strict and strict monotony of the key's values, each way.
+	up, down, strictUp, strictDown := true, true, true, true
+	step := func(c int) bool {
+		switch {
+		case c < 0:
+			down, strictDown = false, false
+		case c > 0:
+			up, strictUp = false, false
+		default:
+			strictUp, strictDown = false, false
+		}
+		return up || down
+	}
+	switch first.Type {
+	case columnar.String:
+		s := first.Strs[:n]
+		for i := 1; i < n && step(strings.Compare(s[i-1], s[i])); i++ {
+		}
+	case columnar.Bool, columnar.Float64:
+		prev := orderedBits(first, 0)
+		for i := 1; i < n; i++ {
+			v := orderedBits(first, i)
+			if !step(cmp.Compare(prev, v)) {
+				break
+			}
+			prev = v
+		}
+	default:
+		s := first.Ints[:n]
+		for i := 1; i < n && step(cmp.Compare(s[i-1], s[i])); i++ {
+		}
+	}
+	if spec.desc {
+		up, down, strictUp, strictDown = down, up, strictDown, strictUp
+	}
+	switch {
+	case strictUp || (up && single):
+		return false, true
+	case strictDown:
+		return true, true
+	}
+	return false, false
+}
+
+// reverseChunk turns the rows of ch around in place.
+func reverseChunk(ch *chunk) {
+	for _, c := range ch.cols {
+		switch c.Type {
+		case columnar.Bool:
+			slices.Reverse(c.Bools[:ch.n])
+		case columnar.Float64:
+			slices.Reverse(c.Floats[:ch.n])
+		case columnar.String:
+			slices.Reverse(c.Strs[:ch.n])
+		case columnar.Unknown:
+		default:
+			slices.Reverse(c.Ints[:ch.n])
+		}
+		if c.Nulls != nil {
+			slices.Reverse(c.Nulls[:ch.n])
+		}
+	}
 }
 
 // sortPerm returns the row order of n rows sorted by keys, ties broken by

@@ -100,9 +100,20 @@ func UseMinuteAggregates(n Node) {
 		minT, maxT := scan.Req.MinTime, scan.Req.MaxTime
 		var keep []Expr
 		if filter != nil {
+			named := func(e Expr) (string, string) {
+				if ref, ok := e.(*ColRef); ok && ref.Index >= 0 && ref.Index < len(scan.Columns) {
+					return kind(e), scan.Columns[ref.Index].Name
+				}
+				return "", ""
+			}
 			for _, c := range Conjuncts(filter.Cond) {
 				if perSeries(c) {
-					keep = append(keep, c)
+					// The table applies the request's measure names and
+					// dimension values exactly: a conjunct they imply
+					// needs neither evaluating nor its columns.
+					if !impliedByRequest(c, &scan.Req, named) {
+						keep = append(keep, c)
+					}
 					continue
 				}
 				lo, hi, ok := timeBound(c, kind)

@@ -4,80 +4,116 @@ import (
 	"slices"
 )
 
-// TrimScans lightens aggregations over a store table that applies its scan
-// requests exactly (a SeriesCounter: time bounds, measure names and
-// dimension values are filters there, not hints), for Aggregate over
-// [Filter over] Scan:
+// TrimScans lightens aggregations and projections over a store table that
+// applies its scan requests exactly (a SeriesCounter: time bounds, measure
+// names and dimension values are filters there, not hints), for Aggregate
+// or Project over [Filter over] Scan:
 //
 //   - conjuncts of the Filter that the request already implies (time
 //     compared with a TIMESTAMP constant, measure_name or a dimension equal
 //     to or IN constants) are dropped, and the Filter with them when none
 //     is left, so rows are not tested again column by column;
-//   - the Scan then reads only the columns the Aggregate and what is left
-//     of the Filter use, and their column references are renumbered.
+//   - the Scan then reads only the columns the Aggregate or Project and
+//     what is left of the Filter use, and their column references are
+//     renumbered. A filter column the request applies is then not even
+//     decoded (a series' rows need no measure_name or DeviceID to be
+//     returned).
 //
-// Nothing else changes: the answer is the same rows aggregated the same
-// way, with less copying and evaluation per row.
+// Nothing else changes: the answer is the same rows aggregated or
+// projected the same way, with less copying and evaluation per row.
 func TrimScans(n Node) {
 	walkNodes(n, func(x Node) {
-		agg, ok := x.(*Aggregate)
-		if !ok {
-			return
-		}
-		var scan *Scan
-		var filter *Filter
-		switch in := agg.Input.(type) {
-		case *Scan:
-			scan = in
-		case *Filter:
-			if s, ok := in.Input.(*Scan); ok {
-				scan, filter = s, in
-			}
-		}
-		if scan == nil || scan.Latest || scan.Counts || scan.Minutes || len(scan.Req.Preds) > 0 {
-			return
-		}
-		if _, ok := scan.Table.(SeriesCounter); !ok {
-			return
-		}
-		kinder, ok := scan.Table.(ColumnKinder)
-		if !ok {
-			return
-		}
-		kind := func(e Expr) (string, string) {
-			ref, ok := e.(*ColRef)
-			if !ok || ref.Index < 0 || ref.Index >= len(scan.Columns) {
-				return "", ""
-			}
-			name := scan.Columns[ref.Index].Name
-			for j, tc := range scan.Table.Columns() {
-				if tc.Name == name {
-					return kinder.Kind(j), name
+		switch c := x.(type) {
+		case *Aggregate:
+			c.Input = trimInput(c.Input, func() []*Expr {
+				var refs []*Expr
+				for i := range c.GroupBy {
+					refs = append(refs, &c.GroupBy[i])
 				}
-			}
+				for i := range c.Aggs {
+					a := &c.Aggs[i]
+					a.Args = slices.Clone(a.Args) // shared with the binder's copy
+					for j := range a.Args {
+						refs = append(refs, &a.Args[j])
+					}
+					if a.Filter != nil {
+						refs = append(refs, &a.Filter)
+					}
+				}
+				return refs
+			})
+		case *Project:
+			c.Input = trimInput(c.Input, func() []*Expr {
+				c.Exprs = slices.Clone(c.Exprs)
+				refs := make([]*Expr, len(c.Exprs))
+				for i := range c.Exprs {
+					refs[i] = &c.Exprs[i]
+				}
+				return refs
+			})
+		}
+	})
+}
+
+// trimInput trims in, the input of a node that evaluates the expressions
+// refs returns over it (see TrimScans), and returns the new input: the
+// Scan when the Filter over it has gone, else in. refs is called only
+// when in is a Filter or Scan over a store table; the expressions it
+// points at are replaced by renumbered copies.
+func trimInput(in Node, refs func() []*Expr) Node {
+	var scan *Scan
+	var filter *Filter
+	switch x := in.(type) {
+	case *Scan:
+		scan = x
+	case *Filter:
+		if s, ok := x.Input.(*Scan); ok {
+			scan, filter = s, x
+		}
+	}
+	if scan == nil || scan.Latest || scan.Counts || scan.Minutes || len(scan.Req.Preds) > 0 {
+		return in
+	}
+	if _, ok := scan.Table.(SeriesCounter); !ok {
+		return in
+	}
+	kinder, ok := scan.Table.(ColumnKinder)
+	if !ok {
+		return in
+	}
+	kind := func(e Expr) (string, string) {
+		ref, ok := e.(*ColRef)
+		if !ok || ref.Index < 0 || ref.Index >= len(scan.Columns) {
 			return "", ""
 		}
-		if filter != nil {
-			var keep []Expr
-			for _, c := range Conjuncts(filter.Cond) {
-				if !impliedByRequest(c, &scan.Req, kind) {
-					keep = append(keep, c)
-				}
-			}
-			switch {
-			case len(keep) == 0:
-				agg.Input = scan
-				filter = nil
-			default:
-				cond := keep[0]
-				for _, c := range keep[1:] {
-					cond = &Call{Name: "and", Args: []Expr{cond, c}, T: cond.Type()}
-				}
-				filter.Cond = cond
+		name := scan.Columns[ref.Index].Name
+		for j, tc := range scan.Table.Columns() {
+			if tc.Name == name {
+				return kinder.Kind(j), name
 			}
 		}
-		pruneScan(agg, filter, scan)
-	})
+		return "", ""
+	}
+	if filter != nil {
+		var keep []Expr
+		for _, c := range Conjuncts(filter.Cond) {
+			if !impliedByRequest(c, &scan.Req, kind) {
+				keep = append(keep, c)
+			}
+		}
+		switch {
+		case len(keep) == 0:
+			in, filter = scan, nil
+		default:
+			cond := keep[0]
+			for _, c := range keep[1:] {
+				cond = &Call{Name: "and", Args: []Expr{cond, c}, T: cond.Type()}
+			}
+			filter.Cond = cond
+		}
+	}
+	pruneScan(refs(), filter, scan)
+	return in
 }
 
 // impliedByRequest reports whether every row the store returns for req
@@ -148,10 +184,10 @@ func impliedByRequest(c Expr, req *ScanRequest, kind func(Expr) (string, string)
 	return false
 }
 
-// pruneScan narrows scan to the columns agg (and filter, when not nil)
-// reference, renumbering their references. It gives up on expressions it
-// does not know (subqueries).
-func pruneScan(agg *Aggregate, filter *Filter, scan *Scan) {
+// pruneScan narrows scan to the columns the expressions refs points at
+// (and filter, when not nil) reference, renumbering their references. It
+// gives up on expressions it does not know (subqueries).
+func pruneScan(refs []*Expr, filter *Filter, scan *Scan) {
 	used := make([]bool, len(scan.Columns))
 	ok := true
 	mark := func(e Expr) {
@@ -169,16 +205,8 @@ func pruneScan(agg *Aggregate, filter *Filter, scan *Scan) {
 			}
 		})
 	}
-	for _, g := range agg.GroupBy {
-		mark(g)
-	}
-	for _, a := range agg.Aggs {
-		for _, e := range a.Args {
-			mark(e)
-		}
-		if a.Filter != nil {
-			mark(a.Filter)
-		}
+	for _, e := range refs {
+		mark(*e)
 	}
 	if filter != nil {
 		mark(filter.Cond)
@@ -198,19 +226,8 @@ func pruneScan(agg *Aggregate, filter *Filter, scan *Scan) {
 	if len(cols) == len(scan.Columns) {
 		return
 	}
-	for i := range agg.GroupBy {
-		agg.GroupBy[i] = renumber(agg.GroupBy[i], to)
-	}
-	for i := range agg.Aggs {
-		a := &agg.Aggs[i]
-		args := make([]Expr, len(a.Args))
-		for j, e := range a.Args {
-			args[j] = renumber(e, to)
-		}
-		a.Args = args
-		if a.Filter != nil {
-			a.Filter = renumber(a.Filter, to)
-		}
+	for _, e := range refs {
+		*e = renumber(*e, to)
 	}
 	if filter != nil {
 		filter.Cond = renumber(filter.Cond, to)
