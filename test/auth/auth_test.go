@@ -38,6 +38,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sluice-dev/sluice/internal/app"
+	"github.com/sluice-dev/sluice/internal/apptest"
 	"github.com/sluice-dev/sluice/internal/config"
 )
 
@@ -148,20 +149,7 @@ func start(t *testing.T) *server {
 	cfg.KeysFile = kf
 	cfg.TLSCert, cfg.TLSKey = certFile, keyFile
 	cfg.FlushInterval = 20 * time.Millisecond
-	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		t.Fatalf("app.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = a.Shutdown(ctx)
-	})
+	a := apptest.StartWith(t, cfg, slog.New(slog.DiscardHandler))
 	return &server{
 		a:    a,
 		pool: pool,

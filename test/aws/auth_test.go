@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/timestreamquery"
 	"github.com/aws/aws-sdk-go-v2/service/timestreamwrite"
 	wtypes "github.com/aws/aws-sdk-go-v2/service/timestreamwrite/types"
+
+	"github.com/sluice-dev/sluice/internal/apptest"
 )
 
 // The seed's IAM statements as sluice key policies: the Flink job's role
@@ -62,7 +64,7 @@ func TestSigV4AndPolicies(t *testing.T) {
 	}
 	cfg.KeysFile = keys
 	cfg.AWSAccessKeyID, cfg.AWSSecretAccessKey = "AKIDADMIN", "adminsecret"
-	a := startApp(t, cfg)
+	a := apptest.Start(t, cfg)
 	ctx := ctxT(t)
 	admin := newClients(a.HTTPAddr(), "AKIDADMIN", "adminsecret")
 	flink := newClients(a.HTTPAddr(), "AKIDFLINK", "flinksecret")

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/timestreamquery"
 	"github.com/aws/aws-sdk-go-v2/service/timestreamwrite"
 	wtypes "github.com/aws/aws-sdk-go-v2/service/timestreamwrite/types"
+
+	"github.com/sluice-dev/sluice/internal/apptest"
 )
 
 // grafanaMacros expands the Timestream data source's macros as its Go
@@ -54,7 +56,7 @@ const seedDashboardQuery = "SELECT time, measure_value::double as ${measure}\n" 
 // sends through Query: the health check, the schema browser's SHOW
 // statements and the seed's dashboard query with the macros expanded.
 func TestGrafanaTimestreamQueries(t *testing.T) {
-	a := startApp(t, testConfig(t))
+	a := apptest.Start(t, testConfig(t))
 	c := newClients(a.HTTPAddr(), "AKIDTEST", "secret")
 	ctx := ctxT(t)
 	// The seed's data model: DeviceID dimension, four DOUBLE measures.

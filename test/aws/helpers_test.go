@@ -7,8 +7,6 @@ package aws
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -24,13 +22,6 @@ import (
 	"github.com/sluice-dev/sluice/internal/config"
 )
 
-func testLogger() *slog.Logger {
-	if os.Getenv("SLUICE_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
 func testConfig(t *testing.T) config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -38,25 +29,6 @@ func testConfig(t *testing.T) config.Config {
 	cfg.MQTTAddr = ""
 	cfg.PGAddr = ""
 	return cfg
-}
-
-func startApp(t *testing.T, cfg config.Config) *app.App {
-	t.Helper()
-	a, err := app.New(cfg, testLogger())
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		t.Fatalf("app.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		_ = a.Shutdown(ctx)
-	})
-	return a
 }
 
 // clients are the three SDK clients of one server and key pair.

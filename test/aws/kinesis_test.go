@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/timestreamquery"
+
+	"github.com/sluice-dev/sluice/internal/apptest"
 )
 
 // seedEvent is the Lambda simulator's event (the seed), at time t.
@@ -25,7 +27,7 @@ func seedEvent(device string, t time.Time, temp, hum, volt, watt float64) []byte
 // simulator's PutRecords into the stream, sluice's processor in place of
 // the Flink job, and a Timestream Query reading the records back.
 func TestKinesisSeedFlow(t *testing.T) {
-	a := startApp(t, testConfig(t))
+	a := apptest.Start(t, testConfig(t))
 	c := newClients(a.HTTPAddr(), "AKIDTEST", "secret")
 	ctx := ctxT(t)
 	base := time.Now().Add(-10 * time.Minute).Truncate(time.Millisecond)
@@ -96,7 +98,7 @@ type putRec struct {
 // TestKinesisShards puts records into a 4-shard stream and reads every
 // shard with GetShardIterator and GetRecords, in order per shard.
 func TestKinesisShards(t *testing.T) {
-	a := startApp(t, testConfig(t))
+	a := apptest.Start(t, testConfig(t))
 	c := newClients(a.HTTPAddr(), "AKIDTEST", "secret")
 	ctx := ctxT(t)
 	const name, shards = "sdk-stream", 4

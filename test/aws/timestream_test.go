@@ -13,6 +13,8 @@ import (
 	qtypes "github.com/aws/aws-sdk-go-v2/service/timestreamquery/types"
 	"github.com/aws/aws-sdk-go-v2/service/timestreamwrite"
 	wtypes "github.com/aws/aws-sdk-go-v2/service/timestreamwrite/types"
+
+	"github.com/sluice-dev/sluice/internal/apptest"
 )
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
@@ -35,7 +37,7 @@ func createTable(t *testing.T, c clients, db, table string) {
 // TestTimestreamCatalog covers the database and table operations through
 // the SDK, after endpoint discovery.
 func TestTimestreamCatalog(t *testing.T) {
-	a := startApp(t, testConfig(t))
+	a := apptest.Start(t, testConfig(t))
 	c := newClients(a.HTTPAddr(), "AKIDTEST", "secret")
 	ctx := ctxT(t)
 
@@ -134,7 +136,7 @@ func TestTimestreamCatalog(t *testing.T) {
 // versions, and checks that bad records are rejected by index while the
 // good ones of the same call are stored.
 func TestWriteRecordsRejections(t *testing.T) {
-	a := startApp(t, testConfig(t))
+	a := apptest.Start(t, testConfig(t))
 	c := newClients(a.HTTPAddr(), "AKIDTEST", "secret")
 	ctx := ctxT(t)
 	createTable(t, c, "iot", "sdk")
@@ -304,7 +306,7 @@ func rows(rs []qtypes.Row) []string {
 // 1000 (MaxRows) and in pages filled to about 1 MB, each page from the
 // same snapshot although writes continue between pages.
 func TestQueryPagination(t *testing.T) {
-	a := startApp(t, testConfig(t))
+	a := apptest.Start(t, testConfig(t))
 	c := newClients(a.HTTPAddr(), "AKIDTEST", "secret")
 	ctx := ctxT(t)
 	createTable(t, c, "iot", "many")

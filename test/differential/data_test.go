@@ -3,8 +3,6 @@ package differential
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sluice-dev/sluice/internal/app"
+	"github.com/sluice-dev/sluice/internal/apptest"
 	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/tsdb"
 )
@@ -135,13 +134,6 @@ func makeData(base time.Time) dataset {
 	return ds
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("SLUICE_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
 // startSluice starts a sluice with the data set written straight into its
 // store and returns a wire-protocol connection to it.
 func startSluice(t *testing.T, ds dataset) (*app.App, *pgx.Conn) {
@@ -151,20 +143,9 @@ func startSluice(t *testing.T, ds dataset) (*app.App, *pgx.Conn) {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.PGAddr = "127.0.0.1:0"
 	cfg.MQTTAddr = ""
-	a, err := app.New(cfg, testLogger())
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
+	a := apptest.Start(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		t.Fatalf("app.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = a.Shutdown(ctx)
-	})
 	write := func(table string, recs []tsdb.Record) {
 		if err := a.DB().EnsureTable(ctx, "iot", table, tsdb.TableOptions{Retention: tsdb.Retention{Memory: cfg.MemoryRetention, Magnetic: cfg.MagneticRetention}}); err != nil {
 			t.Fatalf("creating iot.%s: %v", table, err)

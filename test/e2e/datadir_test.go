@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/app"
+	"github.com/sluice-dev/sluice/internal/apptest"
 )
 
 // TestSecondServerOnSameDataDir starts a second server on a data dir that a
@@ -18,7 +19,7 @@ import (
 // destroy or hide what the other wrote.
 func TestSecondServerOnSameDataDir(t *testing.T) {
 	cfg := testConfig(t)
-	startApp(t, cfg)
+	apptest.Start(t, cfg)
 	b, err := app.New(cfg, testLogger())
 	if err != nil {
 		t.Fatal(err)

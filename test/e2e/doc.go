@@ -25,6 +25,6 @@
 //
 // The package has no non-test code: this file only documents it. Tests poll
 // with bounds and generous timeouts instead of sleeping, so they hold on a
-// loaded two-core machine; set SLUICE_E2E_LOG=1 to see the servers' logs and
+// loaded two-core machine; set SLUICE_TEST_LOG=1 to see the servers' logs and
 // SLUICE_E2E_SEED to replay a crash test's kill moments.
 package e2e

@@ -17,6 +17,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/sluice-dev/sluice/internal/app"
+	"github.com/sluice-dev/sluice/internal/apptest"
 	"github.com/sluice-dev/sluice/internal/simulate"
 	"github.com/sluice-dev/sluice/internal/stream"
 )
@@ -115,7 +116,7 @@ type skewedSend struct {
 
 func TestEndToEnd(t *testing.T) {
 	cfg := testConfig(t)
-	a := startApp(t, cfg)
+	a := apptest.Start(t, cfg)
 	httpAddr, mqttAddr := a.HTTPAddr(), a.MQTTAddr()
 	if httpAddr == "" || mqttAddr == "" {
 		t.Fatalf("listeners: HTTP %q, MQTT %q", httpAddr, mqttAddr)

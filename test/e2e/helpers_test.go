@@ -11,14 +11,13 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sluice-dev/sluice/internal/app"
+	"github.com/sluice-dev/sluice/internal/apptest"
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/tsdb"
@@ -27,14 +26,9 @@ import (
 // measures are the four measures of the seed's events, as stored.
 var measures = [4]string{"temperature", "humidity", "voltage", "watt"}
 
-// testLogger discards server logs unless SLUICE_E2E_LOG is set. (t.Log
-// cannot be used: server goroutines may log after the test ended.)
-func testLogger() *slog.Logger {
-	if os.Getenv("SLUICE_E2E_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+// testLogger is the servers' logger: silent unless SLUICE_TEST_LOG is set
+// (t.Log cannot be used: server goroutines may log after the test ended).
+func testLogger() *slog.Logger { return apptest.Logger() }
 
 // testConfig is the default configuration on a temporary data dir with
 // ephemeral loopback listeners and no PostgreSQL listener.
@@ -45,27 +39,6 @@ func testConfig(t *testing.T) config.Config {
 	cfg.MQTTAddr = "127.0.0.1:0"
 	cfg.PGAddr = ""
 	return cfg
-}
-
-// startApp starts an in-process server; it is shut down at cleanup if the
-// test did not do it (Shutdown is idempotent).
-func startApp(t *testing.T, cfg config.Config) *app.App {
-	t.Helper()
-	a, err := app.New(cfg, testLogger())
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		t.Fatalf("app.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		_ = a.Shutdown(ctx)
-	})
-	return a
 }
 
 // waitFor polls cond every interval until it returns true or timeout

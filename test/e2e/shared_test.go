@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/sluice-dev/sluice/internal/apptest"
 	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/tsdb"
 )
@@ -58,8 +59,8 @@ func TestProcessorsShareConsumer(t *testing.T) {
 		return cfg
 	}
 	cfgA, cfgB := newCfg(), newCfg()
-	a := startApp(t, cfgA)
-	b := startApp(t, cfgB)
+	a := apptest.Start(t, cfgA)
+	b := apptest.Start(t, cfgB)
 	ctx := context.Background()
 
 	base := time.Now().Add(-30 * time.Minute).Truncate(time.Millisecond)

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sluice-dev/sluice/internal/apptest"
 	"github.com/sluice-dev/sluice/internal/config"
 )
 
@@ -31,7 +32,7 @@ func shutdownCycles(t *testing.T, cfg config.Config, cycles int, ackPending func
 	}
 	want := map[seriesKey]float64{}
 	for cycle := range cycles {
-		a := startApp(t, cfg)
+		a := apptest.Start(t, cfg)
 		// Distinct times per cycle: sender numbers repeat.
 		load := &crashLoad{base: time.Now().Add(-time.Hour + time.Duration(cycle)*time.Minute).Truncate(time.Millisecond), acked: map[int][]int{}, sent: map[int]int{}}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -95,7 +96,7 @@ func TestShutdownDuringIngest(t *testing.T) {
 			t.Logf("BUG: cycle %d: a graceful shutdown left %d stream messages delivered but unacknowledged", cycle, n)
 		}
 	})
-	b := startApp(t, cfg)
+	b := apptest.Start(t, cfg)
 	start := time.Now()
 	var got map[seriesKey]*storedRow
 	waitFor(t, "every acknowledged event in the store", 120*time.Second, func() (bool, string) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/app"
+	"github.com/sluice-dev/sluice/internal/apptest"
 )
 
 // Clock correction (DESIGN.md §4.2) replaces a time more than 15 minutes
@@ -30,7 +31,7 @@ import (
 // and returns the telemetry rows and the dead letters.
 func sendSkewedAndWait(t *testing.T, requests [][][]byte) (map[seriesKey]*storedRow, []systemRow) {
 	t.Helper()
-	a := startApp(t, testConfig(t))
+	a := apptest.Start(t, testConfig(t))
 	ctx := context.Background()
 	for _, req := range requests {
 		status, res, err := postNDJSON(ctx, httpClient, a.HTTPAddr(), req)

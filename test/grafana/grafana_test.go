@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/sluice-dev/sluice/internal/app"
+	"github.com/sluice-dev/sluice/internal/apptest"
 	"github.com/sluice-dev/sluice/internal/config"
 	"github.com/sluice-dev/sluice/internal/tsdb"
 )
@@ -61,13 +60,6 @@ type fixture struct {
 	tr   timeRange // dashboard range: covers all points and "now"
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("SLUICE_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
 // start runs a server on ephemeral loopback ports (MQTT off), writes
 // nDevices × 4 measures × nPoints through the store's Go API and connects
 // with Grafana's connection string.
@@ -78,20 +70,9 @@ func start(t *testing.T) *fixture {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.PGAddr = "127.0.0.1:0"
 	cfg.MQTTAddr = ""
-	a, err := app.New(cfg, testLogger())
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
+	a := apptest.Start(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := a.Start(ctx); err != nil {
-		t.Fatalf("app.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = a.Shutdown(ctx)
-	})
 
 	now := time.Now().UTC()
 	base := now.Truncate(time.Minute).Add(-15 * time.Minute)
