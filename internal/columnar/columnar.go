@@ -56,6 +56,14 @@ type Column struct {
 	Floats []float64
 	Strs   []string
 	Nulls  []bool // nil: no NULLs; else Nulls[i] reports whether row i is NULL
+
+	// dictionary codes of Strs (see SetCodes); valid only while Strs
+	// still starts at strs0 and has len(codes) rows.
+	codes []int32
+	dict  *Dict
+	strs0 *string
+	// hold reference-counts the storage for its producer (see Retain).
+	hold *Hold
 }
 
 // NewColumn returns an empty column of type t with room for n rows.
@@ -94,6 +102,7 @@ func (c *Column) IsNull(i int) bool { return c.Nulls != nil && c.Nulls[i] }
 
 // Reset truncates the column to zero rows, keeping its memory.
 func (c *Column) Reset() {
+	c.dropAnnotations()
 	c.Bools = c.Bools[:0]
 	c.Ints = c.Ints[:0]
 	c.Floats = c.Floats[:0]
@@ -103,6 +112,7 @@ func (c *Column) Reset() {
 
 // AppendNull appends a NULL row (with the zero value in the data slice).
 func (c *Column) AppendNull() {
+	c.dropAnnotations()
 	n := c.Len()
 	if c.Nulls == nil {
 		c.Nulls = make([]bool, n, n+16)
@@ -122,6 +132,7 @@ func (c *Column) AppendNull() {
 
 // markValid keeps Nulls in step after a non-NULL append.
 func (c *Column) markValid() {
+	c.dropAnnotations()
 	if c.Nulls != nil {
 		c.Nulls = append(c.Nulls, false)
 	}
@@ -228,6 +239,7 @@ func (b *Batch) Validate() error {
 // levels == nil means the nn values hold no NULLs. It works in place,
 // moving values from the back.
 func (c *Column) SpreadLevels(levels []byte, start, nn int) {
+	c.dropAnnotations()
 	if levels == nil {
 		if c.Nulls != nil {
 			for range nn {

@@ -32,35 +32,45 @@ type parquetDecoder struct {
 	want  []wantCol
 	preds []plan.ColPred
 	vals  []parquet.Value
-	// free holds column sets of row groups the scan's caller is done with
-	// (see emitFunc), so that decoding a row group allocates nothing in
-	// the steady state.
-	free chan []*columnar.Column
+	// free holds the buffers of row groups every reader is done with (see
+	// rowGroup), so that decoding a row group allocates little in the
+	// steady state.
+	free chan *rowGroup
+}
+
+// rowGroup is the decoded columns of one row group and the storage they
+// use. The batches handed out are views of it; a columnar.Hold counts
+// their readers (the scan's caller, and any reader that Retains a
+// column), and the last one to let go puts the row group back on the
+// decoder's free list.
+type rowGroup struct {
+	cols  []*columnar.Column
+	codes [][]int32 // per column: dictionary codes of a VARCHAR column
 }
 
 func newParquetDecoder(t *Table, want []wantCol, preds []plan.ColPred) *parquetDecoder {
-	return &parquetDecoder{t: t, want: want, preds: preds, free: make(chan []*columnar.Column, 4)}
+	return &parquetDecoder{t: t, want: want, preds: preds, free: make(chan *rowGroup, 4)}
 }
 
 // rowGroupColumns returns empty columns for the wanted columns with room
 // for n rows, recycled when possible.
-func (d *parquetDecoder) rowGroupColumns(n int) []*columnar.Column {
-	var out []*columnar.Column
+func (d *parquetDecoder) rowGroupColumns(n int) *rowGroup {
+	var rg *rowGroup
 	select {
-	case out = <-d.free:
+	case rg = <-d.free:
 	default:
-		out = make([]*columnar.Column, len(d.want))
+		rg = &rowGroup{cols: make([]*columnar.Column, len(d.want)), codes: make([][]int32, len(d.want))}
 	}
 	for i, w := range d.want {
-		c := out[i]
+		c := rg.cols[i]
+		rg.codes[i] = rg.codes[i][:0]
 		if c == nil || columnCap(c) < n {
-			out[i] = columnar.NewColumn(w.typ, n)
+			rg.cols[i] = columnar.NewColumn(w.typ, n)
 			continue
 		}
-		truncateColumn(c, 0)
-		c.Nulls = nil
+		c.Reset()
 	}
-	return out
+	return rg
 }
 
 func columnCap(c *columnar.Column) int {
@@ -159,7 +169,8 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit emitFunc) (e
 		}
 		d.t.stats.rgRead.Add(1)
 		chunks := rg.ColumnChunks()
-		out := d.rowGroupColumns(int(n))
+		rgb := d.rowGroupColumns(int(n))
+		out := rgb.cols
 		for i, w := range d.want {
 			c := out[i]
 			switch {
@@ -174,7 +185,7 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit emitFunc) (e
 			if g < len(md.RowGroups) && cols[i].leaf < len(md.RowGroups[g].Columns) {
 				d.t.stats.bytes.Add(md.RowGroups[g].Columns[cols[i].leaf].MetaData.TotalCompressedSize)
 			}
-			if err := d.readChunk(chunks[cols[i].leaf], cols[i], n, c); err != nil {
+			if err := d.readChunk(chunks[cols[i].leaf], cols[i], n, c, &rgb.codes[i]); err != nil {
 				return fmt.Errorf("lake: reading column %q of row group %d of %s: %w", w.name, g, f.path, err)
 			}
 			if c.Len() != int(n) {
@@ -182,27 +193,31 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit emitFunc) (e
 			}
 		}
 		fillPartitions(d.want, out, f, int(n))
-		// Hand the row group on in executor-sized slices (views, no copies).
-		release := func() {
+		// Hand the row group on in executor-sized slices (views, no
+		// copies), counted by a hold: the buffers are reused once the
+		// scan's caller is done with the last batch and every reader that
+		// retained a column has released it.
+		hold := columnar.NewHold(func() {
 			if !hasUnknown(out) {
 				select {
-				case d.free <- out:
+				case d.free <- rgb:
 				default:
 				}
 			}
-		}
+		})
 		for lo := 0; lo < int(n); lo += batchRows {
 			hi := min(int(n), lo+batchRows)
 			b := &columnar.Batch{Names: make([]string, len(d.want)), Cols: make([]*columnar.Column, len(d.want))}
 			for i, w := range d.want {
 				b.Names[i] = w.name
-				b.Cols[i] = sliceColumn(out[i], lo, hi)
+				b.Cols[i] = sliceColumn(out[i], lo, hi, hold)
 			}
 			var rel func()
 			if hi == int(n) {
-				rel = release // the row group's last batch
+				rel = hold.Release // the row group's last batch
 			}
 			if err := emit(b, rel); err != nil {
+				hold.Release()
 				return err
 			}
 		}
@@ -242,10 +257,9 @@ func openParquet(fh *os.File, size int64) (*parquet.File, error) {
 	return parquet.OpenFile(fh, size, parquet.SkipBloomFilters(true), parquet.SkipPageIndex(true), parquet.ReadBufferSize(256<<10))
 }
 
-func sliceColumn(c *columnar.Column, lo, hi int) *columnar.Column {
-	if lo == 0 && hi == c.Len() {
-		return c
-	}
+// sliceColumn returns a view of rows [lo, hi) of c, with c's dictionary
+// codes, under hold.
+func sliceColumn(c *columnar.Column, lo, hi int, hold *columnar.Hold) *columnar.Column {
 	s := &columnar.Column{Type: c.Type}
 	switch c.Type {
 	case columnar.Bool:
@@ -260,6 +274,10 @@ func sliceColumn(c *columnar.Column, lo, hi int) *columnar.Column {
 	if c.Nulls != nil {
 		s.Nulls = c.Nulls[lo:hi:hi]
 	}
+	if codes, dict := c.Codes(); dict != nil {
+		s.SetCodes(codes[lo:hi:hi], dict)
+	}
+	s.SetHold(hold)
 	return s
 }
 
@@ -382,12 +400,18 @@ func rangeMayMatch(lo, hi any, p plan.ColPred) bool {
 	return true
 }
 
-// readChunk decodes all n rows of a column chunk into dst.
-func (d *parquetDecoder) readChunk(cc parquet.ColumnChunk, l *pqLeaf, n int64, dst *columnar.Column) error {
+// readChunk decodes all n rows of a column chunk into dst. A VARCHAR
+// column whose pages are all dictionary-coded keeps the codes as well
+// (in *codes, attached to dst with SetCodes), so that readers can group
+// or compare by code.
+func (d *parquetDecoder) readChunk(cc parquet.ColumnChunk, l *pqLeaf, n int64, dst *columnar.Column, codes *[]int32) error {
 	pages := cc.Pages()
 	defer pages.Close()
 	var dict []string
 	var dictSrc parquet.Dictionary
+	var cdict *columnar.Dict
+	coded := l.kind == parquet.ByteArray && dst.Type == columnar.String
+	*codes = (*codes)[:0]
 	for need := n; need > 0; {
 		page, err := pages.ReadPage()
 		if err != nil {
@@ -403,6 +427,7 @@ func (d *parquetDecoder) readChunk(cc parquet.ColumnChunk, l *pqLeaf, n int64, d
 			return errors.New("empty page")
 		}
 		if dd := page.Dictionary(); dd != nil && l.kind == parquet.ByteArray && dst.Type == columnar.String && dd != dictSrc {
+			coded = coded && dictSrc == nil // one dictionary per chunk, else no codes
 			dictSrc = dd
 			dict = make([]string, dd.Len())
 			dv := dd.Page().Data()
@@ -417,15 +442,46 @@ func (d *parquetDecoder) readChunk(cc parquet.ColumnChunk, l *pqLeaf, n int64, d
 					dict[i] = string(dd.Index(int32(i)).ByteArray())
 				}
 			}
+			cdict = columnar.NewDict(dict)
 		}
+		if coded && (page.Dictionary() == nil || dict == nil) {
+			coded = false // a plain page (the writer's dictionary overflowed)
+		}
+		start := dst.Len()
 		err = d.appendPage(page, l, int(take), dst, dict)
+		if err == nil && coded {
+			*codes = appendCodes(*codes, page, dst, start, int(take))
+		}
 		parquet.Release(page)
 		if err != nil {
 			return err
 		}
 		need -= take
 	}
+	if coded && cdict != nil && cdict.Len() > 0 && len(*codes) == dst.Len() {
+		dst.SetCodes(*codes, cdict)
+	}
 	return nil
+}
+
+// appendCodes appends the dictionary codes of the n rows appendPage just
+// appended to dst from row start (code 0 for NULL rows).
+func appendCodes(codes []int32, page parquet.Page, dst *columnar.Column, start, n int) []int32 {
+	data := page.Data()
+	idx := data.Int32()
+	if dst.Nulls == nil {
+		return append(codes, idx[:n]...)
+	}
+	j := 0
+	for _, null := range dst.Nulls[start : start+n] {
+		if null {
+			codes = append(codes, 0)
+		} else {
+			codes = append(codes, idx[j])
+			j++
+		}
+	}
+	return codes
 }
 
 // appendPage appends the first n rows of page to dst.

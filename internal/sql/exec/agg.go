@@ -32,6 +32,15 @@ type aggregateOp struct {
 	// parallel plan: scan feeding per-worker stages (nil when serial)
 	scan   op
 	stages []func(*chunk) (*chunk, error)
+	// where, in a parallel plan, is the condition of a Filter directly
+	// under the aggregate, applied as a mask on the groups of rows rather
+	// than by copying the rows that pass (see consume). Only used when
+	// the keys and arguments are plain columns and constants, whose
+	// evaluation over rows the filter rejects cannot fail.
+	where evaluator
+	// used marks the scan columns the parallel plan reads (nil: all);
+	// the others are not copied for the workers.
+	used []bool
 	// binWidth > 0 when the only group key is bin(column binCol, binWidth):
 	// groups are then found by bucket arithmetic (see binGroups).
 	binCol   int
@@ -78,9 +87,17 @@ func (q *query) compileAggregate(ctx context.Context, n *plan.Aggregate) (op, er
 	// Compile the input once, either as a parallel pipeline or serially:
 	// compiling runs uncorrelated subqueries, which must happen once.
 	if q.par > 1 && !anyDistinct && isPipeline(n.Input) {
-		if o.scan, o.stages, err = q.pipeline(ctx, n.Input); err != nil {
+		in := n.Input
+		if f, ok := in.(*plan.Filter); ok && plainAggregate(n) {
+			if o.where, err = q.compileExpr(ctx, f.Cond); err != nil {
+				return nil, err
+			}
+			in = f.Input
+		}
+		if o.scan, o.stages, err = q.pipeline(ctx, in); err != nil {
 			return nil, err
 		}
+		o.used = usedScanColumns(n)
 		return o, nil
 	}
 	if o.in, err = q.compile(ctx, n.Input); err != nil {
@@ -103,6 +120,117 @@ func isPipeline(n plan.Node) bool {
 			return false
 		}
 	}
+}
+
+// plainAggregate reports whether the aggregate's keys, arguments and
+// FILTER clauses are only column references and constants: evaluating
+// them over rows a WHERE clause rejects then cannot fail or cost anything.
+func plainAggregate(n *plan.Aggregate) bool {
+	plain := func(es ...plan.Expr) bool {
+		for _, e := range es {
+			switch e.(type) {
+			case *plan.ColRef, *plan.Const:
+			case nil:
+			default:
+				return false
+			}
+		}
+		return true
+	}
+	if !plain(n.GroupBy...) {
+		return false
+	}
+	for _, a := range n.Aggs {
+		if !plain(a.Args...) || !plain(a.Filter) {
+			return false
+		}
+	}
+	return true
+}
+
+// usedScanColumns returns which columns of the Scan at the bottom of the
+// aggregate's Filter/Project chain its expressions refer to, or nil (all)
+// when it cannot tell.
+func usedScanColumns(n *plan.Aggregate) []bool {
+	var refs []int
+	ok := true
+	add := func(es ...plan.Expr) {
+		for _, e := range es {
+			if e != nil && !exprRefs(e, &refs) {
+				ok = false
+			}
+		}
+	}
+	add(n.GroupBy...)
+	for _, a := range n.Aggs {
+		add(a.Args...)
+		add(a.Filter)
+	}
+	for in := n.Input; ok; {
+		switch x := in.(type) {
+		case *plan.Scan:
+			used := make([]bool, len(x.Columns))
+			for _, r := range refs {
+				if r < 0 || r >= len(used) {
+					return nil
+				}
+				used[r] = true
+			}
+			return used
+		case *plan.Filter:
+			add(x.Cond)
+			in = x.Input
+		case *plan.Project:
+			// A project's output columns are its expressions: what the
+			// levels above refer to is what these refer to (all of them,
+			// conservatively).
+			refs = refs[:0]
+			add(x.Exprs...)
+			in = x.Input
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// exprRefs appends the input columns e refers to; false when e holds an
+// expression it does not know (the caller then assumes every column).
+func exprRefs(e plan.Expr, refs *[]int) bool {
+	switch x := e.(type) {
+	case *plan.ColRef:
+		*refs = append(*refs, x.Index)
+	case *plan.Const:
+	case *plan.Call:
+		for _, a := range x.Args {
+			if !exprRefs(a, refs) {
+				return false
+			}
+		}
+	case *plan.Cast:
+		return exprRefs(x.X, refs)
+	case *plan.Case:
+		for _, w := range x.Whens {
+			if !exprRefs(w.Cond, refs) || !exprRefs(w.Then, refs) {
+				return false
+			}
+		}
+		if x.Else != nil {
+			return exprRefs(x.Else, refs)
+		}
+	case *plan.InList:
+		if !exprRefs(x.X, refs) {
+			return false
+		}
+		for _, l := range x.List {
+			if !exprRefs(l, refs) {
+				return false
+			}
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // pipeline splits a Filter/Project chain over a Scan (see isPipeline) into
@@ -171,18 +299,42 @@ func (o *aggregateOp) newAggregator() *aggregator {
 	return a
 }
 
-func (a *aggregator) consume(ch *chunk) error {
+// consume folds a chunk into the groups. where, if not nil, is a
+// condition rows must satisfy (a WHERE clause applied as a mask): rows it
+// rejects get no group and reach no aggregate.
+func (a *aggregator) consume(ch *chunk, where evaluator) error {
 	if ch == nil || ch.n == 0 {
 		return nil
 	}
 	n := ch.n
 	a.gids = growSlice(a.gids[:0], n)[:n]
-	if !a.binGroups(ch) {
+	masked := false
+	if where != nil {
+		c, err := where.eval(ch)
+		if err != nil {
+			return err
+		}
+		switch {
+		case c.Type == columnar.Unknown:
+			return nil // NULL: no row passes
+		case c.Type != columnar.Bool:
+			return fmt.Errorf("filter condition is %s, not BOOLEAN", c.Type)
+		case colLen(c) == 1 && n != 1:
+			if !truthy(c, 0) {
+				return nil
+			}
+		default:
+			if masked = maskGids(a.gids, c, n); masked && allNegative(a.gids) {
+				return nil
+			}
+		}
+	}
+	if masked || !a.binGroups(ch) {
 		keys, err := evalAll(a.o.keys, ch)
 		if err != nil {
 			return err
 		}
-		a.groups.find(keys, n, a.gids, true, false)
+		a.groups.find(keys, n, a.gids, true, masked)
 	}
 	for _, f := range a.funcs {
 		f.grow(a.groups.n)
@@ -212,6 +364,39 @@ func (a *aggregator) consume(ch *chunk) error {
 		}
 	}
 	return a.account()
+}
+
+// maskGids sets gids[i] to -1 where the BOOLEAN column c is not true and
+// to 0 elsewhere; it reports whether any row was rejected.
+func maskGids(gids []int32, c *columnar.Column, n int) bool {
+	vals := c.Bools[:n]
+	gids = gids[:n]
+	rejected := 0
+	if c.Nulls == nil {
+		for i, v := range vals {
+			// Branch-free: 0 when true, -1 when false.
+			g := int32(b2i(v)) - 1
+			gids[i] = g
+			rejected -= int(g)
+		}
+	} else {
+		nulls := c.Nulls[:n]
+		for i, v := range vals {
+			g := int32(b2i(v && !nulls[i])) - 1
+			gids[i] = g
+			rejected -= int(g)
+		}
+	}
+	return rejected > 0
+}
+
+func allNegative(gids []int32) bool {
+	for _, g := range gids {
+		if g >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // binKey recognises bin(column, constant width) and returns the column
@@ -374,23 +559,26 @@ func (o *aggregateOp) run(ctx context.Context, emit func(*chunk) error) error {
 	}
 	a := o.newAggregator()
 	defer a.tr.close()
-	if err := o.in.run(ctx, a.consume); err != nil {
+	if err := o.in.run(ctx, func(ch *chunk) error { return a.consume(ch, nil) }); err != nil {
 		return err
 	}
 	return a.emit(ctx, emit)
 }
 
-// runParallel runs the scan on this goroutine and hands copies of its
-// chunks to q.par workers, each running the Filter/Project stages and a
-// partial aggregation; the partials are merged at the end.
+// runParallel runs the scan on this goroutine and hands its chunks to
+// q.par workers, each running the Filter/Project stages and a partial
+// aggregation; the partials are merged at the end. The table may reuse a
+// batch's storage once its callback returns, so what a worker reads is
+// either retained (columns whose producer reference-counts them, as lake
+// scans do: no copy), copied into recycled buffers, or, for columns no
+// expression reads, an all-NULL stand-in.
 func (o *aggregateOp) runParallel(ctx context.Context) (*aggregator, error) {
 	workers := o.q.par
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	in := make(chan *chunk, 2*workers)
-	// Copies of the scan's batches are recycled once a worker is done
-	// with them, so the copying costs no garbage.
-	var pool sync.Pool
+	in := make(chan *parWork, 2*workers)
+	var pool sync.Pool // of *parWork, so the copying costs no garbage
+	var stand standIns
 	parts := make([]*aggregator, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
@@ -399,45 +587,29 @@ func (o *aggregateOp) runParallel(ctx context.Context) (*aggregator, error) {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					errs[w] = fmt.Errorf("exec: internal error in aggregation worker: %v", r)
-					cancel()
-				}
-			}()
-			for src := range in {
-				if errs[w] != nil {
-					continue // drain so the scan never blocks
-				}
-				var err error
-				ch := src
-				for _, st := range o.stages {
-					if ch, err = st(ch); err != nil || ch == nil {
-						break
+			for pw := range in {
+				if errs[w] == nil { // else drain so the scan never blocks
+					if err := o.work(parts[w], &pw.ch); err != nil {
+						errs[w] = err
+						cancel()
 					}
 				}
-				if err == nil {
-					err = parts[w].consume(ch)
-				}
-				pool.Put(src)
-				if err != nil {
-					errs[w] = err
-					cancel()
-				}
+				pw.release()
+				pool.Put(pw)
 			}
 		}(w)
 	}
 	scanErr := o.scan.run(ctx, func(ch *chunk) error {
-		var cp *chunk // the table reuses its batch after we return: copy it
-		if v := pool.Get(); v != nil {
-			cp = copyInto(v.(*chunk), ch)
-		} else {
-			cp = copyChunk(ch)
+		pw, _ := pool.Get().(*parWork)
+		if pw == nil {
+			pw = &parWork{}
 		}
+		pw.take(ch, o.used, &stand)
 		select {
-		case in <- cp:
+		case in <- pw:
 			return nil
 		case <-ctx.Done():
+			pw.release()
 			return ctx.Err()
 		}
 	})
@@ -470,4 +642,95 @@ func (o *aggregateOp) runParallel(ctx context.Context) (*aggregator, error) {
 		p.tr.close()
 	}
 	return final, nil
+}
+
+// work runs the stages and the partial aggregation of one chunk on a
+// worker; a panic becomes an error (the worker goes on draining).
+func (o *aggregateOp) work(a *aggregator, ch *chunk) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("exec: internal error in aggregation worker: %v", r)
+		}
+	}()
+	for _, st := range o.stages {
+		if ch, err = st(ch); err != nil || ch == nil {
+			return err
+		}
+	}
+	return a.consume(ch, o.where)
+}
+
+// parWork is a chunk handed to an aggregation worker with what keeps its
+// columns valid.
+type parWork struct {
+	ch     chunk
+	holds  []*columnar.Hold   // retained scan columns, released after use
+	copies []*columnar.Column // recycled copy buffers, by column
+}
+
+// take makes pw a worker's view of the scan chunk ch (see runParallel).
+func (pw *parWork) take(ch *chunk, used []bool, stand *standIns) {
+	pw.ch.n = ch.n
+	pw.ch.cols = growSlice(pw.ch.cols[:0], len(ch.cols))[:len(ch.cols)]
+	pw.copies = growSlice(pw.copies, len(ch.cols))
+	pw.holds = pw.holds[:0]
+	for i, c := range ch.cols {
+		if used != nil && i < len(used) && !used[i] {
+			pw.ch.cols[i] = stand.get(i, c.Type, ch.n)
+			continue
+		}
+		if h := c.Retain(); h != nil {
+			pw.ch.cols[i] = c
+			pw.holds = append(pw.holds, h)
+			continue
+		}
+		d := pw.copies[i]
+		if d == nil || d.Type != c.Type {
+			d = columnar.NewColumn(c.Type, ch.n)
+			pw.copies[i] = d
+		}
+		d.Reset()
+		appendRows(d, expand(c, ch.n), ch.n)
+		pw.ch.cols[i] = d
+	}
+}
+
+// release drops pw's references to scan columns.
+func (pw *parWork) release() {
+	for i, h := range pw.holds {
+		h.Release()
+		pw.holds[i] = nil
+	}
+	pw.holds = pw.holds[:0]
+	clear(pw.ch.cols) // keep no scan columns alive in the pool
+}
+
+// standIns hands out all-NULL columns for scan columns no expression
+// reads, shared by all workers (nothing writes to them).
+type standIns struct {
+	mu    sync.Mutex
+	base  map[int]*columnar.Column // by column: the longest made yet
+	views map[[2]int]*columnar.Column
+}
+
+func (s *standIns) get(i int, t columnar.Type, rows int) *columnar.Column {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.views[[2]int{i, rows}]; c != nil && c.Type == t {
+		return c
+	}
+	if s.base == nil {
+		s.base = map[int]*columnar.Column{}
+		s.views = map[[2]int]*columnar.Column{}
+	}
+	b := s.base[i]
+	if b == nil || b.Type != t || colLen(b) < rows {
+		b = fn.NullColumn(t, max(rows, chunkRows))
+		s.base[i] = b
+	}
+	c := slice(b, 0, rows)
+	if len(s.views) < 256 {
+		s.views[[2]int{i, rows}] = c
+	}
+	return c
 }

@@ -20,6 +20,11 @@ type groupTable struct {
 	ints  map[int64]int32
 	strs  map[string]int32
 	null  int32 // group of the NULL key in single-key modes; -1 none
+	// modeStr over dictionary-coded columns: dictG[code] is 1 + the group
+	// of entry code of dict, 0 when not looked up yet. Holding the *Dict
+	// keeps it (immutable) alive, so the address cannot be reused.
+	dict  *columnar.Dict
+	dictG []int32
 	buf   []byte
 	bytes int64 // memory held by maps and keys, approximately
 }
@@ -155,6 +160,10 @@ func (t *groupTable) find(cols []*columnar.Column, n int, gids []int32, insert, 
 		}
 	case modeStr:
 		c := cols[0]
+		if codes, d := c.Codes(); d != nil && len(codes) >= n {
+			t.findCodes(c, codes[:n], d, gids, insert, skipNeg)
+			return
+		}
 		for i := 0; i < n; i++ {
 			if skipNeg && gids[i] < 0 {
 				continue
@@ -199,6 +208,64 @@ func (t *groupTable) find(cols []*columnar.Column, n int, gids []int32, insert, 
 			gids[i] = g
 		}
 	}
+}
+
+// findCodes is find for one dictionary-coded VARCHAR key: each entry of
+// the dictionary is looked up once (per dictionary), then rows map to
+// groups by their codes without hashing strings.
+func (t *groupTable) findCodes(c *columnar.Column, codes []int32, d *columnar.Dict, gids []int32, insert, skipNeg bool) {
+	if t.dict != d {
+		t.bytes -= 4 * int64(cap(t.dictG))
+		t.dict = d
+		t.dictG = growSlice(t.dictG[:0], d.Len())[:d.Len()]
+		clear(t.dictG)
+		t.bytes += 4 * int64(cap(t.dictG))
+	}
+	dictG := t.dictG
+	if c.Nulls == nil && !skipNeg {
+		for i, code := range codes {
+			g := dictG[code]
+			if g == 0 {
+				g = t.findEntry(c, i, code, insert) + 1
+			}
+			gids[i] = g - 1
+		}
+		return
+	}
+	for i, code := range codes {
+		if skipNeg && gids[i] < 0 {
+			continue
+		}
+		if c.IsNull(i) {
+			if t.null < 0 && insert {
+				t.null = t.newGroup([]*columnar.Column{c}, i)
+			}
+			gids[i] = t.null
+			continue
+		}
+		g := dictG[code]
+		if g == 0 {
+			g = t.findEntry(c, i, code, insert) + 1
+		}
+		gids[i] = g - 1
+	}
+}
+
+// findEntry looks up (and with insert, adds) the group of dictionary
+// entry code, found at row i of c, and remembers it in dictG; -1 when
+// absent and not inserted (not remembered: a later insert may add it).
+func (t *groupTable) findEntry(c *columnar.Column, i int, code int32, insert bool) int32 {
+	s := t.dict.Strs()[code]
+	g, ok := t.strs[s]
+	if !ok {
+		if !insert {
+			return -1
+		}
+		g = t.newGroup([]*columnar.Column{c}, i)
+		t.strs[s] = g
+	}
+	t.dictG[code] = g + 1
+	return g
 }
 
 // cmpRow orders row i of a against row j of b (same type), NULLs handled
