@@ -247,25 +247,65 @@ func (p *Processor) watchLag(ctx context.Context) {
 	}
 }
 
-// worker owns one consumer and the batch being built from it.
+// worker owns one consumer and runs three stages on it, each in its own
+// goroutine, so that decoding the next batch, writing the current one to
+// the store (which waits for its WAL fsync) and scoring and acknowledging
+// the one before overlap instead of taking turns on one core:
+//
+//	build:  fetch, decode, map, clock-correct (build)
+//	write:  tsdb.Write of the records (writeLoop)
+//	finish: score, clock corrections, anomalies, dead letters, then ack (finishLoop)
+//
+// Batches pass from stage to stage in order through unbuffered channels and
+// come back through free once acknowledged, so at most pipelineDepth exist.
+// The contract is unchanged: the finish stage acknowledges a batch's
+// messages only after its own writes, which follow the write stage's.
 type worker struct {
 	p      *Processor
 	c      stream.Consumer
 	mapper *event.Mapper
 
+	// Build stage.
+	cur      *batch                    // being built; nil between batches
+	lastSeq  uint64                    // seq of the last batch started
+	corrSeen map[string]seenCorrection // corrected times given to events of batches maybe not yet durable, by correctionKey
+	seenMsgs int                       // messages and records decoded (decaying), for fetchSize
+	seenRecs int
+
+	// durable is the seq of the last batch the finish stage completed.
+	durable atomic.Uint64
+
+	free     chan *batch // acknowledged batches, for reuse
+	toWrite  chan *batch // build → write
+	toFinish chan *batch // write → finish
+
+	sc scorer // finish stage: anomaly scoring scratch and the batch's anomaly rows
+}
+
+// pipelineDepth is the number of batches a worker has: one per stage.
+const pipelineDepth = 3
+
+// batch is what the stages hand on: the messages of one tsdb write and
+// everything derived from them.
+type batch struct {
+	seq         uint64 // 1, 2, … per worker
 	msgs        []*stream.Message
 	recs        []tsdb.Record
 	src         []recSource // where each of recs came from
 	deadLetters []deadLetter
 	corrections []tsdb.Record
-	corrSeen    map[string]int64 // corrected times given in this batch, by correctionKey
-	seenMsgs    int              // messages and records decoded (decaying), for fetchSize
-	seenRecs    int
-	sc          scorer // anomaly scoring scratch and the batch's anomaly rows
-	// Progress of the current flush, so a retry redoes only what failed.
-	recsDone, corrDone, anomDone bool
-	dlPublished                  int       // dead letters already in the dead-letter stream
-	first                        time.Time // when the oldest pending message was fetched
+	rejects     []tsdb.Reject // the store's, of recs
+	first       time.Time     // when the oldest message was fetched
+	start       time.Time     // when the write stage took it
+	// Progress of the finish stage, so a retry redoes only what failed.
+	scored, corrDone, anomDone bool
+	dlPublished                int // dead letters already in the dead-letter stream
+}
+
+// seenCorrection is a corrected time given in batch.
+type seenCorrection struct {
+	t     int64
+	batch uint64
 }
 
 type recSource struct {
@@ -289,20 +329,52 @@ func (p *Processor) newWorker(c stream.Consumer) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &worker{p: p, c: c, mapper: m}, nil
+	w := &worker{p: p, c: c, mapper: m,
+		free: make(chan *batch, pipelineDepth), toWrite: make(chan *batch), toFinish: make(chan *batch)}
+	for range pipelineDepth {
+		w.free <- &batch{}
+	}
+	return w, nil
 }
 
+// run runs the three stages until ctx ends; then the batch being built is
+// handed on, and run returns once every stage has written and acknowledged
+// what it holds (or given up on it after a few tries: the stream
+// redelivers what is not acknowledged).
 func (w *worker) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(w.toFinish)
+		w.writeLoop(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		w.finishLoop(ctx)
+	}()
+	w.build(ctx)
+	close(w.toWrite)
+	wg.Wait()
+}
+
+// build is the build stage: it fetches messages, decodes them into the
+// current batch and hands the batch to the write stage when it is full or
+// its oldest message has waited FlushInterval.
+func (w *worker) build(ctx context.Context) {
 	p := w.p
 	backoff := 100 * time.Millisecond
 	for {
+		b := w.batch()
 		wait := p.opts.FlushInterval
-		if len(w.msgs) > 0 {
-			wait = time.Until(w.first.Add(p.opts.FlushInterval))
+		if len(b.msgs) > 0 {
+			wait = time.Until(b.first.Add(p.opts.FlushInterval))
 		}
 		if ctx.Err() != nil {
-			// Stopping: write and ack what we hold, then leave.
-			w.flushWithRetry(context.Background(), 3)
+			// Stopping: hand on what we hold, then leave.
+			if len(b.msgs) > 0 {
+				w.handOn()
+			}
 			return
 		}
 		if wait > 0 {
@@ -320,19 +392,40 @@ func (w *worker) run(ctx context.Context) {
 				w.add(m)
 			}
 		}
-		if len(w.msgs) == 0 {
-			continue
-		}
-		if len(w.recs) >= p.opts.BatchSize || time.Since(w.first) >= p.opts.FlushInterval {
-			if err := w.flush(ctx); err != nil {
-				p.logger.Error("pipeline: batch not written; it will be retried", "records", len(w.recs), "err", err)
-				sleep(ctx, backoff)
-				backoff = min(backoff*2, 5*time.Second)
-				continue
-			}
-			backoff = 100 * time.Millisecond
+		if len(b.msgs) > 0 && (len(b.recs) >= p.opts.BatchSize || time.Since(b.first) >= p.opts.FlushInterval) {
+			w.handOn()
 		}
 	}
+}
+
+// batch returns the batch being built, starting one (a free one, which may
+// mean waiting for the finish stage) if there is none.
+func (w *worker) batch() *batch {
+	if w.cur != nil {
+		return w.cur
+	}
+	b := <-w.free
+	w.lastSeq++
+	b.seq = w.lastSeq
+	w.cur = b
+	// Corrections of batches now durable are found in the store by
+	// lookupCorrection; keep only the others'.
+	if len(w.corrSeen) > 0 {
+		d := w.durable.Load()
+		for k, s := range w.corrSeen {
+			if s.batch <= d {
+				delete(w.corrSeen, k)
+			}
+		}
+	}
+	return b
+}
+
+// handOn passes the current batch to the write stage (waiting until it
+// takes it).
+func (w *worker) handOn() {
+	w.toWrite <- w.cur
+	w.cur = nil
 }
 
 // fetchSize asks for about as many messages as fill the rest of a batch:
@@ -344,7 +437,11 @@ func (w *worker) fetchSize() int {
 	if w.seenMsgs > 0 {
 		perMsg = max(float64(w.seenRecs)/float64(w.seenMsgs), 1)
 	}
-	room := float64(w.p.opts.BatchSize - len(w.recs))
+	n := 0
+	if w.cur != nil {
+		n = len(w.cur.recs)
+	}
+	room := float64(w.p.opts.BatchSize - n)
 	return int(min(max(room/perMsg, 1), 256))
 }
 
@@ -357,31 +454,25 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// add decodes one message into the pending batch.
+// add decodes one message into the current batch.
 func (w *worker) add(m *stream.Message) {
-	if len(w.msgs) == 0 {
-		w.first = time.Now()
+	b := w.batch()
+	if len(b.msgs) == 0 {
+		b.first = time.Now()
 	}
-	w.msgs = append(w.msgs, m)
-	before := len(w.recs)
-	defer func() {
-		// A decaying average of records per message, for fetchSize.
-		if w.seenMsgs > 1000 {
-			w.seenMsgs, w.seenRecs = w.seenMsgs/2, w.seenRecs/2
-		}
-		w.seenMsgs++
-		w.seenRecs += len(w.recs) - before
-	}()
+	b.msgs = append(b.msgs, m)
+	before := len(b.recs)
+	events := 0
 	err := stream.DecodeFrame(m.Data, func(i int, r stream.Record) error {
-		w.p.metrics.events.Inc()
-		before := len(w.recs)
-		recs, corr, err := w.mapper.Map(w.recs, r.Data, m.Time, r.Attrs)
-		for k := len(w.src); k < len(recs); k++ {
-			w.src = append(w.src, recSource{seq: m.Seq, index: i, arrival: m.Time})
+		events++
+		before := len(b.recs)
+		recs, corr, err := w.mapper.Map(b.recs, r.Data, m.Time, r.Attrs)
+		for k := len(b.src); k < len(recs); k++ {
+			b.src = append(b.src, recSource{seq: m.Seq, index: i, arrival: m.Time})
 		}
 		if err != nil {
-			w.recs = w.recs[:before]
-			w.src = w.src[:before]
+			b.recs = b.recs[:before]
+			b.src = b.src[:before]
 			w.deadLetter(m, i, err.Error(), r.Data)
 			return nil
 		}
@@ -394,18 +485,26 @@ func (w *worker) add(m *stream.Message) {
 			}
 			w.correction(m, corr)
 		}
-		w.recs = recs
+		b.recs = recs
 		return nil
 	})
+	w.p.metrics.events.Add(float64(events))
 	if err != nil {
 		// Not a frame sluice wrote: keep the whole message as a dead letter.
 		w.deadLetter(m, -1, err.Error(), m.Data)
 	}
+	// A decaying average of records per message, for fetchSize.
+	if w.seenMsgs > 1000 {
+		w.seenMsgs, w.seenRecs = w.seenMsgs/2, w.seenRecs/2
+	}
+	w.seenMsgs++
+	w.seenRecs += len(b.recs) - before
 }
 
 func (w *worker) deadLetter(m *stream.Message, index int, reason string, payload []byte) {
 	w.p.metrics.deadLetters.Inc()
-	w.deadLetters = append(w.deadLetters, deadLetter{
+	b := w.batch()
+	b.deadLetters = append(b.deadLetters, deadLetter{
 		Stream: m.Stream, Seq: m.Seq, Index: index, Arrival: m.Time, Reason: reason,
 		Payload: append([]byte(nil), payload...),
 	})
@@ -418,23 +517,23 @@ func (w *worker) deadLetter(m *stream.Message, index int, reason string, payload
 //     several skewed events of one device delivered together (a device
 //     back online with a wrong clock) do not collide on one arrival time;
 //   - and an event corrected before (a device retry, a redelivery) keeps
-//     the time it was first given, found in this batch or in
-//     sluice.clock_corrections by device and original time, so a
-//     duplicate stays a no-op instead of a second copy.
+//     the time it was first given, found among the batches not yet durable
+//     (corrSeen) or in sluice.clock_corrections by device and original
+//     time, so a duplicate stays a no-op instead of a second copy.
 func (w *worker) correctedTime(m *stream.Message, index int, c *event.Correction) int64 {
 	dims := append(append([]tsdb.Dimension(nil), c.Dimensions...), tsdb.Dimension{Name: "stream", Value: m.Stream})
 	key := correctionKey(dims, c.Original)
-	if t, ok := w.corrSeen[key]; ok {
-		return t
+	if s, ok := w.corrSeen[key]; ok {
+		return s.t
 	}
 	t := m.Time.UnixNano() + int64(index)
 	if prev, ok := w.lookupCorrection(dims, c.Original); ok {
 		t = prev
 	}
 	if w.corrSeen == nil {
-		w.corrSeen = map[string]int64{}
+		w.corrSeen = map[string]seenCorrection{}
 	}
-	w.corrSeen[key] = t
+	w.corrSeen[key] = seenCorrection{t: t, batch: w.batch().seq}
 	return t
 }
 
@@ -499,7 +598,8 @@ func (w *worker) correction(m *stream.Message, c *event.Correction) {
 	dims := append(append([]tsdb.Dimension(nil), c.Dimensions...), tsdb.Dimension{Name: "stream", Value: m.Stream})
 	// Keyed by the device's claimed time, which is unique per device event;
 	// a redelivery writes the same values again (a no-op).
-	w.corrections = append(w.corrections, tsdb.Record{
+	b := w.batch()
+	b.corrections = append(b.corrections, tsdb.Record{
 		Dimensions:  dims,
 		MeasureName: "clock_correction",
 		Time:        c.Original,
@@ -512,94 +612,148 @@ func (w *worker) correction(m *stream.Message, c *event.Correction) {
 	})
 }
 
-func (w *worker) flushWithRetry(ctx context.Context, tries int) {
-	for i := 0; i < tries && len(w.msgs) > 0; i++ {
-		if err := w.flush(ctx); err != nil {
-			w.p.logger.Error("pipeline: final batch not written; the stream will redeliver it", "err", err)
-			continue
+// retry runs step until it succeeds, backing off after failures; once ctx
+// has ended it gives up after stopTries failures and reports false (the
+// batch's messages are then not acknowledged, and the stream redelivers
+// them).
+func (w *worker) retry(ctx context.Context, what string, step func() error) bool {
+	const stopTries = 3
+	backoff := 100 * time.Millisecond
+	for fails := 0; ; {
+		err := step()
+		if err == nil {
+			return true
 		}
+		fails++
+		if ctx.Err() != nil && fails >= stopTries {
+			w.p.logger.Error("pipeline: final batch not "+what+"; the stream will redeliver it", "err", err)
+			return false
+		}
+		w.p.logger.Error("pipeline: batch not "+what+"; it will be retried", "err", err)
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 
-// flush writes the pending batch, then acknowledges its messages.
-func (w *worker) flush(ctx context.Context) error {
+// writeLoop is the write stage: each batch's records go to the store; the
+// records it rejects become dead letters.
+func (w *worker) writeLoop(ctx context.Context) {
 	p := w.p
-	start := time.Now()
-	// A retried flush (after a later step failed) must not write or
-	// dead-letter again what an earlier attempt already made durable.
-	if len(w.recs) > 0 && !w.recsDone {
-		rejects, err := p.db.Write(ctx, p.opts.Database, p.opts.Table, w.recs)
-		if err != nil {
-			return fmt.Errorf("write %d records to %s.%s: %w", len(w.recs), p.opts.Database, p.opts.Table, err)
+	for b := range w.toWrite {
+		b.start = time.Now()
+		ok := w.retry(ctx, "written", func() error {
+			if len(b.recs) == 0 {
+				return nil
+			}
+			rejects, err := p.db.Write(context.Background(), p.opts.Database, p.opts.Table, b.recs)
+			if err != nil {
+				return fmt.Errorf("write %d records to %s.%s: %w", len(b.recs), p.opts.Database, p.opts.Table, err)
+			}
+			b.rejects = rejects
+			for _, r := range rejects {
+				// The store refused the record (e.g. a different value for a
+				// time already stored): keep it visible as a dead letter.
+				p.metrics.storeRejects.Inc()
+				rec := b.recs[r.Index]
+				src := b.src[r.Index]
+				payload, _ := json.Marshal(recordJSON(rec))
+				b.deadLetters = append(b.deadLetters, deadLetter{Stream: p.opts.Stream, Seq: src.seq, Index: src.index, Measure: rec.MeasureName,
+					Arrival: src.arrival, Reason: "rejected by the store: " + r.Reason, Payload: payload})
+			}
+			return nil
+		})
+		if !ok {
+			w.recycle(b)
+			continue
 		}
-		for _, r := range rejects {
-			// The store refused the record (e.g. a different value for a time
-			// already stored): keep it visible as a dead letter.
-			p.metrics.storeRejects.Inc()
-			rec := w.recs[r.Index]
-			src := w.src[r.Index]
-			payload, _ := json.Marshal(recordJSON(rec))
-			w.deadLetters = append(w.deadLetters, deadLetter{Stream: p.opts.Stream, Seq: src.seq, Index: src.index, Measure: rec.MeasureName,
-				Arrival: src.arrival, Reason: "rejected by the store: " + r.Reason, Payload: payload})
+		w.toFinish <- b
+	}
+}
+
+// finishLoop is the finish stage: each batch is scored, its clock
+// corrections, anomalies and dead letters are written, and then its
+// messages are acknowledged.
+func (w *worker) finishLoop(ctx context.Context) {
+	for b := range w.toFinish {
+		if w.retry(ctx, "finished", func() error { return w.finish(b) }) {
+			w.durable.Store(b.seq)
 		}
+		w.recycle(b)
+	}
+}
+
+// finish does the finish stage's work for b.
+func (w *worker) finish(b *batch) error {
+	p := w.p
+	ctx := context.Background() // each step is bounded; the ack must follow them
+	if !b.scored {
 		// Scored once per batch, here: only what the store holds, and a
 		// retry of a later step does not score again.
-		w.score(w.recs, rejects)
-		w.recsDone = true
+		w.score(b.recs, b.rejects)
+		b.scored = true
 	}
-	if len(w.corrections) > 0 && !w.corrDone {
-		if _, err := p.db.Write(ctx, SystemDatabase, CorrectionsTable, w.corrections); err != nil {
+	if len(b.corrections) > 0 && !b.corrDone {
+		if _, err := p.db.Write(ctx, SystemDatabase, CorrectionsTable, b.corrections); err != nil {
 			return fmt.Errorf("write clock corrections: %w", err)
 		}
-		w.corrDone = true
+		b.corrDone = true
 	}
-	if len(w.sc.anomalies) > 0 && !w.anomDone {
+	if len(w.sc.anomalies) > 0 && !b.anomDone {
 		if err := w.writeAnomalies(ctx); err != nil {
 			return err
 		}
-		w.anomDone = true
+		b.anomDone = true
 	}
-	if len(w.deadLetters) > 0 {
-		if err := w.writeDeadLetters(ctx); err != nil {
+	if len(b.deadLetters) > 0 {
+		if err := w.writeDeadLetters(ctx, b); err != nil {
 			return err
 		}
 	}
-	for _, m := range w.msgs {
+	for _, m := range b.msgs {
 		if err := m.Ack(); err != nil {
 			// Redelivery is harmless; count it and go on.
 			p.logger.Warn("pipeline: ack failed; the message will be redelivered", "seq", m.Seq, "err", err)
 		}
 	}
-	p.metrics.batchRecords.Observe(float64(len(w.recs)))
-	p.metrics.flushSeconds.Observe(time.Since(start).Seconds())
-	p.metrics.records.Add(float64(len(w.recs)))
-	p.metrics.messages.Add(float64(len(w.msgs)))
-	w.msgs = w.msgs[:0]
-	w.recs = w.recs[:0]
-	w.src = w.src[:0]
-	w.corrections = w.corrections[:0]
-	w.deadLetters = w.deadLetters[:0]
-	w.dlPublished = 0
-	clear(w.sc.anomalies) // drop references to the rows' slices
-	w.sc.anomalies = w.sc.anomalies[:0]
-	w.recsDone, w.corrDone, w.anomDone = false, false, false
-	clear(w.corrSeen)
+	p.metrics.batchRecords.Observe(float64(len(b.recs)))
+	p.metrics.flushSeconds.Observe(time.Since(b.start).Seconds())
+	p.metrics.records.Add(float64(len(b.recs)))
+	p.metrics.messages.Add(float64(len(b.msgs)))
 	return nil
 }
 
-func (w *worker) writeDeadLetters(ctx context.Context) error {
+// recycle empties b (keeping its arrays) and returns it to the build stage.
+func (w *worker) recycle(b *batch) {
+	clear(b.msgs) // drop references to the messages' data
+	b.msgs = b.msgs[:0]
+	clear(b.recs) // and to the records' dimensions and strings
+	b.recs = b.recs[:0]
+	b.src = b.src[:0]
+	clear(b.deadLetters)
+	b.deadLetters = b.deadLetters[:0]
+	clear(b.corrections)
+	b.corrections = b.corrections[:0]
+	b.rejects = nil
+	b.scored, b.corrDone, b.anomDone = false, false, false
+	b.dlPublished = 0
+	clear(w.sc.anomalies) // drop references to the rows' slices
+	w.sc.anomalies = w.sc.anomalies[:0]
+	w.free <- b
+}
+
+func (w *worker) writeDeadLetters(ctx context.Context, b *batch) error {
 	p := w.p
-	recs := make([]tsdb.Record, 0, len(w.deadLetters))
-	for i, d := range w.deadLetters {
-		b, err := json.Marshal(d)
+	recs := make([]tsdb.Record, 0, len(b.deadLetters))
+	for i, d := range b.deadLetters {
+		data, err := json.Marshal(d)
 		if err != nil {
 			return err
 		}
-		if i >= w.dlPublished {
-			if _, err := p.broker.Publish(ctx, p.opts.DeadLetterStream, b); err != nil {
+		if i >= b.dlPublished {
+			if _, err := p.broker.Publish(ctx, p.opts.DeadLetterStream, data); err != nil {
 				return fmt.Errorf("publish dead letter to %q: %w", p.opts.DeadLetterStream, err)
 			}
-			w.dlPublished = i + 1
+			b.dlPublished = i + 1
 		}
 		// Keyed by stream position (and measure, for a store reject of one
 		// record of an event), so a redelivery writes the same key again.

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +32,15 @@ type Consumer struct {
 	c        jetstream.Consumer
 	nextSubj string // pull request subject
 	isClose  atomic.Bool
+
+	// One subscription on inbox.* serves every pull request, each with its
+	// own reply subject inbox.<n>: subscribing per request cost a
+	// subscribe and unsubscribe round in the server and nats.go's
+	// 64 Ki-message channel (512 KiB) per Fetch.
+	mu    sync.Mutex // serializes pulls; guards the fields below
+	inbox string
+	sub   *nats.Subscription
+	reqs  uint64 // pull requests sent
 }
 
 var _ stream.Consumer = (*Consumer)(nil)
@@ -118,30 +129,46 @@ const pullGrace = 10 * time.Second
 
 // pull runs one pull request and appends its messages to out. It returns
 // the status code that ended the request ("" if the batch was filled).
+//
+// Messages the server sent for an earlier request after it stopped being
+// read (its caller's ctx ended) are returned too, counted as this
+// request's: they were handed to this member and would otherwise come back
+// only after AckWait (this request's remaining ones then go to the next).
+// Status messages of earlier requests are ignored.
 func (c *Consumer) pull(ctx context.Context, req pullRequest, out []*stream.Message) ([]*stream.Message, string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.isClose.Load() {
+		return out, "", errConsumerClosed
+	}
 	nc := c.b.nc
+	if c.sub == nil {
+		inbox := nc.NewInbox()
+		sub, err := nc.SubscribeSync(inbox + ".*")
+		if err != nil {
+			return out, "", c.fetchErr(err)
+		}
+		// The batch bounds what can arrive; dropping any as a slow consumer
+		// would only delay them until AckWait.
+		if err := sub.SetPendingLimits(-1, -1); err != nil {
+			sub.Unsubscribe()
+			return out, "", c.fetchErr(err)
+		}
+		c.inbox, c.sub = inbox, sub
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return out, "", fmt.Errorf("jetstream: encoding pull request: %w", err)
 	}
-	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
-	if err != nil {
-		return out, "", c.fetchErr(err)
-	}
-	defer sub.Unsubscribe()
-	// The batch bounds what can arrive; dropping any as a slow consumer
-	// would only delay them until AckWait.
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		return out, "", c.fetchErr(err)
-	}
-	if err := nc.PublishRequest(c.nextSubj, inbox, body); err != nil {
+	c.reqs++
+	reply := c.inbox + "." + strconv.FormatUint(c.reqs, 10)
+	if err := nc.PublishRequest(c.nextSubj, reply, body); err != nil {
 		return out, "", c.fetchErr(err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, req.Expires+pullGrace)
 	defer cancel()
 	for got := 0; got < req.Batch; {
-		m, err := sub.NextMsgWithContext(rctx)
+		m, err := c.sub.NextMsgWithContext(rctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return out, "", fmt.Errorf("jetstream: fetching from %s/%s: %w", c.cfg.Stream, c.cfg.Durable, ctx.Err())
@@ -154,6 +181,11 @@ func (c *Consumer) pull(ctx context.Context, req pullRequest, out []*stream.Mess
 			return out, "", c.fetchErr(err)
 		}
 		if code := m.Header.Get("Status"); code != "" && len(m.Data) == 0 {
+			// Statuses come on the request's reply subject (messages on
+			// their stream subject, so they cannot be told apart).
+			if m.Subject != reply {
+				continue // the end of an earlier request
+			}
 			switch code {
 			case "100": // heartbeat or flow control
 				continue
@@ -235,5 +267,14 @@ func (c *Consumer) Pending(ctx context.Context) (uint64, error) {
 // AckWait.
 func (c *Consumer) Close() error {
 	c.isClose.Store(true)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sub != nil {
+		// Messages in flight to it are redelivered after AckWait.
+		if err := c.sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, nats.ErrBadSubscription) {
+			return fmt.Errorf("jetstream: closing consumer %s/%s: %w", c.cfg.Stream, c.cfg.Durable, err)
+		}
+		c.sub = nil
+	}
 	return nil
 }
