@@ -257,15 +257,17 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 	p.pages, p.groups = layout(seriesStarts, n, opts.PageRows, opts.RowGroupRows)
 	p.meta.RowGroups = len(p.groups) - 1
 	group := parquet.Group{}
+	dbp := &deltaEncoding{}
+	dbpTime := &deltaEncoding{minis: dbpTimeMinis}
 	for i, name := range b.Names {
 		c := b.Cols[i]
 		info := ColumnInfo{Name: name, Type: c.Type, Dim: isDim[name]}
 		var node parquet.Node
 		switch {
 		case name == ColTime:
-			node = parquet.Encoded(parquet.Timestamp(parquet.Nanosecond), &parquet.DeltaBinaryPacked)
+			node = parquet.Encoded(parquet.Timestamp(parquet.Nanosecond), dbpTime)
 		case name == ColVersion:
-			node = parquet.Encoded(parquet.Int(64), &parquet.DeltaBinaryPacked)
+			node = parquet.Encoded(parquet.Int(64), dbp)
 		case name == ColMeasureName:
 			node = parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
 		default:
@@ -273,9 +275,9 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 			case columnar.String:
 				node = parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
 			case columnar.Int64:
-				node = parquet.Encoded(parquet.Int(64), &parquet.DeltaBinaryPacked)
+				node = parquet.Encoded(parquet.Int(64), dbp)
 			case columnar.Timestamp:
-				node = parquet.Encoded(parquet.Timestamp(parquet.Nanosecond), &parquet.DeltaBinaryPacked)
+				node = parquet.Encoded(parquet.Timestamp(parquet.Nanosecond), dbp)
 			case columnar.Bool:
 				node = parquet.Leaf(parquet.BooleanType)
 			case columnar.Float64:
@@ -285,7 +287,7 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 				}
 				if ok {
 					info.Decimal, info.Scale = true, s
-					node = parquet.Encoded(parquet.Decimal(s, 18, parquet.Int64Type), &parquet.DeltaBinaryPacked)
+					node = parquet.Encoded(parquet.Decimal(s, 18, parquet.Int64Type), dbp)
 				} else {
 					node = parquet.Encoded(parquet.Leaf(parquet.DoubleType), &parquet.ByteStreamSplit)
 				}

@@ -1,0 +1,252 @@
+package part
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+
+	"github.com/parquet-go/parquet-go/encoding/delta"
+)
+
+// Parquet's DELTA_BINARY_PACKED for INT64, written and read by sluice
+// itself (format: docs/format/part.md and Parquet's Encodings.md):
+//
+//	header: uvarint block size, uvarint miniblocks per block,
+//	        uvarint value count, zigzag varint first value
+//	block:  zigzag varint min delta, one bit-width byte per miniblock,
+//	        then each miniblock's (delta - min delta) bit-packed LSB first
+//
+// Why not parquet-go's encoder: it takes a block's min delta over the
+// zero padding after the last value as well, so the last block of every
+// page has a miniblock as wide as the values themselves (61 bits for
+// nanosecond times: ~240 bytes per page of a column whose other blocks
+// cost 9 bytes). Why not its decoder: the scan decodes into float64
+// columns straight from the page bytes (see fastread.go).
+const (
+	dbpMini      = 32 // values per miniblock
+	dbpMinis     = 4  // miniblocks per block, value columns
+	dbpTimeMinis = 64 // miniblocks per block, the time column (see write.go)
+	dbpMaxMinis  = 64
+	dbpMaxValues = 1 << 24 // a page never holds more; bounds allocations on corrupt input
+)
+
+var errDBP = errors.New("malformed DELTA_BINARY_PACKED data")
+
+// deltaEncoding is parquet-go's DELTA_BINARY_PACKED with sluice's INT64
+// encoder; everything else (the Encoding() code, INT32) is parquet-go's.
+type deltaEncoding struct {
+	delta.BinaryPackedEncoding
+	minis int // miniblocks of 32 values per block; 0 = dbpMinis
+}
+
+func (e *deltaEncoding) EncodeInt64(dst []byte, src []int64) ([]byte, error) {
+	return appendDBP(dst[:0], src, cmp.Or(e.minis, dbpMinis)), nil
+}
+
+// appendDBP appends the DELTA_BINARY_PACKED encoding of src to dst, in
+// blocks of minis miniblocks of 32 values (minis a multiple of 4, at most
+// dbpMaxMinis). Deltas wrap around at 64 bits, as the format says.
+func appendDBP(dst []byte, src []int64, minis int) []byte {
+	blockLen := minis * dbpMini
+	dst = binary.AppendUvarint(dst, uint64(blockLen))
+	dst = binary.AppendUvarint(dst, uint64(minis))
+	dst = binary.AppendUvarint(dst, uint64(len(src)))
+	if len(src) == 0 {
+		return binary.AppendVarint(dst, 0)
+	}
+	dst = binary.AppendVarint(dst, src[0])
+	var buf [dbpMaxMinis * dbpMini]uint64
+	block := buf[:blockLen]
+	prev := src[0]
+	for i := 1; i < len(src); i += blockLen {
+		vals := src[i:min(i+blockLen, len(src))]
+		minD := vals[0] - prev
+		for j, v := range vals {
+			d := v - prev
+			prev = v
+			block[j] = uint64(d)
+			minD = min(minD, d)
+		}
+		for j := range vals {
+			block[j] -= uint64(minD)
+		}
+		clear(block[len(vals):])
+		dst = binary.AppendVarint(dst, minD)
+		var wbuf [dbpMaxMinis]byte
+		widths := wbuf[:minis]
+		for m := range minis {
+			if m*dbpMini >= len(vals) {
+				break // no values: width 0 and no bytes, as the format asks
+			}
+			var or uint64
+			for _, x := range block[m*dbpMini : (m+1)*dbpMini] {
+				or |= x
+			}
+			widths[m] = byte(bits.Len64(or))
+		}
+		dst = append(dst, widths...)
+		for m, w := range widths {
+			if w != 0 {
+				dst = packMini(dst, (*[dbpMini]uint64)(block[m*dbpMini:]), uint(w))
+			}
+		}
+	}
+	return dst
+}
+
+// packMini appends 32 values of w bits each, LSB first: exactly 4·w bytes.
+func packMini(dst []byte, v *[dbpMini]uint64, w uint) []byte {
+	var acc uint64
+	var n uint // bits in acc
+	for _, x := range v {
+		acc |= x << n
+		if n+w >= 64 {
+			dst = binary.LittleEndian.AppendUint64(dst, acc)
+			if n == 0 {
+				acc = 0
+			} else {
+				acc = x >> (64 - n)
+			}
+			n = n + w - 64
+		} else {
+			n += w
+		}
+	}
+	for ; n > 0; n -= min(n, 8) {
+		dst = append(dst, byte(acc))
+		acc >>= 8
+	}
+	return dst
+}
+
+// dbpHeader is a decoded DELTA_BINARY_PACKED header.
+type dbpHeader struct {
+	block, minis, count int
+	first               int64
+}
+
+func readDBPHeader(src []byte) (h dbpHeader, rest []byte, err error) {
+	var u [3]uint64
+	for i := range u {
+		v, n := binary.Uvarint(src)
+		if n <= 0 {
+			return h, nil, fmt.Errorf("%w: header", errDBP)
+		}
+		u[i], src = v, src[n:]
+	}
+	first, n := binary.Varint(src)
+	if n <= 0 {
+		return h, nil, fmt.Errorf("%w: first value", errDBP)
+	}
+	if u[0] == 0 || u[0]%128 != 0 || u[0] > 1<<16 || u[1] == 0 || u[0]%u[1] != 0 || (u[0]/u[1])%32 != 0 || u[2] > dbpMaxValues {
+		return h, nil, fmt.Errorf("%w: block %d, miniblocks %d, values %d", errDBP, u[0], u[1], u[2])
+	}
+	return dbpHeader{int(u[0]), int(u[1]), int(u[2]), first}, src[n:], nil
+}
+
+// decodeDBP appends the values of a DELTA_BINARY_PACKED stream to dst and
+// returns the bytes after it.
+func decodeDBP(dst []int64, src []byte) ([]int64, []byte, error) {
+	h, src, err := readDBPHeader(src)
+	if err != nil {
+		return dst, nil, err
+	}
+	if h.count == 0 {
+		return dst, src, nil
+	}
+	base := len(dst)
+	dst = append(dst, make([]int64, h.count)...)
+	out := dst[base:]
+	out[0] = h.first
+	rest, err := decodeDBPBlocks(out[1:], h, src, h.first)
+	return dst, rest, err
+}
+
+// decodeDBPBlocks fills out (the values after the first) from the blocks
+// in src and returns the bytes after the last block used.
+func decodeDBPBlocks(out []int64, h dbpHeader, src []byte, prev int64) ([]byte, error) {
+	mini := h.block / h.minis
+	for len(out) > 0 {
+		minD, n := binary.Varint(src)
+		if n <= 0 || len(src) < n+h.minis {
+			return nil, fmt.Errorf("%w: block header", errDBP)
+		}
+		widths := src[n : n+h.minis]
+		src = src[n+h.minis:]
+		for _, w := range widths {
+			if len(out) == 0 {
+				break
+			}
+			k := min(mini, len(out))
+			if w > 64 {
+				return nil, fmt.Errorf("%w: bit width %d", errDBP, w)
+			}
+			size := mini * int(w) / 8
+			if len(src) < size {
+				return nil, fmt.Errorf("%w: miniblock of %d bytes, %d left", errDBP, size, len(src))
+			}
+			prev = unpackDeltas(out[:k], src[:size], uint(w), minD, prev)
+			src = src[size:]
+			out = out[k:]
+		}
+	}
+	return src, nil
+}
+
+// unpackDeltas decodes len(out) values of w bits from src (which holds at
+// least len(out)·w bits), adds minD to each and accumulates them onto prev.
+func unpackDeltas(out []int64, src []byte, w uint, minD, prev int64) int64 {
+	if w == 0 {
+		for i := range out {
+			prev += minD
+			out[i] = prev
+		}
+		return prev
+	}
+	mask := uint64(1)<<w - 1
+	if w == 64 {
+		mask = ^uint64(0)
+	}
+	bit := uint(0)
+	if w <= 56 && len(src) >= 8 {
+		// Whole-word loads while 8 bytes remain from the value's first
+		// byte; each value then needs one load and one shift.
+		last := len(src) - 8
+		i := 0
+		for ; i < len(out); i++ {
+			b := int(bit >> 3)
+			if b > last {
+				break
+			}
+			x := binary.LittleEndian.Uint64(src[b:]) >> (bit & 7) & mask
+			prev += minD + int64(x)
+			out[i] = prev
+			bit += w
+		}
+		out = out[i:]
+	}
+	for i := range out {
+		prev += minD + int64(readBits(src, bit, w)&mask)
+		out[i] = prev
+		bit += w
+	}
+	return prev
+}
+
+// readBits returns the w (≤ 64) bits of src at bit offset bit, LSB first,
+// unmasked above w; bytes past the end read as zero.
+func readBits(src []byte, bit, w uint) uint64 {
+	b := int(bit >> 3)
+	s := bit & 7
+	var lo uint64
+	for k := 0; k < 8 && b+k < len(src); k++ {
+		lo |= uint64(src[b+k]) << (8 * k)
+	}
+	x := lo >> s
+	if s > 0 && s+w > 64 && b+8 < len(src) {
+		x |= uint64(src[b+8]) << (64 - s)
+	}
+	return x
+}
