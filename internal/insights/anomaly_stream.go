@@ -82,6 +82,7 @@ type Detector struct {
 	mask     uint64
 	perShard int
 	profLen  int
+	scratch  sync.Pool // of *obsScratch, for ObserveBatch
 }
 
 // detShard is one part of the key space with its own lock and index.
@@ -109,6 +110,7 @@ type detShard struct {
 	observed  uint64
 	anomalies uint64
 	evicted   uint64
+	touch     float64  // written by ObserveBatch only so that its look-ahead reads count
 	_         [64]byte // keep neighbouring shards' locks off one cache line
 }
 
@@ -211,6 +213,122 @@ func (d *Detector) Observe(seriesKey string, t int64, v float64) Point {
 	}
 	sh.mu.Unlock()
 	return pt
+}
+
+// Obs is one point for ObserveBatch: its series key, time (Unix
+// nanoseconds) and value.
+type Obs struct {
+	Key string
+	T   int64
+	V   float64
+}
+
+// ObserveBatch scores pts as Observe would one after the other and
+// appends their Points to dst in the order of pts. It is several times
+// faster per point than Observe on many series: it takes each shard's lock
+// once for all the batch's points of that shard, and looks up a chunk of
+// points before it updates any, so that their cache misses (a series is
+// a few cache lines in a table of megabytes) overlap instead of taking
+// turns behind each lock. Points of one series are handled in their order
+// in pts; the Detector does not keep pts or their keys.
+func (d *Detector) ObserveBatch(dst []Point, pts []Obs) []Point {
+	base := len(dst)
+	dst = slices.Grow(dst, len(pts))[:base+len(pts)]
+	out := dst[base:]
+	sc, _ := d.scratch.Get().(*obsScratch)
+	if sc == nil {
+		sc = &obsScratch{}
+	}
+	defer d.scratch.Put(sc)
+	// Hash every key, then order the points by shard, keeping their order
+	// within a shard (a counting sort).
+	sc.hash = slices.Grow(sc.hash[:0], len(pts))[:len(pts)]
+	sc.order = slices.Grow(sc.order[:0], len(pts))[:len(pts)]
+	sc.start = slices.Grow(sc.start[:0], len(d.shards)+1)[:len(d.shards)+1]
+	clear(sc.start)
+	for i := range pts {
+		h := maphash.String(d.seed, pts[i].Key)
+		sc.hash[i] = h
+		sc.start[h&d.mask+1]++
+	}
+	for s := 1; s < len(sc.start); s++ {
+		sc.start[s] += sc.start[s-1]
+	}
+	next := append(sc.next[:0], sc.start[:len(d.shards)]...)
+	sc.next = next
+	for i := range pts {
+		s := sc.hash[i] & d.mask
+		sc.order[next[s]] = int32(i)
+		next[s]++
+	}
+	for s := range d.shards {
+		if run := sc.order[sc.start[s]:sc.start[s+1]]; len(run) > 0 {
+			d.observeRun(&d.shards[s], run, sc.hash, pts, out)
+		}
+	}
+	return dst
+}
+
+// obsScratch is ObserveBatch's scratch space, pooled per Detector.
+type obsScratch struct {
+	hash  []uint64
+	order []int32
+	start []int32 // per shard: its first index in order; one more at the end
+	next  []int32
+}
+
+// lookAhead is how many points ObserveBatch looks up before it updates
+// them: enough misses in flight to hide most of the memory latency.
+const lookAhead = 16
+
+// observeRun handles the points run (indices into pts, all of shard sh)
+// under one hold of its lock.
+func (d *Detector) observeRun(sh *detShard, run []int32, hash []uint64, pts []Obs, out []Point) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var slot [lookAhead]int32
+	for len(run) > 0 {
+		part := run[:min(lookAhead, len(run))]
+		run = run[len(part):]
+		// Look up every point of the part first; the lookups do not
+		// depend on each other, so the processor overlaps their misses.
+		// Reading the series' first two cache lines (the key compare
+		// read the third) starts those misses too.
+		var touch float64
+		for j, i := range part {
+			k := sh.find(hash[i], pts[i].Key)
+			slot[j] = k
+			if k >= 0 {
+				touch += sh.series[k].m.level + sh.series[k].m.prev
+			}
+		}
+		sh.touch = touch // a use, so the reads are not left out
+		// Then update them in order. Adding a series (which may evict
+		// another, reusing its slot) invalidates the slots found after
+		// it, so from then on each point is looked up again.
+		changed := false
+		for j, i := range part {
+			p := &pts[i]
+			k := slot[j]
+			if changed {
+				k = sh.find(hash[i], p.Key)
+			}
+			if k < 0 {
+				k = sh.add(strings.Clone(p.Key), hash[i], d.perShard, d.profLen)
+				changed = true
+			}
+			s := &sh.series[k]
+			sh.tick++
+			s.seen = sh.tick
+			daily, weekly := d.profiles(sh, k)
+			pt := &out[i]
+			s.m.observeInto(pt, &d.p, daily, weekly, p.T, p.V)
+			sh.observed++
+			if pt.IsAnomaly {
+				sh.anomalies++
+			}
+		}
+	}
 }
 
 func (d *Detector) profiles(sh *detShard, i int32) (daily, weekly []float32) {

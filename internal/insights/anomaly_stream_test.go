@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"sync"
@@ -424,4 +425,117 @@ func BenchmarkDetect(b *testing.B) {
 		}
 		b.ReportMetric(float64(points*len(series))*float64(b.N)/b.Elapsed().Seconds(), "points/s")
 	})
+}
+
+// TestObserveBatchMatchesObserve: ObserveBatch gives exactly the Points,
+// counters and evictions of Observe called point by point, with one shard
+// and with 64, with and without evictions, series repeating within a
+// batch, out-of-order points and new series mid-batch.
+func TestObserveBatchMatchesObserve(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		maxSeries int
+		keys      int
+	}{
+		{"one_shard", 1000, 300},
+		{"one_shard_evicting", 100, 300},
+		{"shards", 8192, 2000},
+		{"shards_evicting", 4096, 9000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			one := mustDetector(t, DetectorOptions{MaxSeries: tc.maxSeries})
+			many := mustDetector(t, DetectorOptions{MaxSeries: tc.maxSeries})
+			many.seed = one.seed // the same shards and eviction samples
+			rng := rand.New(rand.NewPCG(1, 2))
+			last := make([]int64, tc.keys)
+			var pts []Obs
+			var want, got []Point
+			for round := range 40 {
+				pts = pts[:0]
+				n := 1 + rng.IntN(3000)
+				for range n {
+					k := rng.IntN(tc.keys)
+					if rng.IntN(50) != 0 { // else an old point, which does not teach
+						last[k] += sec * int64(1+rng.IntN(5))
+					}
+					v := 20 + rng.NormFloat64()
+					if rng.IntN(200) == 0 {
+						v += 30
+					}
+					pts = append(pts, Obs{Key: fmt.Sprintf("device-%05d/temperature", k), T: t0 + last[k], V: v})
+				}
+				want = want[:0]
+				for _, p := range pts {
+					want = append(want, one.Observe(p.Key, p.T, p.V))
+				}
+				got = many.ObserveBatch(got[:0], pts)
+				if !reflect.DeepEqual(got, want) {
+					for i := range want {
+						if i >= len(got) || !reflect.DeepEqual(got[i], want[i]) {
+							t.Fatalf("round %d point %d (%+v): got %+v, want %+v", round, i, pts[i], got[min(i, len(got)-1)], want[i])
+						}
+					}
+					t.Fatalf("round %d: got %d points, want %d", round, len(got), len(want))
+				}
+			}
+			if a, b := one.Stats(), many.Stats(); a != b {
+				t.Errorf("stats: ObserveBatch %+v, Observe %+v", b, a)
+			}
+			var sa, sb bytes.Buffer
+			if err := one.Snapshot(&sa); err != nil {
+				t.Fatal(err)
+			}
+			if err := many.Snapshot(&sb); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(sa.Bytes(), sb.Bytes()) {
+				t.Error("snapshots differ")
+			}
+		})
+	}
+}
+
+// BenchmarkObserveBatch: ObserveBatch over batches of 10,000 points of
+// many series, against Observe point by point, per point.
+//
+//	go test ./internal/insights -run '^$' -bench 'ObserveBatch' -benchmem -count 5
+func BenchmarkObserveBatch(b *testing.B) {
+	for _, n := range []int{1000, 40000} {
+		for _, batch := range []bool{false, true} {
+			b.Run(fmt.Sprintf("series=%d/batch=%v", n, batch), func(b *testing.B) {
+				d := mustDetector(b, DetectorOptions{})
+				pts := make([]Obs, 10000)
+				for i := range pts {
+					pts[i].Key = fmt.Sprintf("device-%08d/temperature", i%n)
+				}
+				step := 0
+				next := func() {
+					for i := range pts {
+						pts[i].T = t0 + int64(step+i/n)*sec
+						pts[i].V = 20 + float64(i&7)*0.01
+					}
+					step += (len(pts) + n - 1) / n
+				}
+				for range 20 * n / len(pts) { // warm every series up
+					next()
+					d.ObserveBatch(nil, pts)
+				}
+				var out []Point
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					next()
+					if batch {
+						out = d.ObserveBatch(out[:0], pts)
+					} else {
+						out = out[:0]
+						for _, p := range pts {
+							out = append(out, d.Observe(p.Key, p.T, p.V))
+						}
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pts)), "ns/point")
+			})
+		}
+	}
 }

@@ -56,11 +56,24 @@ type scorer struct {
 	dimsLen   int              // and its length
 	dimsOK    bool             // key[:prefix] is valid
 	sorted    []tsdb.Dimension // scratch for dimensions that are not sorted by name
+	keys      []byte           // the batch's series keys, one after the other
+	ends      []int            // where each point's key ends in keys
+	obs       []insights.Obs   // the batch's points
+	from      []obsSource      // and where each came from
+	pts       []insights.Point // their scores
 	anomalies []tsdb.Record    // rows for sluice.anomalies of the pending batch
 }
 
+// obsSource is the record (index in the batch) and the measure label of a
+// scored point.
+type obsSource struct {
+	rec   int
+	label string
+}
+
 // score runs the batch's numeric measure values through the Detector,
-// skipping records the store rejected, and keeps a row per anomaly.
+// skipping records the store rejected, and keeps a row per anomaly. The
+// whole batch goes to the Detector in one ObserveBatch call.
 func (w *worker) score(recs []tsdb.Record, rejects []tsdb.Reject) {
 	d := w.p.opts.Anomalies
 	if d == nil {
@@ -71,6 +84,7 @@ func (w *worker) score(recs []tsdb.Record, rejects []tsdb.Reject) {
 	if !slices.IsSortedFunc(rejects, func(a, b tsdb.Reject) int { return a.Index - b.Index }) {
 		slices.SortFunc(rejects, func(a, b tsdb.Reject) int { return a.Index - b.Index })
 	}
+	s.keys, s.ends, s.obs, s.from = s.keys[:0], s.ends[:0], s.obs[:0], s.from[:0]
 	next := 0 // index into rejects
 	for i := range recs {
 		for next < len(rejects) && rejects[next].Index < i {
@@ -82,14 +96,33 @@ func (w *worker) score(recs []tsdb.Record, rejects []tsdb.Reject) {
 		r := &recs[i]
 		if r.Multi == nil {
 			if v, ok := numeric(r.Value); ok {
-				w.observe(d, r, r.MeasureName, "", r.MeasureName, v)
+				s.add(i, r, r.MeasureName, "", r.MeasureName, v)
 			}
 			continue
 		}
 		for j := range r.Multi {
 			if v, ok := numeric(r.Multi[j].Value); ok {
-				w.observe(d, r, r.MeasureName, r.Multi[j].Name, r.Multi[j].Name, v)
+				s.add(i, r, r.MeasureName, r.Multi[j].Name, r.Multi[j].Name, v)
 			}
+		}
+	}
+	if len(s.obs) == 0 {
+		return
+	}
+	// The keys are views of s.keys, which no longer grows; ObserveBatch
+	// copies a key it keeps (a new series).
+	start := 0
+	for k, end := range s.ends {
+		s.obs[k].Key = unsafe.String(unsafe.SliceData(s.keys[start:end]), end-start)
+		start = end
+	}
+	s.pts = d.ObserveBatch(s.pts[:0], s.obs)
+	for k := range s.obs {
+		s.obs[k].Key = "" // keep no view of the scratch
+	}
+	for k := range s.pts {
+		if s.pts[k].IsAnomaly {
+			w.flag(&recs[s.from[k].rec], s.from[k].label, &s.pts[k])
 		}
 	}
 }
@@ -104,16 +137,20 @@ func numeric(v tsdb.Value) (float64, bool) {
 	return 0, false
 }
 
-func (w *worker) observe(d *insights.Detector, r *tsdb.Record, measure, value, label string, v float64) {
-	s := &w.sc
+// add appends the point of record i (r) with the value named value of
+// measure (value "" for a single-measure record) to the batch.
+func (s *scorer) add(i int, r *tsdb.Record, measure, value, label string, v float64) {
 	s.setDims(r.Dimensions)
-	s.key = appendString(appendString(s.key[:s.prefix], measure), value)
-	// The key is only looked up and hashed by Observe, which copies it when
-	// it keeps it (a new series), so the scratch bytes can back it.
-	pt := d.Observe(unsafe.String(unsafe.SliceData(s.key), len(s.key)), r.Time, v)
-	if !pt.IsAnomaly {
-		return
-	}
+	s.keys = append(s.keys, s.key[:s.prefix]...)
+	s.keys = appendString(appendString(s.keys, measure), value)
+	s.ends = append(s.ends, len(s.keys))
+	s.obs = append(s.obs, insights.Obs{T: r.Time, V: v})
+	s.from = append(s.from, obsSource{rec: i, label: label})
+}
+
+// flag keeps the row of an anomaly the Detector found in record r.
+func (w *worker) flag(r *tsdb.Record, label string, pt *insights.Point) {
+	s := &w.sc
 	w.p.metrics.anomalies.WithLabelValues(label).Inc()
 	if slices.ContainsFunc(r.Dimensions, func(dm tsdb.Dimension) bool { return dm.Name == AnomalyMeasureDim }) {
 		// The device has a dimension of that name: the row cannot carry
