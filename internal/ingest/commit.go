@@ -374,6 +374,9 @@ func (s *Service) Publish(ctx context.Context, streamName string, recs []stream.
 	var b encoder
 	b.reset(s.opts.GroupCommitBytes)
 	for _, r := range recs {
+		// Publish does not check events, so it vouches for none (the lake
+		// trusts the mark).
+		r.JSONLine = false
 		b.add(r)
 	}
 	chunks := b.finish()

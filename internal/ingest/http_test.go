@@ -108,6 +108,10 @@ func TestHTTPBodies(t *testing.T) {
 		{name: "partial", body: []byte("{\"a\":1}\nnot json\n[1,2]\n{\"b\":2}\n" + big + "\n{\"c\":"), status: 200, accepted: 2,
 			errs:       map[int]string{1: reasonInvalid, 2: reasonNotObject, 4: reasonTooLarge, 5: reasonInvalid},
 			wantStored: []string{`{"a":1}`, `{"b":2}`}, wantKeys: []string{"", ""}},
+		{name: "object on several lines", body: []byte("{\"DeviceID\":\"m\",\r\n \"v\":1}"), status: 200, accepted: 1,
+			wantStored: []string{"{\"DeviceID\":\"m\",\r\n \"v\":1}"}},
+		{name: "array over lines", body: []byte("[{\"a\":1},\n{\"b\":\r2}]"), status: 200, accepted: 2,
+			wantStored: []string{`{"a":1}`, "{\"b\":\r2}"}},
 		{name: "array with empty element", body: []byte(`[{"a":1},,{"b":2}]`), status: 200, accepted: 2,
 			errs: map[int]string{1: reasonEmpty}, wantStored: []string{`{"a":1}`, `{"b":2}`}},
 		{name: "none valid", body: []byte("1\n2"), status: 400, errs: map[int]string{0: reasonNotObject, 1: reasonNotObject}},
@@ -156,6 +160,11 @@ func TestHTTPBodies(t *testing.T) {
 			for j, rec := range recs {
 				if string(rec.Data) != tt.wantStored[j] {
 					t.Errorf("record %d = %q, want %q", j, rec.Data, tt.wantStored[j])
+				}
+				// Checked events on one line are marked so (the lake
+				// trusts the mark).
+				if want := !bytes.ContainsAny(rec.Data, "\r\n"); rec.JSONLine != want {
+					t.Errorf("record %d %q: JSONLine %v, want %v", j, rec.Data, rec.JSONLine, want)
 				}
 				if tt.wantKeys != nil && rec.Key != tt.wantKeys[j] {
 					t.Errorf("record %d key %q, want %q", j, rec.Key, tt.wantKeys[j])

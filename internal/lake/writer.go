@@ -317,10 +317,14 @@ func (w *Writer) Add(m *stream.Message) error {
 	} else {
 		for i, rec := range w.scratch {
 			var code, msg string
-			if r := rs[outEvents]; r != nil && w.opts.Format == FormatParquet {
+			switch r := rs[outEvents]; {
+			case r != nil && w.opts.Format == FormatParquet:
 				// Validates and files the members for writeParquet in one pass.
 				code, msg = w.schema.addEvent(r, rec.Data)
-			} else {
+			case rec.JSONLine:
+				// Ingest checked it: one JSON object on one line, which is
+				// all classify looks for.
+			default:
 				code, msg = classify(rec.Data)
 			}
 			if code == "" {

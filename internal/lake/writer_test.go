@@ -613,3 +613,32 @@ func TestWriterParquetMembers(t *testing.T) {
 		t.Errorf("rows\n%v\nwant\n%v", rows, wantRows)
 	}
 }
+
+// TestWriterTrustsJSONLine: a record marked JSONLine (ingest checked it) is
+// written as it is (without being checked again); unmarked records are
+// checked.
+func TestWriterTrustsJSONLine(t *testing.T) {
+	dir := t.TempDir()
+	w := newTestWriter(t, dir, Options{})
+	recs := []stream.Record{
+		{Key: "k", Data: []byte(`{"DeviceID":"a"}`), JSONLine: true},
+		{Key: "k", Data: []byte(`{"DeviceID":"b"`)},
+	}
+	m := rawMsg(1, t0, stream.AppendFrame(nil, recs))
+	if err := w.Add(m.Message); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	files := lakeFiles(t, dir)
+	if len(files) != 2 {
+		t.Fatalf("files %q", files)
+	}
+	if lines, want := readLines(t, filepath.Join(dir, files[1])), []string{`{"DeviceID":"a"}`}; !slices.Equal(lines, want) {
+		t.Errorf("events %q, want %q", lines, want)
+	}
+	if lines := readLines(t, filepath.Join(dir, files[0])); len(lines) != 1 || !strings.Contains(lines[0], CodeInvalidJSON) {
+		t.Errorf("error records %q, want one %s", lines, CodeInvalidJSON)
+	}
+}

@@ -16,14 +16,18 @@ import (
 // Key is the partition key (device id, or the Kinesis PartitionKey). The
 // hash field is present only with flag flagHashKey: a Kinesis
 // ExplicitHashKey (decimal), which decides the record's shard instead of
-// MD5(Key). Attrs
+// MD5(Key). Flag flagJSONLine carries Record.JSONLine. Attrs
 // are dimensions the front door learned outside the payload (the device id
 // from an MQTT topic); the processor adds them only when the payload lacks
 // them, and the lake ignores them.
 const frameVersion = 1
 
 // Record flags.
-const flagHashKey = 1 << 0
+const (
+	flagHashKey  = 1 << 0
+	flagJSONLine = 1 << 1 // Record.JSONLine
+	knownFlags   = flagHashKey | flagJSONLine
+)
 
 // Record is one device event inside a frame.
 type Record struct {
@@ -32,6 +36,12 @@ type Record struct {
 	HashKey string
 	Attrs   []Attr
 	Data    []byte
+	// JSONLine says that the front door checked Data: it is one
+	// syntactically valid JSON object (RFC 8259, as encoding/json.Valid
+	// accepts it) with no '\n' or '\r' byte, so a consumer that needs no
+	// more than that (the lake's JSON Lines) need not check it again.
+	// False says nothing either way.
+	JSONLine bool
 }
 
 // Attr is a name/value pair learned outside the payload.
@@ -48,11 +58,14 @@ func AppendFrameHeader(dst []byte, n int) []byte {
 
 // AppendRecord appends one record to a frame started by AppendFrameHeader.
 func AppendRecord(dst []byte, r Record) []byte {
+	var flags byte
 	if r.HashKey != "" {
-		dst = append(dst, flagHashKey)
-	} else {
-		dst = append(dst, 0)
+		flags |= flagHashKey
 	}
+	if r.JSONLine {
+		flags |= flagJSONLine
+	}
+	dst = append(dst, flags)
 	dst = binary.AppendUvarint(dst, uint64(len(r.Key)))
 	dst = append(dst, r.Key...)
 	if r.HashKey != "" {
@@ -106,13 +119,13 @@ func DecodeFrame(frame []byte, fn func(i int, r Record) error) error {
 			return fmt.Errorf("%w: record %d truncated", ErrBadFrame, i)
 		}
 		flags := p[0]
-		if flags&^flagHashKey != 0 {
+		if flags&^knownFlags != 0 {
 			// A frame that uses an unknown flag was written by a newer
 			// sluice and must not be misread.
 			return fmt.Errorf("%w: record %d has unknown flags %#x", ErrBadFrame, i, flags)
 		}
 		p = p[1:]
-		var r Record
+		r := Record{JSONLine: flags&flagJSONLine != 0}
 		var b []byte
 		if b, p, err = readBytes(p); err != nil {
 			return fmt.Errorf("%w: record %d key: %v", ErrBadFrame, i, err)

@@ -39,6 +39,7 @@ func TestFrameRoundTrip(t *testing.T) {
 		}},
 		{"binary", []stream.Record{{Key: "\x00\xff", Data: []byte{0, 1, 2, 0x80, 0xff}}}},
 		{"hash key", []stream.Record{{Key: "k", HashKey: "340282366920938463463374607431768211455", Data: []byte("x")}, {Key: "j", Data: []byte("y")}}},
+		{"json line", []stream.Record{{Key: "k", Data: []byte(`{"a":1}`), JSONLine: true}, {Key: "k", HashKey: "7", Data: []byte(`{}`), JSONLine: true}, {Data: []byte("x")}}},
 		{"long key", []stream.Record{{Key: string(bytes.Repeat([]byte("k"), 70000)), Data: []byte("d")}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,7 +62,7 @@ func TestFrameRoundTrip(t *testing.T) {
 			}
 			for i := range got {
 				want := tc.recs[i]
-				if got[i].Key != want.Key || !bytes.Equal(got[i].Data, want.Data) ||
+				if got[i].Key != want.Key || got[i].HashKey != want.HashKey || got[i].JSONLine != want.JSONLine || !bytes.Equal(got[i].Data, want.Data) ||
 					len(got[i].Attrs) != len(want.Attrs) || (len(want.Attrs) > 0 && !reflect.DeepEqual(got[i].Attrs, want.Attrs)) {
 					t.Errorf("record %d = %+v, want %+v", i, got[i], want)
 				}
@@ -91,7 +92,7 @@ func TestDecodeFrameErrors(t *testing.T) {
 		{"trailing", append(append([]byte(nil), good...), 0)},
 		{"truncated", good[:len(good)-1]},
 		{"truncated in attrs", good[:6]},
-		{"unknown flag", append([]byte{1, 1, 2}, good[3:]...)},
+		{"unknown flag", append([]byte{1, 1, 4}, good[3:]...)},
 		{"truncated hash key", []byte{1, 1, 1, 1, 'k', 5, 'x'}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,7 +146,6 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatal("encode(decode(encode(x))) != encode(x)")
 		}
 		// The input's own bytes are not compared: varints have several
-		// encodings, and the per-record flags byte is reserved and ignored
-		// by DecodeFrame (AppendRecord writes 0).
+		// encodings.
 	})
 }
