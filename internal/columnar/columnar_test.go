@@ -36,3 +36,83 @@ func TestSpreadLevels(t *testing.T) {
 		}
 	}
 }
+
+// TestCodesStale checks that dictionary codes vanish once a column
+// changes, however it is changed.
+func TestCodesStale(t *testing.T) {
+	d := NewDict([]string{"a", "b"})
+	mk := func() *Column {
+		c := NewColumn(String, 4)
+		c.AppendString("b")
+		c.AppendString("a")
+		c.SetCodes([]int32{1, 0}, d)
+		c.SetHold(NewHold(nil))
+		return c
+	}
+	for _, x := range []struct {
+		name   string
+		change func(c *Column) *Column
+		codes  bool
+	}{
+		{"unchanged", func(c *Column) *Column { return c }, true},
+		{"append", func(c *Column) *Column { c.AppendString("a"); return c }, false},
+		{"append null", func(c *Column) *Column { c.AppendNull(); return c }, false},
+		{"reset", func(c *Column) *Column { c.Reset(); c.AppendString("x"); c.AppendString("y"); return c }, false},
+		{"reslice", func(c *Column) *Column { v := *c; v.Strs = v.Strs[1:]; return &v }, false},
+		{"shorter view", func(c *Column) *Column { v := *c; v.Strs = v.Strs[:1]; return &v }, false},
+		{"direct append", func(c *Column) *Column {
+			c.Strs = append(c.Strs, "z")
+			return c
+		}, false},
+		{"spread levels", func(c *Column) *Column { c.SpreadLevels(nil, 0, 2); return c }, false},
+	} {
+		c := x.change(mk())
+		codes, dict := c.Codes()
+		if (dict != nil) != x.codes {
+			t.Errorf("%s: codes %v, want present=%v", x.name, codes, x.codes)
+		}
+		if dict != nil {
+			for i, code := range codes {
+				if dict.Strs()[code] != c.Strs[i] {
+					t.Errorf("%s: row %d code %d is %q, string %q", x.name, i, code, dict.Strs()[code], c.Strs[i])
+				}
+			}
+		}
+	}
+}
+
+// TestHold checks the reference counting: release runs once, after the
+// producer's reference and every retained one are dropped.
+func TestHold(t *testing.T) {
+	runs := 0
+	h := NewHold(func() { runs++ })
+	c := &Column{Type: Float64, Floats: []float64{1}}
+	if c.Retain() != nil {
+		t.Fatal("Retain without a hold")
+	}
+	c.SetHold(h)
+	r1, r2 := c.Retain(), c.Retain()
+	if r1 != h || r2 != h {
+		t.Fatal("Retain did not return the hold")
+	}
+	h.Release() // the producer's
+	r1.Release()
+	if runs != 0 {
+		t.Fatal("released while retained")
+	}
+	r2.Release()
+	if runs != 1 {
+		t.Fatalf("release ran %d times", runs)
+	}
+	if c.Retain() != nil {
+		t.Fatal("Retain after the last release")
+	}
+	h.Release()
+	if runs != 1 {
+		t.Fatalf("release ran %d times after an extra Release", runs)
+	}
+	c.AppendFloat(2)
+	if c.hold != nil {
+		t.Fatal("a mutated column kept its hold")
+	}
+}

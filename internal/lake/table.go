@@ -229,6 +229,8 @@ type Table struct {
 	parts    []partCol // partition columns, in PARTITIONED BY order
 	stats    *statCounters
 	parallel int
+	// slowParquet turns off the fast page reader (tests compare the two).
+	slowParquet bool
 }
 
 type partCol struct {

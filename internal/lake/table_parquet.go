@@ -32,6 +32,7 @@ type parquetDecoder struct {
 	want  []wantCol
 	preds []plan.ColPred
 	vals  []parquet.Value
+	pages chunkReader
 	// free holds the buffers of row groups every reader is done with (see
 	// rowGroup), so that decoding a row group allocates little in the
 	// steady state.
@@ -92,6 +93,7 @@ type pqLeaf struct {
 	leaf     int
 	kind     parquet.Kind
 	optional bool
+	maxDef   int
 	tsUnit   int64 // nanoseconds per unit for INT64 timestamps
 	date     bool  // INT32 DATE
 }
@@ -126,7 +128,7 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit emitFunc) (e
 		if !ok || lc.MaxRepetitionLevel != 0 {
 			continue
 		}
-		l := pqLeaf{leaf: lc.ColumnIndex, kind: lc.Node.Type().Kind(), optional: lc.MaxDefinitionLevel > 0, tsUnit: 1e6}
+		l := pqLeaf{leaf: lc.ColumnIndex, kind: lc.Node.Type().Kind(), optional: lc.MaxDefinitionLevel > 0, maxDef: lc.MaxDefinitionLevel, tsUnit: 1e6}
 		if lt := lc.Node.Type().LogicalType(); lt != nil {
 			switch v := lt.Value.(type) {
 			case *format.TimestampType:
@@ -182,10 +184,20 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit emitFunc) (e
 				}
 				continue
 			}
+			var cc *format.ColumnChunk
 			if g < len(md.RowGroups) && cols[i].leaf < len(md.RowGroups[g].Columns) {
-				d.t.stats.bytes.Add(md.RowGroups[g].Columns[cols[i].leaf].MetaData.TotalCompressedSize)
+				cc = &md.RowGroups[g].Columns[cols[i].leaf]
+				d.t.stats.bytes.Add(cc.MetaData.TotalCompressedSize)
 			}
-			if err := d.readChunk(chunks[cols[i].leaf], cols[i], n, c, &rgb.codes[i]); err != nil {
+			err := errNotFast
+			if cc != nil && !d.t.slowParquet && fastChunk(cols[i], cc, c.Type) {
+				err = d.pages.read(fh, f.size, cc, cols[i], int(n), c, &rgb.codes[i])
+			}
+			if errors.Is(err, errNotFast) {
+				c.Reset()
+				err = d.readChunk(chunks[cols[i].leaf], cols[i], n, c, &rgb.codes[i])
+			}
+			if err != nil {
 				return fmt.Errorf("lake: reading column %q of row group %d of %s: %w", w.name, g, f.path, err)
 			}
 			if c.Len() != int(n) {
@@ -502,10 +514,14 @@ func (d *parquetDecoder) appendPage(page parquet.Page, l *pqLeaf, n int, dst *co
 			levels = nil
 		}
 	}
-	// Fast paths: the physical type is the column's type.
+	// Fast paths: the physical type is the column's type. (Data of a
+	// dictionary-coded page is its indexes: only strings read them here.)
 	start := dst.Len()
 	data := page.Data()
+	coded := page.Dictionary() != nil
 	switch {
+	case coded && l.kind != parquet.ByteArray:
+		// the slow path below reads values through the dictionary
 	case l.kind == parquet.Double && dst.Type == columnar.Float64:
 		v := data.Double()
 		if len(v) < nn {

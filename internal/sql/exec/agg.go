@@ -329,7 +329,10 @@ func (a *aggregator) consume(ch *chunk, where evaluator) error {
 			}
 		}
 	}
-	if masked || !a.binGroups(ch) {
+	switch {
+	case masked && len(a.o.keys) == 0:
+		// maskGids left 0 (the one group) or -1 in every row
+	case masked || !a.binGroups(ch):
 		keys, err := evalAll(a.o.keys, ch)
 		if err != nil {
 			return err

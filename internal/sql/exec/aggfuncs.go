@@ -114,6 +114,15 @@ func (a *countAgg) add(args []*columnar.Column, gids []int32, n int) error {
 			}
 		}
 	case a.star:
+		if len(a.n) == 1 {
+			// One group (no GROUP BY): count in a register.
+			k := 0
+			for _, g := range gids[:n] {
+				k += int(^uint32(g) >> 31) // 1 when g >= 0
+			}
+			a.n[0] += int64(k)
+			return nil
+		}
 		for _, g := range gids[:n] {
 			if g >= 0 {
 				a.n[g]++
@@ -304,6 +313,18 @@ func (a *avgAgg) add(args []*columnar.Column, gids []int32, n int) error {
 	if c.Type == columnar.Unknown {
 		return nil
 	}
+	if len(a.n) == 1 && c.Type == columnar.Float64 && c.Nulls == nil {
+		// One group (no GROUP BY): a tight loop kept in registers.
+		sum, k := a.sum[0], a.n[0]
+		for i, v := range c.Floats[:n] {
+			if gids[i] >= 0 {
+				sum += v
+				k++
+			}
+		}
+		a.sum[0], a.n[0] = sum, k
+		return nil
+	}
 	for i, g := range gids[:n] {
 		if g >= 0 && nonNull(c, i) {
 			a.sum[g] += numAt(c, i)
@@ -370,12 +391,41 @@ func (a *extremeAgg) add(args []*columnar.Column, gids []int32, n int) error {
 	}
 	return nil
 }
+
+// addFloat1 is add for one group of NULL-free DOUBLEs, the running
+// extreme kept in a register. The order is fn.CompareFloat's: NaN is the
+// greatest, and of equal values (0 and -0) the first stays.
 func (a *extremeAgg) addFloat1(c *columnar.Column, gids []int32, n int) {
-	for i, g := range gids[:n] {
-		if g >= 0 {
-			a.offer(g, c, i)
+	vals := c.Floats[:n]
+	gids = gids[:n]
+	best, seen := a.vals.Floats[0], a.seen[0]
+	i := 0
+	for ; !seen && i < n; i++ {
+		if gids[i] >= 0 {
+			best, seen = vals[i], true
 		}
 	}
+	if !seen {
+		return
+	}
+	if a.max {
+		for ; i < n; i++ {
+			if v := vals[i]; gids[i] >= 0 && (v > best || (v != v && best == best)) {
+				best = v
+			}
+		}
+	} else {
+		for ; i < n; i++ {
+			if v := vals[i]; gids[i] >= 0 && (v < best || (best != best && v == v)) {
+				best = v
+			}
+		}
+	}
+	a.vals.Floats[0] = best
+	if a.vals.Nulls != nil {
+		a.vals.Nulls[0] = false
+	}
+	a.seen[0] = true
 }
 func (a *extremeAgg) merge(o aggFunc, to []int32) error {
 	b := o.(*extremeAgg)

@@ -22,9 +22,12 @@ type groupTable struct {
 	null  int32 // group of the NULL key in single-key modes; -1 none
 	// modeStr over dictionary-coded columns: dictG[code] is 1 + the group
 	// of entry code of dict, 0 when not looked up yet. Holding the *Dict
-	// keeps it (immutable) alive, so the address cannot be reused.
+	// keeps it (immutable) alive, so the address cannot be reused. dicts
+	// keeps the arrays of a few recent dictionaries (scans read several
+	// files at once, each with its own).
 	dict  *columnar.Dict
 	dictG []int32
+	dicts map[*columnar.Dict][]int32
 	buf   []byte
 	bytes int64 // memory held by maps and keys, approximately
 }
@@ -215,11 +218,7 @@ func (t *groupTable) find(cols []*columnar.Column, n int, gids []int32, insert, 
 // groups by their codes without hashing strings.
 func (t *groupTable) findCodes(c *columnar.Column, codes []int32, d *columnar.Dict, gids []int32, insert, skipNeg bool) {
 	if t.dict != d {
-		t.bytes -= 4 * int64(cap(t.dictG))
-		t.dict = d
-		t.dictG = growSlice(t.dictG[:0], d.Len())[:d.Len()]
-		clear(t.dictG)
-		t.bytes += 4 * int64(cap(t.dictG))
+		t.switchDict(d)
 	}
 	dictG := t.dictG
 	if c.Nulls == nil && !skipNeg {
@@ -249,6 +248,34 @@ func (t *groupTable) findCodes(c *columnar.Column, codes []int32, d *columnar.Di
 		}
 		gids[i] = g - 1
 	}
+}
+
+// maxDicts bounds the dictionaries a groupTable remembers.
+const maxDicts = 8
+
+// switchDict makes d the current dictionary, with the groups found for
+// its entries before if it is one of the recent ones.
+func (t *groupTable) switchDict(d *columnar.Dict) {
+	if t.dicts == nil {
+		t.dicts = make(map[*columnar.Dict][]int32)
+	}
+	if t.dict != nil {
+		t.dicts[t.dict] = t.dictG
+	}
+	t.dict = d
+	if g, ok := t.dicts[d]; ok {
+		t.dictG = g
+		return
+	}
+	if len(t.dicts) >= maxDicts {
+		for k, g := range t.dicts {
+			t.bytes -= 4 * int64(cap(g))
+			delete(t.dicts, k)
+		}
+	}
+	t.dictG = make([]int32, d.Len())
+	t.dicts[d] = t.dictG
+	t.bytes += 4 * int64(cap(t.dictG))
 }
 
 // findEntry looks up (and with insert, adds) the group of dictionary

@@ -1,0 +1,513 @@
+package lake
+
+// The fast path of Parquet scans: a flat column chunk (no repetition, at
+// most one definition level) of DOUBLE, INT64, INT32 or BYTE_ARRAY values
+// read into a sluice column of the matching type is read with one ReadAt
+// and decoded page by page straight into the column's slice: no
+// parquet.Page or parquet.Value, no per-page allocation in the steady
+// state. Strings of dictionary-coded chunks become the column's
+// columnar.Dict and codes. Everything else (nested or encrypted columns,
+// other type pairs, an encoding parquet-go does not know) goes the
+// parquet-go way (readChunk).
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/rle"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/sluice-dev/sluice/internal/columnar"
+)
+
+// errNotFast reports a chunk the fast path does not handle; the caller
+// resets the column and reads the chunk with parquet-go instead.
+var errNotFast = errors.New("lake: not a fast-path Parquet chunk")
+
+// chunkReader holds a decoder's buffers for fast-path chunks.
+type chunkReader struct {
+	buf    []byte // the chunk as stored
+	page   []byte // a decompressed page
+	levels []byte
+	idx    []int32
+	floats []float64
+	ints   []int64
+	ints32 []int32
+	bytes  []byte
+	offs   []uint32
+	hdr    format.PageHeader
+	br     bytes.Reader
+	proto  thrift.CompactProtocol
+	// The last dictionary of strings, reused when the next chunk's
+	// dictionary page holds the same bytes (files a writer cut from one
+	// stream of a steady fleet often do): no new strings, and readers
+	// that remember facts per dictionary (GROUP BY) find them again.
+	lastDictPage string
+	lastDict     *columnar.Dict
+}
+
+// fastChunk reports whether the fast path reads leaf l into a column of
+// type t.
+func fastChunk(l *pqLeaf, cc *format.ColumnChunk, t columnar.Type) bool {
+	if l.maxDef > 1 || cc.FilePath != "" || cc.CryptoMetadata.Value != nil || len(cc.EncryptedColumnMetadata) > 0 {
+		return false
+	}
+	switch l.kind {
+	case parquet.Double:
+		return t == columnar.Float64
+	case parquet.Int64:
+		return t == columnar.Int64 || t == columnar.Timestamp
+	case parquet.Int32:
+		return t == columnar.Int64 || (t == columnar.Date && l.date)
+	case parquet.ByteArray:
+		return t == columnar.String
+	}
+	return false
+}
+
+// read decodes the n rows of the chunk described by cc from fh (size
+// bytes long) into the empty column dst; *codes receives the dictionary
+// codes of a VARCHAR column whose pages are all dictionary-coded (then
+// attached to dst).
+func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l *pqLeaf, n int, dst *columnar.Column, codes *[]int32) error {
+	md := &cc.MetaData
+	start := md.DataPageOffset
+	if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
+		start = md.DictionaryPageOffset
+	}
+	if start < 4 || md.TotalCompressedSize <= 0 || start+md.TotalCompressedSize > size-8 || start+md.TotalCompressedSize < start {
+		return fmt.Errorf("column chunk at %d+%d does not fit in %d bytes", start, md.TotalCompressedSize, size)
+	}
+	r.buf = grow(r.buf, int(md.TotalCompressedSize))
+	if _, err := fh.ReadAt(r.buf, start); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	codec := parquet.LookupCompressionCodec(md.Codec)
+	compressed := md.Codec != format.Uncompressed
+	var (
+		dictStrs  []string
+		dict      *columnar.Dict
+		dictVals  pageVals // dictionary of a fixed-width column
+		haveDict  bool
+		coded     = dst.Type == columnar.String
+		rest      = r.buf
+		levelsEnc = rle.Encoding{BitWidth: 1}
+	)
+	*codes = (*codes)[:0]
+	for dst.Len() < n {
+		if len(rest) == 0 {
+			return fmt.Errorf("column chunk ends after %d of %d rows", dst.Len(), n)
+		}
+		r.hdr = format.PageHeader{}
+		r.br.Reset(rest)
+		if err := thrift.NewDecoder(r.proto.NewReader(&r.br)).Decode(&r.hdr); err != nil {
+			return fmt.Errorf("page header: %w", err)
+		}
+		hl := len(rest) - r.br.Len()
+		cs := int(r.hdr.CompressedPageSize)
+		if cs < 0 || cs > len(rest)-hl {
+			return fmt.Errorf("page of %d bytes does not fit in the chunk's %d", cs, len(rest)-hl)
+		}
+		raw := rest[hl : hl+cs]
+		rest = rest[hl+cs:]
+		switch r.hdr.Type {
+		case format.DictionaryPage:
+			if haveDict {
+				return errNotFast // a second dictionary: leave it to parquet-go
+			}
+			haveDict = true
+			h, _ := r.hdr.DictionaryPageHeader.Get()
+			if h.Encoding != format.Plain && h.Encoding != format.PlainDictionary {
+				return errNotFast
+			}
+			data, err := r.decompress(codec, compressed, raw, int(r.hdr.UncompressedPageSize))
+			if err != nil {
+				return err
+			}
+			if h.NumValues < 0 {
+				return fmt.Errorf("dictionary of %d values", h.NumValues)
+			}
+			if dst.Type == columnar.String {
+				if dict, err = r.stringDict(data, int(h.NumValues)); err != nil {
+					return err
+				}
+				dictStrs = dict.Strs()
+			} else if dictVals, err = r.plainVals(l.kind, data, int(h.NumValues)); err != nil {
+				return err
+			} else {
+				// Keep the dictionary apart from the scratch the data
+				// pages decode into.
+				dictVals = dictVals.clone()
+			}
+		case format.DataPage, format.DataPageV2:
+			var (
+				numValues  int
+				enc        format.Encoding
+				levelBytes []byte
+				values     []byte
+			)
+			if r.hdr.Type == format.DataPage {
+				h, _ := r.hdr.DataPageHeader.Get()
+				numValues, enc = int(h.NumValues), h.Encoding
+				data, err := r.decompress(codec, compressed, raw, int(r.hdr.UncompressedPageSize))
+				if err != nil {
+					return err
+				}
+				if l.maxDef > 0 {
+					if h.DefinitionLevelEncoding != format.RLE {
+						return errNotFast
+					}
+					if len(data) < 4 {
+						return errors.New("data page too short for its levels")
+					}
+					ln := int(binary.LittleEndian.Uint32(data))
+					if ln < 0 || ln > len(data)-4 {
+						return fmt.Errorf("levels of %d bytes in a page of %d", ln, len(data))
+					}
+					levelBytes, data = data[4:4+ln], data[4+ln:]
+				}
+				values = data
+			} else {
+				h, _ := r.hdr.DataPageHeaderV2.Get()
+				numValues, enc = int(h.NumValues), h.Encoding
+				rl, dl := int(h.RepetitionLevelsByteLength), int(h.DefinitionLevelsByteLength)
+				if rl != 0 || dl < 0 || dl > len(raw) {
+					return fmt.Errorf("v2 page with %d+%d level bytes of %d", rl, dl, len(raw))
+				}
+				levelBytes, values = raw[:dl], raw[dl:]
+				if isc, ok := h.IsCompressed.Get(); compressed && (!ok || isc) {
+					var err error
+					if values, err = r.decompress(codec, true, values, int(r.hdr.UncompressedPageSize)-dl); err != nil {
+						return err
+					}
+				}
+			}
+			take := min(numValues, n-dst.Len())
+			if numValues <= 0 {
+				return fmt.Errorf("data page of %d values", numValues)
+			}
+			var levels []byte
+			nn := take
+			if l.maxDef > 0 {
+				var err error
+				if r.levels, err = levelsEnc.DecodeLevels(r.levels[:0], levelBytes); err != nil {
+					return fmt.Errorf("definition levels: %w", err)
+				}
+				if len(r.levels) < take {
+					return fmt.Errorf("page has %d levels for %d rows", len(r.levels), take)
+				}
+				levels = r.levels[:take]
+				nn = 0
+				for _, v := range levels {
+					nn += int(v & 1)
+				}
+				if nn == take {
+					levels = nil
+				} else {
+					for _, v := range levels {
+						if v > 1 {
+							return fmt.Errorf("definition level %d in a flat column", v)
+						}
+					}
+				}
+			}
+			start := dst.Len()
+			var err error
+			switch {
+			case enc == format.RLEDictionary || enc == format.PlainDictionary:
+				if !haveDict {
+					return errors.New("dictionary-coded page without a dictionary")
+				}
+				if r.idx, err = decodeIndexes(r.idx[:0], values); err != nil {
+					return err
+				}
+				if len(r.idx) < nn {
+					return fmt.Errorf("page has %d values, want %d", len(r.idx), nn)
+				}
+				idx := r.idx[:nn]
+				if dst.Type == columnar.String {
+					for _, i := range idx {
+						if uint(i) >= uint(len(dictStrs)) {
+							return fmt.Errorf("dictionary index %d out of %d", i, len(dictStrs))
+						}
+						dst.Strs = append(dst.Strs, dictStrs[i])
+					}
+					if coded {
+						*codes = appendPageCodes(*codes, idx, levels)
+					}
+				} else if err = dictVals.gather(idx, l, dst); err != nil {
+					return err
+				}
+			default:
+				coded = false
+				if err = r.appendValues(l, enc, values, nn, dst); err != nil {
+					return err
+				}
+			}
+			dst.SpreadLevels(levels, start, nn)
+		}
+	}
+	if coded && dict != nil && dict.Len() > 0 && len(*codes) == dst.Len() {
+		dst.SetCodes(*codes, dict)
+	}
+	return nil
+}
+
+// decompress returns the page body, decompressed into r.page if the
+// chunk is compressed.
+func (r *chunkReader) decompress(codec interface {
+	Decode(dst, src []byte) ([]byte, error)
+}, compressed bool, raw []byte, size int) ([]byte, error) {
+	if !compressed {
+		return raw, nil
+	}
+	if size < 0 || size > 1<<30 {
+		return nil, fmt.Errorf("page of %d bytes uncompressed", size)
+	}
+	out, err := codec.Decode(grow(r.page, size)[:0], raw)
+	if err != nil {
+		return nil, fmt.Errorf("decompressing a page: %w", err)
+	}
+	r.page = out
+	return out, nil
+}
+
+// stringDict decodes a PLAIN dictionary page of n byte arrays into one
+// string (one allocation) and entries slicing it; a page identical to the
+// previous chunk's gives the previous dictionary back.
+func (r *chunkReader) stringDict(data []byte, n int) (*columnar.Dict, error) {
+	if r.lastDict != nil && r.lastDict.Len() == n && string(data) == r.lastDictPage {
+		return r.lastDict, nil
+	}
+	all := string(data)
+	strs := make([]string, n)
+	p := 0
+	for i := range strs {
+		if len(all)-p < 4 {
+			return nil, fmt.Errorf("dictionary page ends at entry %d of %d", i, n)
+		}
+		ln := int(binary.LittleEndian.Uint32(data[p:]))
+		p += 4
+		if ln < 0 || ln > len(all)-p {
+			return nil, fmt.Errorf("dictionary entry %d of %d bytes past the page end", i, ln)
+		}
+		strs[i] = all[p : p+ln]
+		p += ln
+	}
+	r.lastDictPage, r.lastDict = all, columnar.NewDict(strs)
+	return r.lastDict, nil
+}
+
+// pageVals is a decoded run of fixed-width values (one slice used).
+type pageVals struct {
+	floats []float64
+	ints   []int64
+	ints32 []int32
+}
+
+func (v pageVals) clone() pageVals {
+	return pageVals{floats: append([]float64(nil), v.floats...), ints: append([]int64(nil), v.ints...), ints32: append([]int32(nil), v.ints32...)}
+}
+
+// plainVals decodes n PLAIN values of a fixed-width kind into r's scratch.
+func (r *chunkReader) plainVals(kind parquet.Kind, data []byte, n int) (pageVals, error) {
+	var err error
+	var v pageVals
+	enc := parquet.LookupEncoding(format.Plain)
+	switch kind {
+	case parquet.Double:
+		r.floats, err = enc.DecodeDouble(r.floats[:0], data)
+		v.floats = r.floats
+	case parquet.Int64:
+		r.ints, err = enc.DecodeInt64(r.ints[:0], data)
+		v.ints = r.ints
+	case parquet.Int32:
+		r.ints32, err = enc.DecodeInt32(r.ints32[:0], data)
+		v.ints32 = r.ints32
+	default:
+		return v, errNotFast
+	}
+	if err != nil {
+		return v, err
+	}
+	if max(len(v.floats), len(v.ints), len(v.ints32)) < n {
+		return v, fmt.Errorf("dictionary page has fewer than %d values", n)
+	}
+	return v, nil
+}
+
+// gather appends the dictionary values idx to dst, converted.
+func (v pageVals) gather(idx []int32, l *pqLeaf, dst *columnar.Column) error {
+	m := max(len(v.floats), len(v.ints), len(v.ints32))
+	for _, i := range idx {
+		if uint(i) >= uint(m) {
+			return fmt.Errorf("dictionary index %d out of %d", i, m)
+		}
+	}
+	switch {
+	case v.floats != nil:
+		for _, i := range idx {
+			dst.Floats = append(dst.Floats, v.floats[i])
+		}
+	case v.ints != nil:
+		unit := int64(1)
+		if dst.Type == columnar.Timestamp {
+			unit = l.tsUnit
+		}
+		for _, i := range idx {
+			dst.Ints = append(dst.Ints, v.ints[i]*unit)
+		}
+	case v.ints32 != nil:
+		for _, i := range idx {
+			dst.Ints = append(dst.Ints, int64(v.ints32[i]))
+		}
+	}
+	return nil
+}
+
+// appendValues appends nn values of a page that is not dictionary-coded.
+func (r *chunkReader) appendValues(l *pqLeaf, enc format.Encoding, values []byte, nn int, dst *columnar.Column) error {
+	short := func(have int) error { return fmt.Errorf("page has %d values, want %d", have, nn) }
+	if enc == format.Plain {
+		// The common case, without a scratch copy.
+		switch l.kind {
+		case parquet.Double:
+			if len(values) < 8*nn {
+				return short(len(values) / 8)
+			}
+			for i := range nn {
+				dst.Floats = append(dst.Floats, math.Float64frombits(binary.LittleEndian.Uint64(values[8*i:])))
+			}
+			return nil
+		case parquet.Int64:
+			if len(values) < 8*nn {
+				return short(len(values) / 8)
+			}
+			unit := int64(1)
+			if dst.Type == columnar.Timestamp {
+				unit = l.tsUnit
+			}
+			for i := range nn {
+				dst.Ints = append(dst.Ints, int64(binary.LittleEndian.Uint64(values[8*i:]))*unit)
+			}
+			return nil
+		case parquet.Int32:
+			if len(values) < 4*nn {
+				return short(len(values) / 4)
+			}
+			for i := range nn {
+				dst.Ints = append(dst.Ints, int64(int32(binary.LittleEndian.Uint32(values[4*i:]))))
+			}
+			return nil
+		}
+	}
+	e := parquet.LookupEncoding(enc)
+	var err error
+	switch l.kind {
+	case parquet.Double:
+		if r.floats, err = e.DecodeDouble(r.floats[:0], values); err == nil && len(r.floats) < nn {
+			err = short(len(r.floats))
+		}
+		if err == nil {
+			dst.Floats = append(dst.Floats, r.floats[:nn]...)
+		}
+	case parquet.Int64:
+		if r.ints, err = e.DecodeInt64(r.ints[:0], values); err == nil && len(r.ints) < nn {
+			err = short(len(r.ints))
+		}
+		if err == nil {
+			pageVals{ints: r.ints}.appendInts(nn, l, dst)
+		}
+	case parquet.Int32:
+		if r.ints32, err = e.DecodeInt32(r.ints32[:0], values); err == nil && len(r.ints32) < nn {
+			err = short(len(r.ints32))
+		}
+		if err == nil {
+			for _, x := range r.ints32[:nn] {
+				dst.Ints = append(dst.Ints, int64(x))
+			}
+		}
+	case parquet.ByteArray:
+		if r.bytes, r.offs, err = e.DecodeByteArray(r.bytes[:0], values, r.offs[:0]); err == nil && len(r.offs) < nn+1 {
+			err = short(max(len(r.offs)-1, 0))
+		}
+		if err == nil {
+			all := string(r.bytes[r.offs[0]:r.offs[nn]])
+			base := r.offs[0]
+			for k := range nn {
+				dst.Strs = append(dst.Strs, all[r.offs[k]-base:r.offs[k+1]-base])
+			}
+		}
+	default:
+		return errNotFast
+	}
+	if errors.Is(err, errNotFast) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%s page: %w", enc, err)
+	}
+	return nil
+}
+
+func (v pageVals) appendInts(nn int, l *pqLeaf, dst *columnar.Column) {
+	unit := int64(1)
+	if dst.Type == columnar.Timestamp {
+		unit = l.tsUnit
+	}
+	for _, x := range v.ints[:nn] {
+		dst.Ints = append(dst.Ints, x*unit)
+	}
+}
+
+// decodeIndexes decodes an RLE_DICTIONARY page body (bit width, then
+// RLE/bit-packed indexes).
+func decodeIndexes(dst []int32, values []byte) ([]int32, error) {
+	if len(values) == 0 {
+		return dst, nil
+	}
+	if values[0] > 32 {
+		return dst, fmt.Errorf("dictionary index bit width %d", values[0])
+	}
+	var enc rle.DictionaryEncoding
+	out, err := enc.DecodeInt32(dst, values)
+	if err != nil {
+		return dst, fmt.Errorf("dictionary indexes: %w", err)
+	}
+	return out, nil
+}
+
+// appendPageCodes appends a page's codes: idx for the non-NULL rows, 0 for
+// NULL ones (levels nil: none).
+func appendPageCodes(codes, idx []int32, levels []byte) []int32 {
+	if levels == nil {
+		return append(codes, idx...)
+	}
+	j := 0
+	for _, v := range levels {
+		if v == 0 {
+			codes = append(codes, 0)
+		} else {
+			codes = append(codes, idx[j])
+			j++
+		}
+	}
+	return codes
+}
+
+// grow returns b with length n, reusing its memory when it can.
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}

@@ -1,0 +1,194 @@
+package lake
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/sql/plan"
+)
+
+// pqWide has a column for each path of the fast Parquet reader: strings
+// dictionary-coded and plain, optional and required; doubles plain,
+// BYTE_STREAM_SPLIT and dictionary-coded; INT64 timestamps and delta
+// integers; INT32.
+type pqWide struct {
+	Dev    *string  `parquet:"dev,optional,dict"`
+	Plain  string   `parquet:"plain"`
+	Delta  string   `parquet:"delta_s,delta"`
+	Temp   *float64 `parquet:"temp,optional"`
+	Watt   float64  `parquet:"watt"`
+	Split  float64  `parquet:"split,split"`
+	DictF  *float64 `parquet:"dict_f,optional,dict"`
+	Time   int64    `parquet:"time,timestamp(microsecond)"`
+	DeltaI int64    `parquet:"delta_i,delta"`
+	N      int32    `parquet:"n"`
+	M      *int32   `parquet:"m,optional"`
+}
+
+var pqWideCols = []TableColumn{{"dev", "string"}, {"plain", "string"}, {"delta_s", "string"}, {"temp", "double"}, {"watt", "double"},
+	{"split", "double"}, {"dict_f", "double"}, {"time", "timestamp"}, {"delta_i", "bigint"}, {"n", "bigint"}, {"m", "int"}}
+
+func wideRows(n, devices int) []pqWide {
+	rows := make([]pqWide, n)
+	for i := range rows {
+		r := pqWide{Plain: fmt.Sprintf("p%d", i%13), Delta: fmt.Sprintf("delta-%05d", i), Watt: float64(i) * 1.5, Split: -float64(i) / 3,
+			Time: 1_700_000_000_000_000 + int64(i)*1000, DeltaI: int64(i) * 7, N: int32(i - n/2)}
+		if i%5 != 0 {
+			d := fmt.Sprintf("device-%04d", (i*7)%devices)
+			r.Dev = &d
+		}
+		if i%3 != 0 {
+			v := float64(i) / 2
+			r.Temp = &v
+		}
+		if i%4 != 1 {
+			v := float64(i % 9)
+			r.DictF = &v
+		}
+		if i%2 == 0 {
+			m := int32(i)
+			r.M = &m
+		}
+		rows[i] = r
+	}
+	return rows
+}
+
+func writeWide(t testing.TB, path string, rows []pqWide, rowGroup int, opts ...parquet.WriterOption) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := parquet.NewGenericWriter[pqWide](f, append([]parquet.WriterOption{parquet.MaxRowsPerRowGroup(int64(rowGroup))}, opts...)...)
+	for i := 0; i < len(rows); i += rowGroup {
+		if _, err := w.Write(rows[i:min(len(rows), i+rowGroup)]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestParquetFastPath reads files of several shapes with the fast page
+// reader and with parquet-go's, and checks both give the rows written,
+// and that dictionary codes, where a column has them, name its strings.
+func TestParquetFastPath(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		rows     int
+		rowGroup int
+		opts     []parquet.WriterOption
+	}{
+		{"plain", 3000, 1000, nil},
+		{"small pages", 3000, 3000, []parquet.WriterOption{parquet.PageBufferSize(512)}},
+		{"page v2", 2000, 700, []parquet.WriterOption{parquet.DataPageVersion(2), parquet.PageBufferSize(2048)}},
+		{"page v1", 2000, 700, []parquet.WriterOption{parquet.DataPageVersion(1), parquet.PageBufferSize(2048)}},
+		{"snappy", 2500, 1000, []parquet.WriterOption{parquet.Compression(&parquet.Snappy)}},
+		{"zstd v1", 2500, 1000, []parquet.WriterOption{parquet.Compression(&parquet.Zstd), parquet.DataPageVersion(1), parquet.PageBufferSize(4096)}},
+		{"gzip", 1200, 1200, []parquet.WriterOption{parquet.Compression(&parquet.Gzip)}},
+		{"one row", 1, 1, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rows := wideRows(c.rows, 50)
+			writeWide(t, filepath.Join(dir, "a.parquet"), rows, c.rowGroup, c.opts...)
+			// A second file with the same dictionary (the reuse path).
+			writeWide(t, filepath.Join(dir, "b.parquet"), rows, c.rowGroup, c.opts...)
+			def := TableDef{Database: "db", Name: "w", Format: TableParquet, Location: dir, Columns: pqWideCols}
+			var results [2][][]any
+			for k, slow := range []bool{false, true} {
+				tbl, err := OpenTable(def, TableOptions{Parallelism: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				tbl.slowParquet = slow
+				results[k] = scanRowsChecked(t, tbl, plan.ScanRequest{})
+			}
+			if !reflect.DeepEqual(results[0], results[1]) {
+				for i := range min(len(results[0]), len(results[1])) {
+					if !reflect.DeepEqual(results[0][i], results[1][i]) {
+						t.Fatalf("row %d: fast %v, parquet-go %v", i, results[0][i], results[1][i])
+					}
+				}
+				t.Fatalf("fast path gave %d rows, parquet-go %d", len(results[0]), len(results[1]))
+			}
+			if len(results[0]) != 2*c.rows {
+				t.Fatalf("%d rows, want %d", len(results[0]), 2*c.rows)
+			}
+			for i, r := range rows {
+				got := results[0][i]
+				want := []any{nil, r.Plain, r.Delta, nil, r.Watt, r.Split, nil, r.Time * 1000, r.DeltaI, int64(r.N), nil}
+				if r.Dev != nil {
+					want[0] = *r.Dev
+				}
+				if r.Temp != nil {
+					want[3] = *r.Temp
+				}
+				if r.DictF != nil {
+					want[6] = *r.DictF
+				}
+				if r.M != nil {
+					want[10] = int64(*r.M)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("row %d: %v, want %v", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+// scanRowsChecked is scanRows that also checks each VARCHAR column's
+// dictionary codes against its strings, and reads files in name order.
+func scanRowsChecked(t testing.TB, tbl *Table, req plan.ScanRequest) [][]any {
+	t.Helper()
+	var mu sync.Mutex
+	var out [][]any
+	err := tbl.Scan(context.Background(), req, func(b *columnar.Batch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := b.Validate(); err != nil {
+			return err
+		}
+		for k, c := range b.Cols {
+			codes, dict := c.Codes()
+			if dict == nil {
+				continue
+			}
+			for i, code := range codes {
+				if !c.IsNull(i) && dict.Strs()[code] != c.Strs[i] {
+					return fmt.Errorf("column %s row %d: code %d is %q, string %q", b.Names[k], i, code, dict.Strs()[code], c.Strs[i])
+				}
+			}
+		}
+		for i := range b.Len() {
+			row := make([]any, len(b.Cols))
+			for k, c := range b.Cols {
+				row[k] = c.Value(i)
+			}
+			out = append(out, row)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
