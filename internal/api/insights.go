@@ -170,5 +170,5 @@ func (s *Server) insights(w http.ResponseWriter, r *http.Request) {
 		writeQueryError(w, err)
 		return
 	}
-	writeResult(w, r, res, sql, offset, req.MaxRows, time.Since(start))
+	s.writeResult(w, r, res, sql, offset, req.MaxRows, time.Since(start))
 }

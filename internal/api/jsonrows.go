@@ -11,9 +11,27 @@ import (
 
 // appendRowsJSON appends rows [from, to) of b as a JSON array of arrays, in
 // the value formats of FormatValue. Query results can be large; building
-// them as []any for encoding/json cost more than the query itself.
+// them as []any for encoding/json cost more than the query itself, and
+// the common columns (timestamps, DOUBLEs) take fast paths below.
 func appendRowsJSON(dst []byte, b *columnar.Batch, from, to int) []byte {
 	var tc tsCache
+	// Per column: how to write it, worked out once rather than per value.
+	const (
+		encTime = iota
+		encFloat
+		encOther
+	)
+	kinds := make([]uint8, len(b.Cols))
+	for j, c := range b.Cols {
+		switch {
+		case c.Type == columnar.Timestamp && !hasNulls(c, from, to):
+			kinds[j] = encTime
+		case c.Type == columnar.Float64 && !hasNulls(c, from, to):
+			kinds[j] = encFloat
+		default:
+			kinds[j] = encOther
+		}
+	}
 	dst = append(dst, '[')
 	for i := from; i < to; i++ {
 		if i > from {
@@ -24,15 +42,20 @@ func appendRowsJSON(dst []byte, b *columnar.Batch, from, to int) []byte {
 			if j > 0 {
 				dst = append(dst, ',')
 			}
-			switch {
-			case c.Type == columnar.Timestamp && !c.IsNull(i):
-				dst = append(dst, '"')
-				dst = tc.append(dst, c.Ints[i])
-				dst = append(dst, '"')
-			case c.Type == columnar.Float64 && !c.IsNull(i):
+			switch kinds[j] {
+			case encTime:
+				dst = tc.appendQuoted(dst, c.Ints[i])
+			case encFloat:
 				dst = appendFloatJSON(dst, c.Floats[i])
 			default:
-				dst = appendValueJSON(dst, c, i)
+				switch {
+				case c.Type == columnar.Timestamp && !c.IsNull(i):
+					dst = tc.appendQuoted(dst, c.Ints[i])
+				case c.Type == columnar.Float64 && !c.IsNull(i):
+					dst = appendFloatJSON(dst, c.Floats[i])
+				default:
+					dst = appendValueJSON(dst, c, i)
+				}
 			}
 		}
 		dst = append(dst, ']')
@@ -40,44 +63,88 @@ func appendRowsJSON(dst []byte, b *columnar.Batch, from, to int) []byte {
 	return append(dst, ']')
 }
 
-// tsCache formats timestamps as fn.AppendTimestamp does, reusing the
-// "YYYY-MM-DD HH:MM:" of the previous one: result rows are mostly ordered
-// by time, so most timestamps share their minute with the one before, and
-// the calendar arithmetic was half the cost of encoding a row.
-type tsCache struct {
-	minute int64 // start of the cached minute, ns
-	prefix []byte
+// hasNulls reports whether rows [from, to) of c hold a NULL.
+func hasNulls(c *columnar.Column, from, to int) bool {
+	if c.Nulls == nil {
+		return false
+	}
+	for _, n := range c.Nulls[from:to] {
+		if n {
+			return true
+		}
+	}
+	return false
 }
 
-const nsPerMinute = int64(60e9)
+// tsCache formats timestamps as fn.AppendTimestamp does, in double quotes.
+// It keeps the last one written ("YYYY-MM-DD HH:MM:SS.nnnnnnnnn") and
+// rewrites only the seconds and fraction while the minute stays the same:
+// result rows are mostly ordered by time, so most timestamps share their
+// minute with the one before, and the calendar arithmetic was half the
+// cost of encoding a row. Writing the result is then one copy.
+type tsCache struct {
+	minute int64 // start of the cached minute, ns
+	n      int   // bytes of line in use; 0: nothing cached
+	line   [48]byte
+}
 
+const (
+	nsPerMinute = int64(60e9)
+	tsQuoted    = len(`"2006-01-02 15:04:05.000000000"`)
+)
+
+// append appends the timestamp ns without quotes.
 func (tc *tsCache) append(dst []byte, ns int64) []byte {
+	q := tc.appendQuoted(dst, ns)
+	return append(q[:len(dst)], q[len(dst)+1:len(q)-1]...)
+}
+
+// appendQuoted appends the timestamp ns in double quotes.
+func (tc *tsCache) appendQuoted(dst []byte, ns int64) []byte {
 	if ns < math.MinInt64+nsPerMinute {
-		return fn.AppendTimestamp(dst, ns) // its minute starts before MinInt64
+		// Its minute starts before MinInt64.
+		dst = append(dst, '"')
+		return append(fn.AppendTimestamp(dst, ns), '"')
 	}
 	r := ns % nsPerMinute
 	if r < 0 {
 		r += nsPerMinute
 	}
 	m := ns - r // floor to the minute, also before 1970
-	if tc.prefix == nil || m != tc.minute {
-		full := fn.AppendTimestamp(tc.prefix[:0], m)
-		tc.prefix, tc.minute = full[:len(full)-len("SS.nnnnnnnnn")], m
+	if tc.n == 0 || m != tc.minute {
+		full := fn.AppendTimestamp(append(tc.line[:0], '"'), m)
+		if len(full)+1 > len(tc.line) {
+			// Too long to cache (a year of many digits): no cache.
+			tc.n = 0
+			dst = append(dst, '"')
+			return append(fn.AppendTimestamp(dst, ns), '"')
+		}
+		tc.n = len(full) + 1
+		tc.line[len(full)] = '"'
+		tc.minute = m
 	}
-	dst = append(dst, tc.prefix...)
+	// line ends in "SS.nnnnnnnnn\"": rewrite those digits.
+	l := tc.line[:tc.n]
 	sec, frac := r/1e9, r%1e9
-	dst = append(dst, digits2[sec*2], digits2[sec*2+1], '.')
-	if frac == 0 {
-		return append(dst, "000000000"...)
+	s := len(l) - 13
+	l[s], l[s+1] = digits2[sec*2], digits2[sec*2+1]
+	if frac != 0 || l[len(l)-2] != '0' || l[len(l)-10] != '0' || string(l[len(l)-9:len(l)-2]) != "0000000" {
+		for k := len(l) - 2; k > len(l)-10; k -= 2 {
+			d := frac % 100
+			frac /= 100
+			l[k], l[k-1] = digits2[d*2+1], digits2[d*2]
+		}
+		l[len(l)-10] = byte('0' + frac)
 	}
-	var buf [9]byte
-	for k := 8; k > 0; k -= 2 {
-		d := frac % 100
-		frac /= 100
-		buf[k], buf[k-1] = digits2[d*2+1], digits2[d*2]
+	if len(l) == tsQuoted && cap(dst)-len(dst) >= tsQuoted {
+		// Years 0-9999: a fixed-size copy, which compiles to a few
+		// moves instead of a call to memmove.
+		k := len(dst)
+		dst = dst[:k+tsQuoted]
+		*(*[tsQuoted]byte)(dst[k:]) = *(*[tsQuoted]byte)(l)
+		return dst
 	}
-	buf[0] = byte('0' + frac)
-	return append(dst, buf[:]...)
+	return append(dst, l...)
 }
 
 const digits2 = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
@@ -91,28 +158,25 @@ const digits2 = "000102030405060708091011121314151617181920212223242526272829303
 // 1e-4 <= |f| < 1e6 (shortest 'g' switches to %e at exponent 6).
 func appendFloatJSON(dst []byte, f float64) []byte {
 	if a := math.Abs(f); a >= 1e-4 && a < 1e6 {
-		// f = m / 10^4 exactly, then fewer decimals while m ends in 0.
+		// f = m / 10^4 exactly: m < 10^10, its integer part below 10^6.
 		if m := math.Round(a * 1e4); m/1e4 == a {
-			u, k := uint64(m), 4
-			for k > 0 && u%10 == 0 {
-				u /= 10
-				k--
-			}
+			u := uint64(m)
+			ip, fr := u/10000, u%10000
 			if f < 0 {
 				dst = append(dst, '-')
 			}
-			if k == 0 {
-				return strconv.AppendUint(dst, u, 10)
+			dst = appendSmall(dst, ip)
+			if fr == 0 {
+				return dst
 			}
-			ip := uint64(pow10[k])
-			dst = strconv.AppendUint(dst, u/ip, 10)
-			dst = append(dst, '.')
-			fr := u % ip
-			for ip /= 10; ip > 0; ip /= 10 {
-				dst = append(dst, byte('0'+fr/ip))
-				fr %= ip
+			// Four decimals, then drop trailing zeros.
+			hi, lo := fr/100, fr%100
+			dst = append(dst, '.', digits2[hi*2], digits2[hi*2+1], digits2[lo*2], digits2[lo*2+1])
+			n := len(dst)
+			for dst[n-1] == '0' {
+				n--
 			}
-			return dst
+			return dst[:n]
 		}
 	}
 	if math.IsNaN(f) || math.IsInf(f, 0) {
@@ -121,7 +185,22 @@ func appendFloatJSON(dst []byte, f float64) []byte {
 	return strconv.AppendFloat(dst, f, 'g', -1, 64)
 }
 
-var pow10 = [...]float64{1, 10, 100, 1000, 10000}
+// appendSmall appends u < 10^6 in decimal.
+func appendSmall(dst []byte, u uint64) []byte {
+	switch {
+	case u < 10:
+		return append(dst, byte('0'+u))
+	case u < 100:
+		return append(dst, digits2[u*2], digits2[u*2+1])
+	case u < 10000:
+		hi, lo := u/100, u%100
+		if hi < 10 {
+			return append(dst, byte('0'+hi), digits2[lo*2], digits2[lo*2+1])
+		}
+		return append(dst, digits2[hi*2], digits2[hi*2+1], digits2[lo*2], digits2[lo*2+1])
+	}
+	return strconv.AppendUint(dst, u, 10)
+}
 
 func appendValueJSON(dst []byte, c *columnar.Column, i int) []byte {
 	if c.IsNull(i) {

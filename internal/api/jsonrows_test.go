@@ -124,3 +124,36 @@ func BenchmarkAppendRowsJSON(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// Columns with NULLs in some rows and not in others, written from an
+// offset, as pages of a result are.
+func TestAppendRowsJSONNulls(t *testing.T) {
+	b := &columnar.Batch{}
+	ts := b.Add("t", columnar.NewColumn(columnar.Timestamp, 0))
+	f := b.Add("f", columnar.NewColumn(columnar.Float64, 0))
+	for i := range 10 {
+		if i == 7 {
+			ts.AppendNull()
+			f.AppendNull()
+			continue
+		}
+		ts.AppendInt(1795683600e9 + int64(i)*1e9 + int64(i%3))
+		f.AppendFloat(float64(i) / 4)
+	}
+	for _, r := range [][2]int{{0, 10}, {0, 7}, {3, 9}, {8, 10}, {7, 8}, {5, 5}} {
+		got := appendRowsJSON(nil, b, r[0], r[1])
+		want := []any{}
+		for i := r[0]; i < r[1]; i++ {
+			want = append(want, []any{FormatValue(ts, i), FormatValue(f, i)})
+		}
+		wantJSON, _ := json.Marshal(want)
+		var g, w any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("rows %v: output is not JSON: %v\n%s", r, err, got)
+		}
+		json.Unmarshal(wantJSON, &w)
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("rows %v: got  %s\nwant %s", r, got, wantJSON)
+		}
+	}
+}

@@ -12,6 +12,10 @@ import (
 type chunk struct {
 	cols []*columnar.Column
 	n    int
+	// owned: the columns are the producer's own memory, which it neither
+	// reuses nor reads after handing them on (a sort's output), so the
+	// result may keep them instead of copying.
+	owned bool
 }
 
 const chunkRows = 4096

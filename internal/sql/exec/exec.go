@@ -139,6 +139,12 @@ type op interface {
 // the call (it may share memory with the tables' scans); Collect copies.
 // Returning an error from fn stops the query and Run returns that error.
 func Run(ctx context.Context, root plan.Node, opts Options, fn func(*columnar.Batch) error) (err error) {
+	return run(ctx, root, opts, func(b *columnar.Batch, _ bool) error { return fn(b) })
+}
+
+// run is Run, also telling fn whether the batch's columns are the
+// executor's to give away (see chunk.owned).
+func run(ctx context.Context, root plan.Node, opts Options, fn func(b *columnar.Batch, owned bool) error) (err error) {
 	defer recoverErr(&err)
 	q := newQuery(opts)
 	o, err := q.compile(ctx, root)
@@ -160,7 +166,7 @@ func Run(ctx context.Context, root plan.Node, opts Options, fn func(*columnar.Ba
 		for i, c := range ch.cols {
 			b.Cols[i] = expand(c, ch.n)
 		}
-		return fn(b)
+		return fn(b, ch.owned)
 	})
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return ctx.Err()
@@ -179,8 +185,23 @@ func Collect(ctx context.Context, root plan.Node, opts Options) (*columnar.Batch
 	for _, c := range schema {
 		out.Add(c.Name, columnar.NewColumn(c.Type, 0))
 	}
-	err := Run(ctx, root, opts, func(b *columnar.Batch) error {
+	first := true
+	err := run(ctx, root, opts, func(b *columnar.Batch, owned bool) error {
 		n := b.Len()
+		if first && owned && len(b.Cols) == len(out.Cols) {
+			// A sort's output is already a copy: keep it. Later batches
+			// append to it; its columns end at their capacity, so those
+			// appends copy rather than reach into the sort's buffer.
+			first = false
+			for i, c := range b.Cols {
+				if c.Type != out.Cols[i].Type {
+					return fmt.Errorf("exec: result column %d is %s, plan says %s", i, c.Type, out.Cols[i].Type)
+				}
+				out.Cols[i] = c
+			}
+			return nil
+		}
+		first = false
 		for i, c := range b.Cols {
 			appendRows(out.Cols[i], c, n)
 		}

@@ -425,6 +425,9 @@ func TestSortOfSortedInput(t *testing.T) {
 	rng := seeded(t)
 	for iter := 0; iter < 200; iter++ {
 		n := rng.IntN(2000)
+		if iter%10 == 0 {
+			n = chunkRows + rng.IntN(6000) // several output chunks
+		}
 		rows := randRows(rng, n, 1+rng.IntN(3000))
 		c := []int{0, 1, 2, 3, 4}[rng.IntN(5)]
 		switch rng.IntN(3) {
@@ -464,6 +467,9 @@ func TestSortOfSortedInput(t *testing.T) {
 		sameOrdered(t, fmt.Sprintf("sort by %v of input sorted by %v", ref, in), rowStrings(got), rowStrings(want))
 	}
 }
+
+// chunkRows is the executor's chunk size (exec.chunkRows).
+const chunkRows = 4096
 
 func cmpZero(t columnar.Type) any {
 	switch t {

@@ -67,7 +67,7 @@ func (o *sortOp) run(ctx context.Context, emit func(*chunk) error) error {
 		if reverse {
 			reverseChunk(all)
 		}
-		return emitChunks(ctx, all, emit)
+		return emitOwned(ctx, all, emit)
 	}
 	perm, err := sortPerm(ctx, keys, o.specs, all.n)
 	if err != nil {
@@ -77,7 +77,9 @@ func (o *sortOp) run(ctx context.Context, emit func(*chunk) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := emit(gatherChunk(all, perm[lo:min(lo+chunkRows, len(perm))])); err != nil {
+		out := gatherChunk(all, perm[lo:min(lo+chunkRows, len(perm))])
+		out.owned = true
+		if err := emit(out); err != nil {
 			return err
 		}
 	}
@@ -155,6 +157,22 @@ func presorted(first *columnar.Column, spec sortSpec, single bool, n int) (rever
 		return true, true
 	}
 	return false, false
+}
+
+// emitOwned sends rows [0, n) of ch, which the caller gives up, in chunks
+// marked owned (see chunk), checking ctx between them.
+func emitOwned(ctx context.Context, ch *chunk, emit func(*chunk) error) error {
+	for lo := 0; lo < ch.n; lo += chunkRows {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		out := sliceChunk(ch, lo, min(lo+chunkRows, ch.n))
+		out.owned = true
+		if err := emit(out); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // reverseChunk turns the rows of ch around in place.
