@@ -231,6 +231,13 @@ type Table struct {
 	parallel int
 	// slowParquet turns off the fast page reader (tests compare the two).
 	slowParquet bool
+	bufs        *scanBufs
+}
+
+// scanBufs are Parquet scans' buffers, kept from scan to scan (a catalog
+// opens a Table per query and shares them): *rowGroup and *chunkReader.
+type scanBufs struct {
+	rowGroups, chunkReaders sync.Pool
 }
 
 type partCol struct {
@@ -247,10 +254,10 @@ type TableOptions struct {
 // OpenTable returns a scannable table for def. The location need not exist
 // yet: a missing directory reads as an empty table.
 func OpenTable(def TableDef, opts TableOptions) (*Table, error) {
-	return openTable(def, opts, &statCounters{})
+	return openTable(def, opts, &statCounters{}, &scanBufs{})
 }
 
-func openTable(def TableDef, opts TableOptions, st *statCounters) (*Table, error) {
+func openTable(def TableDef, opts TableOptions, st *statCounters, bufs *scanBufs) (*Table, error) {
 	if err := def.Validate(); err != nil {
 		return nil, err
 	}
@@ -258,7 +265,7 @@ func openTable(def TableDef, opts TableOptions, st *statCounters) (*Table, error
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{def: def, dir: dir, stats: st, parallel: opts.Parallelism}
+	t := &Table{def: def, dir: dir, stats: st, bufs: bufs, parallel: opts.Parallelism}
 	if t.parallel <= 0 {
 		t.parallel = runtime.GOMAXPROCS(0)
 	}

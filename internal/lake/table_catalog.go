@@ -33,6 +33,7 @@ type Catalog struct {
 	dir, root string
 	parallel  int
 	stats     *statCounters
+	bufs      *scanBufs // shared by the tables it opens
 	now       func() time.Time
 
 	mu  sync.RWMutex
@@ -61,7 +62,7 @@ type CatalogOptions struct {
 // OpenCatalog loads the catalog from opts.Dir (an absent file is an empty
 // catalog).
 func OpenCatalog(opts CatalogOptions) (*Catalog, error) {
-	c := &Catalog{dir: opts.Dir, root: opts.Root, parallel: opts.Parallelism, stats: &statCounters{}, now: opts.Now, dbs: map[string]*catalogDB{}}
+	c := &Catalog{dir: opts.Dir, root: opts.Root, parallel: opts.Parallelism, stats: &statCounters{}, bufs: &scanBufs{}, now: opts.Now, dbs: map[string]*catalogDB{}}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -337,5 +338,5 @@ func (c *Catalog) Table(database, name string) (*Table, error) {
 	if !ok {
 		return nil, fmt.Errorf("lake: table %s.%s does not exist: %w", database, name, ErrNotFound)
 	}
-	return openTable(def, TableOptions{Root: c.root, Parallelism: c.parallel}, c.stats)
+	return openTable(def, TableOptions{Root: c.root, Parallelism: c.parallel}, c.stats, c.bufs)
 }

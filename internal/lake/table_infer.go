@@ -195,7 +195,7 @@ func (f *inferrer) file(path string, maxRows int) error {
 	}
 	var r io.Reader = fh
 	if n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		t := &Table{stats: &statCounters{}}
+		t := &Table{stats: &statCounters{}, bufs: &scanBufs{}}
 		rc, err := t.openText(fileTask{path: path})
 		if err != nil || rc == nil {
 			return err

@@ -32,46 +32,51 @@ type parquetDecoder struct {
 	want  []wantCol
 	preds []plan.ColPred
 	vals  []parquet.Value
-	pages chunkReader
-	// free holds the buffers of row groups every reader is done with (see
-	// rowGroup), so that decoding a row group allocates little in the
-	// steady state.
-	free chan *rowGroup
+	dicts dictMemo
 }
 
 // rowGroup is the decoded columns of one row group and the storage they
 // use. The batches handed out are views of it; a columnar.Hold counts
 // their readers (the scan's caller, and any reader that Retains a
-// column), and the last one to let go puts the row group back on the
-// decoder's free list.
+// column), and the last one to let go puts the row group in the table's
+// pool (Table.rowGroups), so that decoding allocates little in the steady
+// state, from scan to scan too.
 type rowGroup struct {
 	cols  []*columnar.Column
 	codes [][]int32 // per column: dictionary codes of a VARCHAR column
 }
 
 func newParquetDecoder(t *Table, want []wantCol, preds []plan.ColPred) *parquetDecoder {
-	return &parquetDecoder{t: t, want: want, preds: preds, free: make(chan *rowGroup, 4)}
+	return &parquetDecoder{t: t, want: want, preds: preds}
 }
 
 // rowGroupColumns returns empty columns for the wanted columns with room
 // for n rows, recycled when possible.
 func (d *parquetDecoder) rowGroupColumns(n int) *rowGroup {
-	var rg *rowGroup
-	select {
-	case rg = <-d.free:
-	default:
-		rg = &rowGroup{cols: make([]*columnar.Column, len(d.want)), codes: make([][]int32, len(d.want))}
+	rg, _ := d.t.bufs.rowGroups.Get().(*rowGroup)
+	if rg == nil {
+		rg = &rowGroup{}
 	}
+	rg.cols = growTo(rg.cols, len(d.want))
+	rg.codes = growTo(rg.codes, len(d.want))
 	for i, w := range d.want {
 		c := rg.cols[i]
 		rg.codes[i] = rg.codes[i][:0]
-		if c == nil || columnCap(c) < n {
+		if c == nil || c.Type != w.typ || columnCap(c) < n {
 			rg.cols[i] = columnar.NewColumn(w.typ, n)
 			continue
 		}
 		c.Reset()
 	}
 	return rg
+}
+
+// growTo returns s with length n, keeping its elements.
+func growTo[T any](s []T, n int) []T {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return append(s, make([]T, n-len(s))...)
 }
 
 func columnCap(c *columnar.Column) int {
@@ -117,6 +122,11 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit emitFunc) (e
 		return fmt.Errorf("lake: reading %s: %w", f.path, err)
 	}
 	d.t.stats.files.Add(1)
+	pages, _ := d.t.bufs.chunkReaders.Get().(*chunkReader)
+	if pages == nil {
+		pages = &chunkReader{}
+	}
+	defer d.t.bufs.chunkReaders.Put(pages)
 	schema := pf.Schema()
 	// Resolve every top-level leaf by lower-case name.
 	leaves := map[string]pqLeaf{}
@@ -191,7 +201,7 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit emitFunc) (e
 			}
 			err := errNotFast
 			if cc != nil && !d.t.slowParquet && fastChunk(cols[i], cc, c.Type) {
-				err = d.pages.read(fh, f.size, cc, cols[i], int(n), c, &rgb.codes[i])
+				err = pages.read(fh, f.size, cc, cols[i], int(n), c, &rgb.codes[i], &d.dicts)
 			}
 			if errors.Is(err, errNotFast) {
 				c.Reset()
@@ -211,10 +221,7 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit emitFunc) (e
 		// retained a column has released it.
 		hold := columnar.NewHold(func() {
 			if !hasUnknown(out) {
-				select {
-				case d.free <- rgb:
-				default:
-				}
+				d.t.bufs.rowGroups.Put(rgb)
 			}
 		})
 		for lo := 0; lo < int(n); lo += batchRows {

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/rle"
@@ -44,12 +45,16 @@ type chunkReader struct {
 	hdr    format.PageHeader
 	br     bytes.Reader
 	proto  thrift.CompactProtocol
-	// The last dictionary of strings, reused when the next chunk's
-	// dictionary page holds the same bytes (files a writer cut from one
-	// stream of a steady fleet often do): no new strings, and readers
-	// that remember facts per dictionary (GROUP BY) find them again.
-	lastDictPage string
-	lastDict     *columnar.Dict
+}
+
+// dictMemo is the last dictionary of strings a scan worker read, reused
+// when the next chunk's dictionary page holds the same bytes (files a
+// writer cut from one stream of a steady fleet often do): no new
+// strings, and readers that remember facts per dictionary (GROUP BY)
+// find them again. It lives as long as one scan.
+type dictMemo struct {
+	page string
+	dict *columnar.Dict
 }
 
 // fastChunk reports whether the fast path reads leaf l into a column of
@@ -75,7 +80,7 @@ func fastChunk(l *pqLeaf, cc *format.ColumnChunk, t columnar.Type) bool {
 // bytes long) into the empty column dst; *codes receives the dictionary
 // codes of a VARCHAR column whose pages are all dictionary-coded (then
 // attached to dst).
-func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l *pqLeaf, n int, dst *columnar.Column, codes *[]int32) error {
+func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l *pqLeaf, n int, dst *columnar.Column, codes *[]int32, memo *dictMemo) error {
 	md := &cc.MetaData
 	start := md.DataPageOffset
 	if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
@@ -137,7 +142,7 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 				return fmt.Errorf("dictionary of %d values", h.NumValues)
 			}
 			if dst.Type == columnar.String {
-				if dict, err = r.stringDict(data, int(h.NumValues)); err != nil {
+				if dict, err = stringDict(data, int(h.NumValues), memo); err != nil {
 					return err
 				}
 				dictStrs = dict.Strs()
@@ -235,11 +240,13 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 				}
 				idx := r.idx[:nn]
 				if dst.Type == columnar.String {
-					for _, i := range idx {
+					var out []string
+					dst.Strs, out = extend(dst.Strs, len(idx))
+					for k, i := range idx {
 						if uint(i) >= uint(len(dictStrs)) {
 							return fmt.Errorf("dictionary index %d out of %d", i, len(dictStrs))
 						}
-						dst.Strs = append(dst.Strs, dictStrs[i])
+						out[k] = dictStrs[i]
 					}
 					if coded {
 						*codes = appendPageCodes(*codes, idx, levels)
@@ -283,10 +290,10 @@ func (r *chunkReader) decompress(codec interface {
 
 // stringDict decodes a PLAIN dictionary page of n byte arrays into one
 // string (one allocation) and entries slicing it; a page identical to the
-// previous chunk's gives the previous dictionary back.
-func (r *chunkReader) stringDict(data []byte, n int) (*columnar.Dict, error) {
-	if r.lastDict != nil && r.lastDict.Len() == n && string(data) == r.lastDictPage {
-		return r.lastDict, nil
+// one memo remembers gives its dictionary back.
+func stringDict(data []byte, n int, memo *dictMemo) (*columnar.Dict, error) {
+	if memo.dict != nil && memo.dict.Len() == n && string(data) == memo.page {
+		return memo.dict, nil
 	}
 	all := string(data)
 	strs := make([]string, n)
@@ -303,8 +310,8 @@ func (r *chunkReader) stringDict(data []byte, n int) (*columnar.Dict, error) {
 		strs[i] = all[p : p+ln]
 		p += ln
 	}
-	r.lastDictPage, r.lastDict = all, columnar.NewDict(strs)
-	return r.lastDict, nil
+	memo.page, memo.dict = all, columnar.NewDict(strs)
+	return memo.dict, nil
 }
 
 // pageVals is a decoded run of fixed-width values (one slice used).
@@ -384,8 +391,10 @@ func (r *chunkReader) appendValues(l *pqLeaf, enc format.Encoding, values []byte
 			if len(values) < 8*nn {
 				return short(len(values) / 8)
 			}
-			for i := range nn {
-				dst.Floats = append(dst.Floats, math.Float64frombits(binary.LittleEndian.Uint64(values[8*i:])))
+			var out []float64
+			dst.Floats, out = extend(dst.Floats, nn)
+			for i := range out {
+				out[i] = math.Float64frombits(binary.LittleEndian.Uint64(values[8*i:]))
 			}
 			return nil
 		case parquet.Int64:
@@ -396,16 +405,20 @@ func (r *chunkReader) appendValues(l *pqLeaf, enc format.Encoding, values []byte
 			if dst.Type == columnar.Timestamp {
 				unit = l.tsUnit
 			}
-			for i := range nn {
-				dst.Ints = append(dst.Ints, int64(binary.LittleEndian.Uint64(values[8*i:]))*unit)
+			var out []int64
+			dst.Ints, out = extend(dst.Ints, nn)
+			for i := range out {
+				out[i] = int64(binary.LittleEndian.Uint64(values[8*i:])) * unit
 			}
 			return nil
 		case parquet.Int32:
 			if len(values) < 4*nn {
 				return short(len(values) / 4)
 			}
-			for i := range nn {
-				dst.Ints = append(dst.Ints, int64(int32(binary.LittleEndian.Uint32(values[4*i:]))))
+			var out []int64
+			dst.Ints, out = extend(dst.Ints, nn)
+			for i := range out {
+				out[i] = int64(int32(binary.LittleEndian.Uint32(values[4*i:])))
 			}
 			return nil
 		}
@@ -502,6 +515,14 @@ func appendPageCodes(codes, idx []int32, levels []byte) []int32 {
 		}
 	}
 	return codes
+}
+
+// extend lengthens s by n elements and returns it and the new part.
+func extend[T any](s []T, n int) ([]T, []T) {
+	s = slices.Grow(s, n)
+	m := len(s)
+	s = s[:m+n]
+	return s, s[m:]
 }
 
 // grow returns b with length n, reusing its memory when it can.

@@ -115,12 +115,7 @@ func (a *countAgg) add(args []*columnar.Column, gids []int32, n int) error {
 		}
 	case a.star:
 		if len(a.n) == 1 {
-			// One group (no GROUP BY): count in a register.
-			k := 0
-			for _, g := range gids[:n] {
-				k += int(^uint32(g) >> 31) // 1 when g >= 0
-			}
-			a.n[0] += int64(k)
+			a.n[0] += int64(countKept(gids[:n]))
 			return nil
 		}
 		for _, g := range gids[:n] {
@@ -137,6 +132,10 @@ func (a *countAgg) add(args []*columnar.Column, gids []int32, n int) error {
 		}
 	default:
 		c := args[0]
+		if c.Nulls == nil && c.Type != columnar.Unknown && len(a.n) == 1 {
+			a.n[0] += int64(countKept(gids[:n]))
+			return nil
+		}
 		if c.Nulls == nil && c.Type != columnar.Unknown {
 			for _, g := range gids[:n] {
 				if g >= 0 {
@@ -153,6 +152,26 @@ func (a *countAgg) add(args []*columnar.Column, gids []int32, n int) error {
 	}
 	return nil
 }
+
+// countKept counts the gids that are not negative, without branches (a
+// WHERE applied as a mask rejects rows at random).
+func countKept(gids []int32) int {
+	k := 0
+	for _, g := range gids {
+		k += int(^uint32(g) >> 31) // 1 when g >= 0
+	}
+	return k
+}
+
+// keptBits is all ones when g >= 0 and zero otherwise.
+func keptBits(g int32) uint64 { return uint64(int64(^g) >> 63) }
+
+// keptFloat is v when g >= 0 and else (the bits of) alt, without a branch.
+func keptFloat(v float64, g int32, alt uint64) float64 {
+	k := keptBits(g)
+	return math.Float64frombits(math.Float64bits(v)&k | alt&^k)
+}
+
 func (a *countAgg) merge(o aggFunc, to []int32) error {
 	for g, v := range o.(*countAgg).n {
 		a.n[to[g]] += v
@@ -233,16 +252,15 @@ func (a *sumFloatAgg) add(args []*columnar.Column, gids []int32, n int) error {
 		return nil
 	}
 	if len(a.sum) == 1 && c.Nulls == nil {
-		// One group (no GROUP BY): a tight loop the compiler can keep in registers.
-		s, any := a.sum[0], false
+		// One group (no GROUP BY): a tight loop the compiler can keep in
+		// registers, adding +0 for rejected rows (the sum starts at +0,
+		// so it cannot turn a -0 into +0).
+		s, vals := a.sum[0], c.Floats[:n]
 		for i, g := range gids[:n] {
-			if g >= 0 {
-				s += c.Floats[i]
-				any = true
-			}
+			s += keptFloat(vals[i], g, 0)
 		}
 		a.sum[0] = s
-		a.seen[0] = a.seen[0] || any
+		a.seen[0] = a.seen[0] || countKept(gids[:n]) > 0
 		return nil
 	}
 	for i, g := range gids[:n] {
@@ -314,15 +332,14 @@ func (a *avgAgg) add(args []*columnar.Column, gids []int32, n int) error {
 		return nil
 	}
 	if len(a.n) == 1 && c.Type == columnar.Float64 && c.Nulls == nil {
-		// One group (no GROUP BY): a tight loop kept in registers.
-		sum, k := a.sum[0], a.n[0]
-		for i, v := range c.Floats[:n] {
-			if gids[i] >= 0 {
-				sum += v
-				k++
-			}
+		// One group (no GROUP BY): a tight loop kept in registers (see
+		// sumFloatAgg).
+		sum, vals := a.sum[0], c.Floats[:n]
+		for i, g := range gids[:n] {
+			sum += keptFloat(vals[i], g, 0)
 		}
-		a.sum[0], a.n[0] = sum, k
+		a.sum[0] = sum
+		a.n[0] += int64(countKept(gids[:n]))
 		return nil
 	}
 	for i, g := range gids[:n] {
@@ -408,15 +425,19 @@ func (a *extremeAgg) addFloat1(c *columnar.Column, gids []int32, n int) {
 	if !seen {
 		return
 	}
+	// Rejected rows read as -Inf (max) or +Inf (min), which never win,
+	// so the loop has no branch on the mask.
 	if a.max {
+		negInf := math.Float64bits(math.Inf(-1))
 		for ; i < n; i++ {
-			if v := vals[i]; gids[i] >= 0 && (v > best || (v != v && best == best)) {
+			if v := keptFloat(vals[i], gids[i], negInf); v > best || (v != v && best == best) {
 				best = v
 			}
 		}
 	} else {
+		posInf := math.Float64bits(math.Inf(1))
 		for ; i < n; i++ {
-			if v := vals[i]; gids[i] >= 0 && (v < best || (best != best && v == v)) {
+			if v := keptFloat(vals[i], gids[i], posInf); v < best || (best != best && v == v && gids[i] >= 0) {
 				best = v
 			}
 		}
