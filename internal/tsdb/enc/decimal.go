@@ -112,6 +112,10 @@ func AppendMantissas(dst []int64, vals []float64, nulls []bool, scale int) (_ []
 	return dst, true
 }
 
+// Pow10 returns 10^scale, the divisor of FromMantissa, for callers that
+// inline FromMantissa in their own loops; scale must be in [0, MaxScale].
+func Pow10(scale int) float64 { return pow10[scale] }
+
 // AppendFloats appends FromMantissa(m, scale) for every m in ms to dst and
 // returns it.
 func AppendFloats(dst []float64, ms []int64, scale int) []float64 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go/encoding/delta"
+	encpkg "github.com/sluice-dev/sluice/internal/tsdb/enc"
 )
 
 func dbpCases() map[string][]int64 {
@@ -70,6 +71,7 @@ func TestDBPRoundTrip(t *testing.T) {
 				if mine[0] != -1 || !slices.Equal(mine[1:], vals) {
 					t.Fatalf("decoded %v, want %v", mine[1:min(9, len(mine))], vals[:min(8, len(vals))])
 				}
+				checkFloats(t, enc, vals)
 				// We read what parquet-go writes.
 				theirs, err := pq.EncodeInt64(nil, vals)
 				if err != nil {
@@ -202,5 +204,31 @@ func FuzzDBP(f *testing.F) {
 		if err != nil || (len(vals) > 0 && !slices.Equal(theirs, vals)) {
 			t.Fatalf("parquet-go: %v", err)
 		}
+		checkFloats(t, enc, vals)
 	})
+}
+
+// checkFloats decodes b (the DBP encoding of vals) as decimals at several
+// scales and wants enc.FromMantissa of each value.
+func checkFloats(t *testing.T, b []byte, vals []int64) {
+	t.Helper()
+	if len(vals) == 0 {
+		return
+	}
+	h, rest, err := readDBPHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []int{0, 1, 2, 9} {
+		out := make([]float64, len(vals))
+		out[0] = encpkg.FromMantissa(h.first, s)
+		if err := decodeDBPFloats(out[1:], h, rest, h.first, s); err != nil {
+			t.Fatalf("scale %d: %v", s, err)
+		}
+		for i, m := range vals {
+			if want := encpkg.FromMantissa(m, s); math.Float64bits(out[i]) != math.Float64bits(want) {
+				t.Fatalf("scale %d value %d: %v, want %v", s, i, out[i], want)
+			}
+		}
+	}
 }

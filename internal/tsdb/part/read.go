@@ -8,16 +8,19 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/tsdb/enc"
 )
 
 // Reader reads one part file. See the package comment for concurrency.
 type Reader struct {
 	// Set in open, read-only afterwards.
 	file     *os.File // nil when built by NewReader
+	ra       io.ReaderAt
 	pf       *parquet.File
 	meta     Meta
 	cols     []colMeta // parallel to meta.Columns
@@ -39,6 +42,10 @@ type Reader struct {
 	minutesOnce sync.Once // decodes KeyMinutes on first use
 	minutes     *Minutes
 	minutesErr  error
+
+	scratch   sync.Pool    // *fastScratch
+	noFast    bool         // tests: always use parquet-go's page reader
+	fastPages atomic.Int64 // pages decoded by the fast reader, for tests
 }
 
 type colMeta struct {
@@ -135,7 +142,7 @@ func open(ra io.ReaderAt, size int64, opts []OpenOption) (r *Reader, err error) 
 	if !ok {
 		return nil, fmt.Errorf("%w: no %s key", ErrCorrupt, KeyMeta)
 	}
-	r = &Reader{pf: pf, byName: map[string]int{}, dicts: map[[2]int][]string{}}
+	r = &Reader{pf: pf, ra: ra, byName: map[string]int{}, dicts: map[[2]int][]string{}}
 	if err := json.Unmarshal([]byte(ms), &r.meta); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, KeyMeta, err)
 	}
@@ -188,7 +195,7 @@ func (r *Reader) check(version int) error {
 			want = parquet.Double
 			if info.Decimal {
 				want = parquet.Int64
-				if info.Scale < 0 || info.Scale > 18 {
+				if info.Scale < 0 || info.Scale > enc.MaxScale {
 					return fmt.Errorf("column %q scale %d", info.Name, info.Scale)
 				}
 			}

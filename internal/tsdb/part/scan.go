@@ -798,6 +798,12 @@ func (r *Reader) readColumn(g, c int, pages parquet.Pages, lo, hi int64, dst *co
 			return r.readColumnCached(g, cm, oi.PageLocations, pages, lo, hi, dst)
 		}
 	}
+	if r.fastChunk(g, cm) {
+		_, oi, _ := r.chunkIndex(g, cm.leaf)
+		if err := r.readFast(g, cm, oi.PageLocations, lo, hi, dst); err != errNotFast {
+			return err
+		}
+	}
 	if err := pages.SeekToRow(lo); err != nil {
 		return fmt.Errorf("%w: seeking column %q of row group %d to row %d: %v", ErrCorrupt, cm.info.Name, g, lo, err)
 	}
@@ -839,6 +845,17 @@ func (r *Reader) readColumnCached(g int, cm *colMeta, locs []format.PageLocation
 		}
 		key := pageKey{id: r.cacheID, rg: int32(g), leaf: int32(cm.leaf), page: int32(p)}
 		col, ok := r.cache.get(key)
+		if !ok && r.fastChunk(g, cm) {
+			c := columnar.NewColumn(cm.info.Type, int(phi-plo))
+			switch err := r.readFast(g, cm, locs, plo, phi, c); err {
+			case nil:
+				col, ok = c, true
+				r.cache.put(key, col)
+			case errNotFast:
+			default:
+				return err
+			}
+		}
 		if !ok {
 			if pos != plo {
 				if err := pages.SeekToRow(plo); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -33,6 +34,7 @@ func TestSizesDump(t *testing.T) {
 	// Rewrite the parts with this code's writer, as the store's
 	// compaction would, and report again.
 	dir := t.TempDir()
+	pageRows, _ := strconv.Atoi(os.Getenv("SLUICE_PART_PAGE_ROWS"))
 	var out []string
 	for i, f := range files {
 		r, err := part.Open(f)
@@ -58,7 +60,7 @@ func TestSizesDump(t *testing.T) {
 			t.Fatal(err)
 		}
 		path := filepath.Join(dir, fmt.Sprintf("%d.parquet", i))
-		if _, err := part.Write(path, all, m.Dims, part.WriterOptions{Minutes: true, CompressionLevel: 4}); err != nil {
+		if _, err := part.Write(path, all, m.Dims, part.WriterOptions{Minutes: true, CompressionLevel: 4, PageRows: pageRows}); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, path)
