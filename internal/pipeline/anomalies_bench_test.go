@@ -36,52 +36,55 @@ func seedEvents(start time.Time, n, devices int) [][]byte {
 
 // BenchmarkProcessorCPU: the whole processor (fetch from the embedded NATS
 // server, decode, map, write to the store, ack) over a backlog of b.N seed
-// events (4 measures each), with and without streaming anomaly scoring.
-// cpu-ns/point is the process's CPU time (user+system, every goroutine:
-// the NATS server, the store, the workers) per measure value.
+// events (4 measures each) of 1,000 or 10,000 devices, with and without
+// streaming anomaly scoring. cpu-ns/point is the process's CPU time
+// (user+system, every goroutine: the NATS server, the store, the workers)
+// per measure value.
 //
 //	go test ./internal/pipeline -run '^$' -bench ProcessorCPU -benchtime 200000x -count 3
 func BenchmarkProcessorCPU(b *testing.B) {
-	for _, on := range []bool{false, true} {
-		b.Run(fmt.Sprintf("anomalies=%v", on), func(b *testing.B) {
-			var det *insights.Detector
-			if on {
-				var err error
-				if det, err = insights.NewDetector(insights.DetectorOptions{}); err != nil {
+	for _, devices := range []int{1000, 10000} {
+		for _, on := range []bool{false, true} {
+			b.Run(fmt.Sprintf("devices=%d/anomalies=%v", devices, on), func(b *testing.B) {
+				var det *insights.Detector
+				if on {
+					var err error
+					if det, err = insights.NewDetector(insights.DetectorOptions{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				r := newRig(b, event.Single, det)
+				// Stop the rig's processor: the backlog is published first,
+				// then a fresh processor drains it under the clock.
+				if err := r.p.Shutdown(context.Background()); err != nil {
 					b.Fatal(err)
 				}
-			}
-			r := newRig(b, event.Single, det)
-			// Stop the rig's processor: the backlog is published first,
-			// then a fresh processor drains it under the clock.
-			if err := r.p.Shutdown(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			start := time.Now().Add(-2 * time.Hour)
-			events := seedEvents(start, b.N, 1000)
-			r.publish(events, 500)
-			p, err := NewProcessor(context.Background(), r.b, r.db, Options{FlushInterval: 20 * time.Millisecond, Anomalies: det}, nil, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			if err := p.Start(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			r.p = p // wait counts the messages this processor acks
-			r.wait()
-			cpu := cpuTime() - cpu0
-			b.StopTimer()
-			p.Shutdown(context.Background())
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(4*b.N), "cpu-ns/point")
-			if det != nil {
-				if st := det.Stats(); st.Observed != uint64(4*b.N) {
-					b.Fatalf("detector observed %d points, want %d", st.Observed, 4*b.N)
+				start := time.Now().Add(-2 * time.Hour)
+				events := seedEvents(start, b.N, devices)
+				r.publish(events, 500)
+				p, err := NewProcessor(context.Background(), r.b, r.db, Options{FlushInterval: 20 * time.Millisecond, Anomalies: det}, nil, nil)
+				if err != nil {
+					b.Fatal(err)
 				}
-			}
-		})
+				b.ReportAllocs()
+				b.ResetTimer()
+				cpu0 := cpuTime()
+				if err := p.Start(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				r.p = p // wait counts the messages this processor acks
+				r.wait()
+				cpu := cpuTime() - cpu0
+				b.StopTimer()
+				p.Shutdown(context.Background())
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(4*b.N), "cpu-ns/point")
+				if det != nil {
+					if st := det.Stats(); st.Observed != uint64(4*b.N) {
+						b.Fatalf("detector observed %d points, want %d", st.Observed, 4*b.N)
+					}
+				}
+			})
+		}
 	}
 }
 

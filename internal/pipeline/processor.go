@@ -11,7 +11,9 @@
 // crash before the ack leads to redelivery, which the tsdb's upsert rules
 // make harmless (same key, same value, same version is a no-op). Several
 // processors, in one process or several, may consume as the same durable
-// consumer; the stream hands each message to one of them at a time.
+// consumer; the stream hands each message to one of them at a time. Each
+// worker of a Processor is a pipeline of three goroutines (build, write,
+// finish; see worker), so decoding, the store's write and scoring overlap.
 //
 // A Processor is started once and stopped once; its methods are safe for
 // concurrent use.
@@ -53,7 +55,7 @@ type Options struct {
 	Database, Table  string        // default "iot", "telemetry"
 	BatchSize        int           // records per tsdb write; default 10000
 	FlushInterval    time.Duration // longest a record waits for its batch; default 100 ms
-	Workers          int           // consumer goroutines; default 1
+	Workers          int           // consumer members, each a pipeline of three goroutines; default 1
 	AckWait          time.Duration // redelivery of a message held by a member that died; default 10 s
 	Mapping          event.Options
 	Retention        tsdb.Retention // of the table, when the processor creates it; zero = Timestream's defaults
