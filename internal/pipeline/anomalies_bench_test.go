@@ -120,7 +120,7 @@ func BenchmarkScore(b *testing.B) {
 			}
 			w := &worker{p: &Processor{opts: Options{Anomalies: det}, metrics: newMetrics(nil, "bench")}}
 			span := int64(time.Duration(len(events)/devices) * time.Second) // a round moves every device on
-			for _, recs := range batches { // every series exists
+			for _, recs := range batches {                                  // every series exists
 				w.score(recs, nil)
 			}
 			b.ReportAllocs()
