@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -193,36 +194,38 @@ func (m *minuteAgg) partition(ctx context.Context, p int64) error {
 		}
 		col := all[i].Column(m.column)
 		dimNames := pr.r.Meta().Dims
-		for k := range stats {
-			st := &stats[k]
-			if st.MaxTime < m.req.MinTime || st.MinTime > m.req.MaxTime {
-				continue
-			}
-			m.sdims = m.sdims[:0]
-			for j, name := range dimNames {
-				if st.Nulls == nil || !st.Nulls[j] {
-					m.sdims = append(m.sdims, Dimension{name, st.Dims[j]})
-				}
-			}
-			slices.SortFunc(m.sdims, func(a, b Dimension) int { return strings.Compare(a.Name, b.Name) })
-			if !m.req.matchIdentity(st.Measure, m.sdims) {
-				continue
-			}
-			for _, ms := range all[i].Series[k] {
-				if ms.MaxTime < m.req.MinTime || ms.MinTime > m.req.MaxTime {
+		for _, rg := range candidateSeries(stats, dimNames, m.req) {
+			for k := rg[0]; k < rg[1]; k++ {
+				st := &stats[k]
+				if st.MaxTime < m.req.MinTime || st.MinTime > m.req.MaxTime {
 					continue
 				}
-				if ms.MinTime < m.req.MinTime || ms.MaxTime > m.req.MaxTime {
-					edges = append(edges, edge{r: pr.r, hasCol: col >= 0, lo: ms.Start, hi: ms.Start + ms.Rows,
-						measure: st.Measure, dims: slices.Clone(m.sdims), minute: ms.Minute})
+				m.sdims = m.sdims[:0]
+				for j, name := range dimNames {
+					if st.Nulls == nil || !st.Nulls[j] {
+						m.sdims = append(m.sdims, Dimension{name, st.Dims[j]})
+					}
+				}
+				slices.SortFunc(m.sdims, func(a, b Dimension) int { return strings.Compare(a.Name, b.Name) })
+				if !m.req.matchIdentity(st.Measure, m.sdims) {
 					continue
 				}
-				var a part.ValueAgg
-				if col >= 0 {
-					a = ms.Values[col]
-				}
-				if err := m.add(st.Measure, m.sdims, ms.Minute, a); err != nil {
-					return err
+				for _, ms := range all[i].Series[k] {
+					if ms.MaxTime < m.req.MinTime || ms.MinTime > m.req.MaxTime {
+						continue
+					}
+					if ms.MinTime < m.req.MinTime || ms.MaxTime > m.req.MaxTime {
+						edges = append(edges, edge{r: pr.r, hasCol: col >= 0, lo: ms.Start, hi: ms.Start + ms.Rows,
+							measure: st.Measure, dims: slices.Clone(m.sdims), minute: ms.Minute})
+						continue
+					}
+					var a part.ValueAgg
+					if col >= 0 {
+						a = ms.Values[col]
+					}
+					if err := m.add(st.Measure, m.sdims, ms.Minute, a); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -236,7 +239,7 @@ func (m *minuteAgg) partition(ctx context.Context, p int64) error {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
-		go func() {
+		work := func() {
 			defer wg.Done()
 			r := &minuteAgg{req: m.req, column: m.column}
 			for {
@@ -250,7 +253,12 @@ func (m *minuteAgg) partition(ctx context.Context, p int64) error {
 					return
 				}
 			}
-		}()
+		}
+		if workers == 1 {
+			work() // a few series (one device's): no goroutine
+		} else {
+			go work()
+		}
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -271,6 +279,77 @@ func (m *minuteAgg) partition(ctx context.Context, p int64) error {
 		}
 	}
 	return nil
+}
+
+// candidateSeries returns the index ranges of stats (a part's series, in
+// the part's order: measure name, then each of dims with NULL first) that
+// can hold series matching req: the measure names' runs, and within
+// them, when req pins the part's first dimension to values, those values'
+// runs, found by binary search. One series of the thousands in a part is
+// then found without looking at the others; callers still check each
+// candidate against req.
+func candidateSeries(stats []part.SeriesStat, dims []string, req *ScanRequest) [][2]int {
+	var vals []string
+	if len(dims) > 0 {
+		for _, f := range req.Dims {
+			if f.Name == dims[0] && len(f.Values) > 0 {
+				vals = slices.Clone(f.Values)
+				break
+			}
+		}
+	}
+	if len(stats) == 0 {
+		return nil
+	}
+	if req.MeasureNames == nil && vals == nil {
+		return [][2]int{{0, len(stats)}}
+	}
+	// The runs of one measure name each: those asked for, or all of them
+	// (the first dimension is sorted only within a run).
+	var all [][2]int
+	run := func(lo int) int {
+		name := stats[lo].Measure
+		return lo + sort.Search(len(stats)-lo, func(i int) bool { return stats[lo+i].Measure > name })
+	}
+	if req.MeasureNames != nil {
+		names := slices.Clone(req.MeasureNames)
+		slices.Sort(names)
+		for _, name := range slices.Compact(names) {
+			lo := sort.Search(len(stats), func(i int) bool { return stats[i].Measure >= name })
+			if lo < len(stats) && stats[lo].Measure == name {
+				all = append(all, [2]int{lo, run(lo)})
+			}
+		}
+	} else {
+		for lo := 0; lo < len(stats); {
+			hi := run(lo)
+			all = append(all, [2]int{lo, hi})
+			lo = hi
+		}
+	}
+	if vals == nil {
+		return all
+	}
+	slices.Sort(vals)
+	vals = slices.Compact(vals)
+	// Within one measure, NULLs of the first dimension come first, then
+	// its values ascending.
+	first := func(k int) (string, bool) {
+		st := &stats[k]
+		return st.Dims[0], st.Nulls == nil || !st.Nulls[0]
+	}
+	var out [][2]int
+	for _, r := range all {
+		n := r[1] - r[0]
+		for _, v := range vals {
+			lo := r[0] + sort.Search(n, func(i int) bool { d, ok := first(r[0] + i); return ok && d >= v })
+			hi := r[0] + sort.Search(n, func(i int) bool { d, ok := first(r[0] + i); return ok && d > v })
+			if lo < hi {
+				out = append(out, [2]int{lo, hi})
+			}
+		}
+	}
+	return out
 }
 
 // rows aggregates the values of part rows [lo, hi) whose times are in the

@@ -209,3 +209,69 @@ func runMinutes(t *testing.T, seed int64) {
 		check(100+step, true)
 	}
 }
+
+// TestCandidateSeries: the ranges candidateSeries finds by binary search
+// are ascending, disjoint, and hold every series of a part that matches
+// the request, for random parts (NULL first dimensions included) and
+// measure and first-dimension filters.
+func TestCandidateSeries(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	dims := []string{"device", "site"}
+	for iter := range 500 {
+		var stats []part.SeriesStat
+		for _, m := range []string{"a", "b", "c"}[:1+rng.Intn(3)] {
+			if rng.Intn(4) == 0 {
+				continue
+			}
+			for d := -1; d < 5; d++ {
+				if rng.Intn(3) == 0 {
+					continue
+				}
+				st := part.SeriesStat{Measure: m, Dims: []string{"", "s"}}
+				if d < 0 {
+					st.Nulls = []bool{true, false}
+				} else {
+					st.Dims[0] = fmt.Sprint("d", d)
+				}
+				stats = append(stats, st)
+			}
+		}
+		req := &ScanRequest{}
+		if rng.Intn(2) == 0 {
+			req.MeasureNames = []string{}
+			for range rng.Intn(3) {
+				req.MeasureNames = append(req.MeasureNames, []string{"a", "b", "c", "x"}[rng.Intn(4)])
+			}
+		}
+		if rng.Intn(2) == 0 {
+			f := DimFilter{Name: dims[rng.Intn(2)]}
+			for range 1 + rng.Intn(3) {
+				f.Values = append(f.Values, fmt.Sprint("d", rng.Intn(6)))
+			}
+			req.Dims = append(req.Dims, f)
+		}
+		ranges := candidateSeries(stats, dims, req)
+		in := make([]bool, len(stats))
+		prev := 0
+		for _, r := range ranges {
+			if r[0] < prev || r[0] >= r[1] || r[1] > len(stats) {
+				t.Fatalf("iter %d: ranges %v are not ascending, disjoint and non-empty", iter, ranges)
+			}
+			prev = r[1]
+			for k := r[0]; k < r[1]; k++ {
+				in[k] = true
+			}
+		}
+		for k, st := range stats {
+			var ds []Dimension
+			for j, n := range dims {
+				if st.Nulls == nil || !st.Nulls[j] {
+					ds = append(ds, Dimension{n, st.Dims[j]})
+				}
+			}
+			if req.matchIdentity(st.Measure, ds) && !in[k] {
+				t.Fatalf("iter %d: series %d %+v matches %+v but is in none of %v", iter, k, st, req, ranges)
+			}
+		}
+	}
+}
