@@ -147,6 +147,9 @@ func Run(ctx context.Context, root plan.Node, opts Options, fn func(*columnar.Ba
 func run(ctx context.Context, root plan.Node, opts Options, fn func(b *columnar.Batch, owned bool) error) (err error) {
 	defer recoverErr(&err)
 	q := newQuery(opts)
+	if opts.Parallelism <= 0 && fewRows(root, q.fctx.Now.UnixNano()) {
+		q.par = 1
+	}
 	o, err := q.compile(ctx, root)
 	if err != nil {
 		return err
@@ -175,6 +178,37 @@ func run(ctx context.Context, root plan.Node, opts Options, fn func(b *columnar.
 		return ctx.Err()
 	}
 	return err
+}
+
+// fewRows reports whether every table root reads is a store's per-minute
+// aggregates of a few series (measure names and dimension values pinned)
+// from at most a day before now: at most a few thousand rows, which
+// workers would not aggregate sooner than handing them over costs (a
+// goroutine wake-up per chunk, on a loaded machine often more than the
+// whole query). Subqueries in expressions are not looked at; they run
+// with the same parallelism, which changes speed only.
+func fewRows(root plan.Node, now int64) bool {
+	const maxSeries, maxAge = 16, int64(24 * time.Hour)
+	few, scans := true, 0
+	var walk func(plan.Node)
+	walk = func(n plan.Node) {
+		if s, ok := n.(*plan.Scan); ok {
+			scans++
+			pinned := false
+			for _, d := range s.Req.Dims {
+				pinned = pinned || (len(d.Values) > 0 && len(d.Values) <= maxSeries)
+			}
+			if !s.Minutes || !pinned || len(s.Req.MeasureNames) == 0 || len(s.Req.MeasureNames) > maxSeries ||
+				s.Req.MinTime < now-maxAge {
+				few = false
+			}
+		}
+		for _, c := range n.Children() {
+			walk(c)
+		}
+	}
+	walk(root)
+	return few && scans > 0
 }
 
 // Collect runs root and returns all its rows in one batch (copied).
