@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -17,10 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
-
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/tsdb"
+	"github.com/sluice-dev/sluice/internal/tsdb/part"
 )
 
 // Targets of the storage engine (the issue that asked for this suite).
@@ -227,19 +225,33 @@ func (s *storageBench) dataPhases() (err error) {
 		sort.Strings(names)
 		for _, n := range names {
 			// Where the bytes go: a breakdown for whoever works on the encodings.
-			s.add("disk/bytes_per_point/column="+n, float64(cols[n])/float64(points), "bytes", nil)
+			s.add("disk/bytes_per_point/"+n, float64(cols[n])/float64(points), "bytes", nil)
 		}
 		s.add("disk/flush_compact", (flushed + compacted).Seconds(), "s", nil)
 	}
 
-	// (3) Full scan of one DOUBLE column.
+	// (3) Full scan of one DOUBLE column: cold, decoding every page from
+	// the part files (the store reopened without its decoded-page cache;
+	// the target is for this figure), then through the default cache,
+	// which serves whatever of the column fits in it (all of one measure,
+	// about half of all four) without decoding.
 	if s.want("scan") {
-		for _, m := range []struct {
+		scans := []struct {
 			name     string
 			measures []string
-		}{{"all_measures", nil}, {"temperature", []string{"temperature"}}} {
-			if err := s.scan(m.name, m.measures, points); err != nil {
+		}{{"all_measures", nil}, {"temperature", []string{"temperature"}}}
+		for _, cached := range []bool{false, true} {
+			cache, mode := int64(-1), "cold"
+			if cached {
+				cache, mode = 0, "cached"
+			}
+			if err := s.reopen(cache); err != nil {
 				return err
+			}
+			for _, m := range scans {
+				if err := s.scan(m.name, mode, m.measures, points, cached); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -350,15 +362,33 @@ func (s *storageBench) write(f *fleet, label string, writers, t0, t1 int) (point
 	return done.Load(), wall, cpu, nil
 }
 
-// scan runs c.scans full scans of the value column and records the median
-// rate per CPU second and per wall second.
-func (s *storageBench) scan(name string, measures []string, points int64) error {
+// reopen closes the store and opens it again with the given
+// Options.PageCacheBytes (negative: no decoded-page cache, 0: default).
+func (s *storageBench) reopen(pageCache int64) (err error) {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	s.db, err = tsdb.Open(filepath.Join(s.dir, "tsdb"), tsdb.Options{NoSync: s.c.noSync, PageCacheBytes: pageCache}, nil, nil)
+	if err != nil {
+		return fmt.Errorf("reopen store: %w", err)
+	}
+	return nil
+}
+
+// scan runs c.scans full scans of the value column (after one uncounted
+// scan that fills the page cache, when warm) and records the median rate
+// per CPU second and per wall second.
+func (s *storageBench) scan(name, mode string, measures []string, points int64, warm bool) error {
 	want := points
 	if measures != nil {
 		want = points / 4
 	}
 	var perCore, perWall []float64
-	for i := range s.c.scans {
+	runs := s.c.scans
+	if warm {
+		runs++
+	}
+	for i := range runs {
 		var rows int64
 		req := tsdb.ScanRequest{Database: benchDB, Table: benchTable, MinTime: math.MinInt64, MaxTime: math.MaxInt64,
 			MeasureNames: measures, Columns: []string{valueCol}, OnlyColumns: true}
@@ -369,12 +399,20 @@ func (s *storageBench) scan(name string, measures []string, points int64) error 
 			if c == nil {
 				return fmt.Errorf("batch has no %s column (columns %v)", valueCol, b.Names)
 			}
-			// Touch the values, as a consumer would.
-			var sum float64
-			for _, v := range c.Floats {
-				sum += v
+			// Touch the values, as a consumer would. Four sums, not
+			// one: a single chain of dependent additions costs ~4 cycles
+			// a value, as much as decoding it, and would be measured
+			// instead of the store.
+			var s0, s1, s2, s3 float64
+			f := c.Floats
+			for len(f) >= 4 {
+				s0, s1, s2, s3 = s0+f[0], s1+f[1], s2+f[2], s3+f[3]
+				f = f[4:]
 			}
-			if math.IsNaN(sum) {
+			for _, v := range f {
+				s0 += v
+			}
+			if sum := s0 + s1 + s2 + s3; math.IsNaN(sum) {
 				return errors.New("NaN in the data")
 			}
 			rows += int64(b.Len())
@@ -392,12 +430,19 @@ func (s *storageBench) scan(name string, measures []string, points int64) error 
 		if !cpuOK || cpu <= 0 {
 			cpu = wall // cannot tell: assume one busy core
 		}
+		s.logf("  scan %s %s #%d: %d rows in %s (CPU %s)", name, mode, i+1, rows, wall.Round(time.Millisecond), cpu.Round(time.Millisecond))
+		if warm && i == 0 {
+			continue // filled the cache
+		}
 		perCore = append(perCore, float64(rows)/cpu.Seconds())
 		perWall = append(perWall, float64(rows)/wall.Seconds())
-		s.logf("  scan %s #%d: %d rows in %s (CPU %s)", name, i+1, rows, wall.Round(time.Millisecond), cpu.Round(time.Millisecond))
 	}
-	s.add("scan/double/"+name+"/per_core", median(perCore), "points/s/core", targetScanPerCore)
-	s.add("scan/double/"+name, median(perWall), "points/s", nil)
+	var t *target
+	if mode == "cold" {
+		t = targetScanPerCore
+	}
+	s.add("scan/double/"+name+"/"+mode+"/per_core", median(perCore), "points/s/core", t)
+	s.add("scan/double/"+name+"/"+mode, median(perWall), "points/s", nil)
 	return nil
 }
 
@@ -533,32 +578,31 @@ func (s *storageBench) memoryPerSeries() (err error) {
 	return nil
 }
 
-// partColumnBytes sums the compressed size of each column over the
-// Parquet part files under dir.
+// partColumnBytes says where the bytes of the Parquet part files under
+// dir go (part.Sizes summed): per column, its pages and page-index entries
+// ("column=NAME"), and the footer by key ("footer=KEY", "footer=metadata"
+// for the rest of the Thrift footer and the magic bytes).
 func partColumnBytes(dir string) (map[string]int64, error) {
 	out := map[string]int64{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || filepath.Ext(path) != ".parquet" {
 			return err
 		}
-		f, err := os.Open(path)
+		rep, err := part.Sizes(path)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
+		for _, c := range rep.Columns {
+			out["column="+c.Name] += c.Total()
 		}
-		pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
-		if err != nil {
-			return fmt.Errorf("open part %s: %w", path, err)
-		}
-		for _, rg := range pf.Metadata().RowGroups {
-			for _, c := range rg.Columns {
-				out[strings.Join(c.MetaData.PathInSchema, ".")] += c.MetaData.TotalCompressedSize
+		meta := rep.Footer + rep.Magic + rep.Other
+		for k, n := range rep.KeyValue {
+			if strings.HasPrefix(k, "sluice.") && n > 1000 {
+				out["footer="+k] += n
+				meta -= n
 			}
 		}
+		out["footer=metadata"] += meta
 		return nil
 	})
 	if err != nil {

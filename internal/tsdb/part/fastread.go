@@ -296,10 +296,18 @@ func (r *Reader) codec(cm *colMeta) format.CompressionCodec {
 	return r.pf.Metadata().RowGroups[0].Columns[cm.leaf].MetaData.Codec
 }
 
-// allOnes reports whether levels is a single RLE run of n 1s.
+// allOnes reports whether levels are n 1s in RLE runs only (parquet-go
+// writes one run, or several for long pages).
 func allOnes(levels []byte, n int) bool {
-	h, k := binary.Uvarint(levels)
-	return k > 0 && h&1 == 0 && h>>1 == uint64(n) && len(levels) == k+1 && levels[k] == 1
+	for n > 0 {
+		h, k := binary.Uvarint(levels)
+		if k <= 0 || h&1 != 0 || h>>1 > uint64(n) || len(levels) < k+1 || levels[k] != 1 {
+			return false
+		}
+		n -= int(h >> 1)
+		levels = levels[k+1:]
+	}
+	return len(levels) == 0
 }
 
 // decodeLevels decodes n definition levels (max level 1: bit width 1) in
@@ -318,8 +326,10 @@ func decodeLevels(dst, src []byte, n int) ([]byte, error) {
 			}
 			v := src[0]
 			src = src[1:]
-			for range count {
-				dst = append(dst, v)
+			start := len(dst)
+			dst = slices.Grow(dst, int(count))[:start+int(count)]
+			for i := range dst[start:] {
+				dst[start+i] = v
 			}
 			continue
 		}

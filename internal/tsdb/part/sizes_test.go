@@ -131,3 +131,54 @@ func sizeTable(t *testing.T, files []string) string {
 	fmt.Fprintf(&b, "magic %s, unaccounted %s\n", p(sum.Magic), p(sum.Other))
 	return b.String()
 }
+
+// BenchmarkScanFiles scans measure_value::double of the part files named
+// by SLUICE_PART_SIZES (a glob; skipped without it), as bench storage's
+// cold scans do, without the store around them.
+//
+//	SLUICE_PART_SIZES='/tmp/x/tsdb/tables/*/*/*.parquet' go test ./internal/tsdb/part -run '^$' -bench ScanFiles
+func BenchmarkScanFiles(b *testing.B) {
+	glob := os.Getenv("SLUICE_PART_SIZES")
+	if glob == "" {
+		b.Skip("SLUICE_PART_SIZES not set")
+	}
+	files, err := filepath.Glob(glob)
+	if err != nil || len(files) == 0 {
+		b.Fatalf("glob %q: %v", glob, err)
+	}
+	var readers []*part.Reader
+	for _, f := range files {
+		r, err := part.Open(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		readers = append(readers, r)
+	}
+	for _, m := range []string{"", "temperature"} {
+		b.Run("measure="+m, func(b *testing.B) {
+			f := part.All()
+			f.Columns = []string{"measure_value::double"}
+			f.ProjectOnly = true
+			if m != "" {
+				f.MeasureNames = []string{m}
+			}
+			b.ReportAllocs()
+			var rows int64
+			cpu0 := cpuTime()
+			for b.Loop() {
+				for _, r := range readers {
+					err := r.Scan(context.Background(), f, func(bt *columnar.Batch) error {
+						rows += int64(bt.Len())
+						return nil
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(rows)/(cpuTime()-cpu0).Seconds(), "points/cpu-s")
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(rows), "cpu-ns/point")
+		})
+	}
+}
