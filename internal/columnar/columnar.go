@@ -4,7 +4,17 @@
 // A Column stores one concrete Go slice for its type; the others stay nil.
 // Nulls is nil when the column has no NULLs, otherwise it has one entry per
 // row. Columns and Batches are not safe for concurrent mutation; a Batch
-// handed to a reader is not modified by its producer afterwards.
+// handed to a reader is not modified by its producer afterwards (unless
+// the producer says otherwise, as lake scans do: see Hold), and readers do
+// not modify what they are handed.
+//
+// Two optional annotations ride along with a column without changing what
+// its slices hold (dict.go, hold.go): a VARCHAR column may carry dictionary
+// codes (Codes) that readers who understand them use instead of the
+// strings, and a column may be reference-counted by its producer (Retain)
+// so that a reader can keep it past its callback without copying it.
+// Neither survives a change of the column: appending changes its length,
+// which codes are checked against, and Reset and SpreadLevels drop both.
 package columnar
 
 import (
@@ -112,7 +122,6 @@ func (c *Column) Reset() {
 
 // AppendNull appends a NULL row (with the zero value in the data slice).
 func (c *Column) AppendNull() {
-	c.dropAnnotations()
 	n := c.Len()
 	if c.Nulls == nil {
 		c.Nulls = make([]bool, n, n+16)
@@ -132,7 +141,6 @@ func (c *Column) AppendNull() {
 
 // markValid keeps Nulls in step after a non-NULL append.
 func (c *Column) markValid() {
-	c.dropAnnotations()
 	if c.Nulls != nil {
 		c.Nulls = append(c.Nulls, false)
 	}

@@ -34,11 +34,13 @@ func (c *Column) SetCodes(codes []int32, d *Dict) {
 }
 
 // Codes returns the column's dictionary codes and dictionary, or nil, nil
-// when it has none. Codes set by SetCodes are reported only while the
-// column is unchanged: any mutating method drops them, and a column whose
-// Strs was resliced or reallocated directly (a view of other rows, an
-// append) no longer matches them and reports none. Readers must check
-// Nulls first: a NULL row's code means nothing.
+// when it has none. Codes set by SetCodes are reported only while Strs
+// has their length and still starts where it did: an append, a view of
+// other rows or a reallocation loses them, and Reset and SpreadLevels drop
+// them. (Writing Strs[i] in place is the one change they cannot see; the
+// package's rule that readers do not modify columns they are handed rules
+// it out.) Readers must check Nulls first: a NULL row's code means
+// nothing.
 func (c *Column) Codes() ([]int32, *Dict) {
 	if c.dict == nil || c.Type != String || len(c.Strs) != len(c.codes) || len(c.Strs) == 0 || &c.Strs[0] != c.strs0 {
 		return nil, nil
@@ -49,8 +51,8 @@ func (c *Column) Codes() ([]int32, *Dict) {
 // dropCodes forgets the dictionary codes.
 func (c *Column) dropCodes() { c.codes, c.dict, c.strs0 = nil, nil, nil }
 
-// dropAnnotations forgets codes and hold: the column's storage is about
-// to change, so neither describes it any more.
+// dropAnnotations forgets codes and hold: the column's rows are about to
+// be rewritten in place, so neither describes them any more.
 func (c *Column) dropAnnotations() {
 	if c.dict != nil || c.hold != nil {
 		c.dropCodes()

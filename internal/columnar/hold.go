@@ -33,8 +33,7 @@ func (h *Hold) Release() {
 }
 
 // SetHold attaches h to c: c's storage is not reused while h has
-// references. Like codes, the hold is dropped by mutating methods (the
-// column then no longer holds only what h protects).
+// references. Reset and SpreadLevels drop it (the rows are rewritten).
 func (c *Column) SetHold(h *Hold) { c.hold = h }
 
 // Retain takes a reference on the hold of c's storage and returns it, or
