@@ -2,7 +2,6 @@ package part
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -577,16 +576,15 @@ func decodeMinutesBody(b []byte, meta *Meta, series []SeriesStat) (*Minutes, err
 // They are decoded on first use and shared: do not modify.
 func (r *Reader) Minutes() (*Minutes, error) {
 	r.minutesOnce.Do(func() {
-		s, ok := r.pf.Lookup(KeyMinutes)
+		raw, ok, err := r.footerBytes(KeyMinutes)
 		if !ok {
 			return
 		}
-		series, err := r.Series()
-		if err != nil || series == nil {
-			r.minutesErr = err
+		series, serr := r.Series()
+		if serr != nil || series == nil {
+			r.minutesErr = serr
 			return
 		}
-		raw, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
 			r.minutesErr = fmt.Errorf("%w: %s: %v", ErrCorrupt, KeyMinutes, err)
 			return

@@ -1,7 +1,6 @@
 package part
 
 import (
-	"encoding/base64"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -52,8 +51,7 @@ func FuzzDecodeMinutes(f *testing.F) {
 		f.Fatal(err)
 	}
 	meta := pr.Meta()
-	s, _ := pr.pf.Lookup(KeyMinutes)
-	raw, err := base64.StdEncoding.DecodeString(s)
+	raw, _, err := pr.footerBytes(KeyMinutes)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -37,7 +37,7 @@ import (
 // FormatVersion is the version of the part layout this package writes, and
 // the newest it reads. It goes up (never down) with every change that an
 // older reader would misread; see docs/format/part.md for the history.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Names of the columns every part has.
 const (

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -524,7 +525,7 @@ func TestStandardReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := f.Lookup(part.KeyFormatVersion); v != "1" {
+	if v, _ := f.Lookup(part.KeyFormatVersion); v != strconv.Itoa(part.FormatVersion) {
 		t.Fatalf("format version key %q", v)
 	}
 	if n := len(f.Metadata().RowGroups[0].SortingColumns); n != 4 {
@@ -597,7 +598,7 @@ func TestNewerFormatRefused(t *testing.T) {
 	type row struct {
 		Time int64 `parquet:"time"`
 	}
-	w := parquet.NewGenericWriter[row](f, parquet.KeyValueMetadata(part.KeyFormatVersion, "2"))
+	w := parquet.NewGenericWriter[row](f, parquet.KeyValueMetadata(part.KeyFormatVersion, strconv.Itoa(part.FormatVersion+1)))
 	if _, err := w.Write([]row{{1}}); err != nil {
 		t.Fatal(err)
 	}

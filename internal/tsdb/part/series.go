@@ -2,10 +2,10 @@ package part
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/sluice-dev/sluice/internal/columnar"
 )
 
@@ -16,8 +16,13 @@ import (
 // and callers scan instead.
 const KeySeries = "sluice.series"
 
-// seriesEncoding is the version byte of KeySeries' binary layout.
-const seriesEncoding = 1
+// seriesEncoding is the version byte of KeySeries' binary layout: 2 is
+// layout 1 (below) after the byte compressed as one zstd frame; the
+// reader also takes 1 (parts of format 1).
+const seriesEncoding = 2
+
+// maxSeriesBody bounds the decompressed KeySeries.
+const maxSeriesBody = 1 << 30
 
 // SeriesStat is what a part's footer records about one of its series. Rows
 // are sorted by series, so the series holds rows [Start, Start+Rows) of the
@@ -74,21 +79,39 @@ func appendSeriesStats(dst []byte, meta *Meta, mn *columnar.Column, dims []*colu
 		body = binary.AppendUvarint(body, uint64(times[start]-meta.MinTime))
 		body = binary.AppendUvarint(body, uint64(times[end-1]-times[start]))
 	}
-	dst = append(dst, seriesEncoding)
-	dst = binary.AppendUvarint(dst, uint64(len(strs)))
+	var plain []byte
+	plain = binary.AppendUvarint(plain, uint64(len(strs)))
 	for _, s := range strs {
-		dst = binary.AppendUvarint(dst, uint64(len(s)))
-		dst = append(dst, s...)
+		plain = binary.AppendUvarint(plain, uint64(len(s)))
+		plain = append(plain, s...)
 	}
-	return append(dst, body...)
+	plain = append(plain, body...)
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		panic(err) // only for invalid options
+	}
+	defer zw.Close()
+	dst = append(dst, seriesEncoding)
+	return zw.EncodeAll(plain, dst)
 }
 
 // decodeSeriesStats decodes and validates KeySeries against meta.
 func decodeSeriesStats(b []byte, meta *Meta) ([]SeriesStat, error) {
-	if len(b) == 0 || b[0] != seriesEncoding {
+	if len(b) == 0 || (b[0] != 1 && b[0] != 2) {
 		return nil, fmt.Errorf("unknown series statistics encoding")
 	}
-	b = b[1:]
+	if b[0] == 2 {
+		dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxSeriesBody))
+		if err != nil {
+			return nil, err
+		}
+		defer dec.Close()
+		if b, err = dec.DecodeAll(b[1:], nil); err != nil {
+			return nil, fmt.Errorf("series statistics: %v", err)
+		}
+	} else {
+		b = b[1:]
+	}
 	bad := fmt.Errorf("truncated series statistics")
 	uv := func() (uint64, bool) {
 		v, n := binary.Uvarint(b)
@@ -165,11 +188,10 @@ func decodeSeriesStats(b []byte, meta *Meta) ([]SeriesStat, error) {
 // first use and shared: do not modify.
 func (r *Reader) Series() ([]SeriesStat, error) {
 	r.seriesOnce.Do(func() {
-		s, ok := r.pf.Lookup(KeySeries)
+		raw, ok, err := r.footerBytes(KeySeries)
 		if !ok {
 			return
 		}
-		raw, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
 			r.seriesErr = fmt.Errorf("%w: %s: %v", ErrCorrupt, KeySeries, err)
 			return

@@ -1,7 +1,6 @@
 package part
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -30,8 +29,8 @@ func errorf(kind error, format string, args ...any) error {
 // plan is the validated layout of one Write.
 type plan struct {
 	meta    Meta
-	series  []byte             // KeySeries, base64
-	minutes []byte             // KeyMinutes, base64
+	series  []byte             // KeySeries, as footer text
+	minutes []byte             // KeyMinutes, as footer text
 	cols    []*columnar.Column // parallel to meta.Columns
 	schema  *parquet.Schema
 	pages   []int // first row of each page, then the row count
@@ -252,7 +251,7 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 	}}
 	if !opts.NoSeriesStats {
 		raw := appendSeriesStats(nil, &p.meta, mnCol, dimCols, timeCol.Ints, seriesStarts)
-		p.series = base64.StdEncoding.AppendEncode(nil, raw)
+		p.series = appendFooterText(nil, raw)
 	}
 	p.pages, p.groups = layout(seriesStarts, n, opts.PageRows, opts.RowGroupRows)
 	p.meta.RowGroups = len(p.groups) - 1
@@ -307,7 +306,7 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 	if !opts.NoSeriesStats && opts.Minutes {
 		// After the columns: the pre-aggregates use their decimal scales.
 		raw := appendMinutes(nil, &p.meta, p.cols, timeCol.Ints, seriesStarts)
-		p.minutes = base64.StdEncoding.AppendEncode(nil, raw)
+		p.minutes = appendFooterText(nil, raw)
 	}
 	return p, nil
 }
