@@ -196,15 +196,18 @@ func (db *DB) capture(t *table, req *ScanRequest) *snapshot {
 		if m == nil {
 			continue
 		}
-		seen := map[int64]bool{}
-		list := make([]*memSeries, 0, len(m.series))
+		var seen map[int64]bool // partitions with rows of m
+		var list []*memSeries
 		if selective {
+			// A few series of many: size the list by them, not by m.
+			list = make([]*memSeries, 0, min(len(candidates), len(m.series)))
 			for _, s := range candidates {
 				if ms := m.series[s.id]; ms != nil {
 					list = append(list, ms)
 				}
 			}
 		} else {
+			list = make([]*memSeries, 0, len(m.series))
 			for _, ms := range m.series {
 				list = append(list, ms)
 			}
@@ -225,6 +228,9 @@ func (db *DB) capture(t *table, req *ScanRequest) *snapshot {
 				j := i + sort.Search(len(snapAll.times)-i, func(k int) bool { return snapAll.times[i+k] >= end })
 				snap.mem[p] = append(snap.mem[p], sliceSnap(snapAll, i, j))
 				if !seen[p] {
+					if seen == nil {
+						seen = map[int64]bool{}
+					}
 					seen[p] = true
 					snap.memSrc[p]++
 				}
