@@ -348,6 +348,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 			StreamRetention: cfg.StreamRetention,
 			Protected:       a.protectedStreams(),
 			Authorizer:      a.awsAuthorizer(),
+			Publisher:       a.ingest,
 			CheckSQL: func(p awsapi.Principal, sql string) error {
 				return auth.CheckSQL(p, sql, a.sqlScope(nil))
 			},

@@ -122,11 +122,22 @@ type Options struct {
 	// StreamRetention is the retention of streams made by CreateStream;
 	// 0 = 24 h (Kinesis' default).
 	StreamRetention time.Duration
+	// Publisher, if set, takes Kinesis records through the native ingest's
+	// group commit (internal/ingest.Service), so that concurrent
+	// PutRecords calls share stream messages and fsyncs; nil = one stream
+	// message per call, straight to the broker.
+	Publisher Publisher
 	// MaxBodyBytes bounds a request body (after gzip); 0 = 16 MiB, which
 	// a 10 MiB PutRecords takes after base64.
 	MaxBodyBytes int64
 	// Now returns the current time; nil = time.Now.
 	Now func() time.Time
+}
+
+// Publisher appends records to a stream and reports each record's
+// position (see internal/ingest.Service.PublishAt).
+type Publisher interface {
+	PublishAt(ctx context.Context, stream string, recs []stream.Record, pos []stream.Position) error
 }
 
 func (o *Options) setDefaults() {

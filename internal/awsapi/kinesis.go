@@ -464,14 +464,20 @@ func checkEntry(e *putEntry, i int) error {
 	return nil
 }
 
-// put publishes entries in order, as few stream messages as the payload
-// limit allows, and fills results. A failed message fails its records and
-// every record after it (nothing later is attempted, so order holds).
+// put publishes entries and fills results. Through Options.Publisher the
+// records join the group commit of concurrent callers; a record whose
+// stream message failed gets an error result. Without one, entries go out
+// in order as few stream messages as the payload limit allows, and a failed
+// message fails its records and every record after it (nothing later is
+// attempted, so order holds).
 func (s *Server) put(ctx context.Context, name string, entries []putEntry, results []putResult) (failed int, err error) {
 	layout := s.layouts.get(s.shardCount(name))
 	shard := make([]int, len(entries))
 	for i := range entries {
 		shard[i] = layout.recordShard(entries[i].PartitionKey, entries[i].ExplicitHashKey)
+	}
+	if s.opts.Publisher != nil {
+		return s.putGrouped(ctx, name, entries, shard, results)
 	}
 	var frame []byte
 	for start := 0; start < len(entries); {
@@ -486,19 +492,9 @@ func (s *Server) put(ctx context.Context, name string, entries []putEntry, resul
 		}
 		ack, perr := s.broker.Publish(ctx, name, frame)
 		if perr != nil {
-			code, msg := "InternalFailure", "Internal Service Failure"
-			switch {
-			case errors.Is(perr, stream.ErrNoStream):
-				return 0, notFound("Stream %s under account %s not found.", name, s.opts.AccountID)
-			case errors.Is(perr, stream.ErrBackpressure), errors.Is(perr, context.DeadlineExceeded):
-				code = "ProvisionedThroughputExceededException"
-				msg = fmt.Sprintf("Rate exceeded for stream %s under account %s.", name, s.opts.AccountID)
-			case errors.Is(perr, stream.ErrTooLarge):
-				if start == 0 && end == len(entries) && len(entries) == 1 {
-					return 0, invalidArg("the record is larger than the stream accepts")
-				}
-			default:
-				s.logger.Warn("kinesis put failed", "stream", name, "err", perr)
+			code, msg, fatal := s.putFailure(name, perr, len(entries) == 1)
+			if fatal != nil {
+				return 0, fatal
 			}
 			for i := start; i < len(entries); i++ {
 				results[i] = putResult{ErrorCode: code, ErrorMessage: msg}
@@ -511,6 +507,53 @@ func (s *Server) put(ctx context.Context, name string, entries []putEntry, resul
 		start = end
 	}
 	return 0, nil
+}
+
+// putGrouped is put through Options.Publisher.
+func (s *Server) putGrouped(ctx context.Context, name string, entries []putEntry, shard []int, results []putResult) (failed int, err error) {
+	recs := make([]stream.Record, len(entries))
+	for i, e := range entries {
+		recs[i] = stream.Record{Key: e.PartitionKey, HashKey: e.ExplicitHashKey, Data: e.Data}
+	}
+	pos := make([]stream.Position, len(entries))
+	perr := s.opts.Publisher.PublishAt(ctx, name, recs, pos)
+	var code, msg string
+	if perr != nil {
+		var fatal error
+		if code, msg, fatal = s.putFailure(name, perr, len(entries) == 1); fatal != nil {
+			return 0, fatal
+		}
+	}
+	for i := range entries {
+		if pos[i].Seq == 0 {
+			results[i] = putResult{ErrorCode: code, ErrorMessage: msg}
+			failed++
+			continue
+		}
+		results[i] = putResult{SequenceNumber: formatSeq(position{pos[i].Seq, pos[i].Index}, shard[i]), ShardId: shardID(shard[i])}
+	}
+	return failed, perr
+}
+
+// putFailure classifies a failed publish: the per-record error code and
+// message, or an error that fails the whole call (an unknown stream; a
+// single record the stream cannot take).
+func (s *Server) putFailure(name string, perr error, single bool) (code, msg string, fatal error) {
+	code, msg = "InternalFailure", "Internal Service Failure"
+	switch {
+	case errors.Is(perr, stream.ErrNoStream):
+		return "", "", notFound("Stream %s under account %s not found.", name, s.opts.AccountID)
+	case errors.Is(perr, stream.ErrBackpressure), errors.Is(perr, context.DeadlineExceeded):
+		code = "ProvisionedThroughputExceededException"
+		msg = fmt.Sprintf("Rate exceeded for stream %s under account %s.", name, s.opts.AccountID)
+	case errors.Is(perr, stream.ErrTooLarge):
+		if single {
+			return "", "", invalidArg("the record is larger than the stream accepts")
+		}
+	default:
+		s.logger.Warn("kinesis put failed", "stream", name, "err", perr)
+	}
+	return code, msg, nil
 }
 
 func (s *Server) putRecord(ctx context.Context, c *call) (any, error) {

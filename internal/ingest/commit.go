@@ -35,9 +35,10 @@ const maxFrameHeader = 1 + 10
 
 // chunk is a run of encoded records (no frame header) from one sender.
 type chunk struct {
-	data []byte
-	n    int
-	w    *waiter
+	data  []byte
+	n     int
+	first int // index of the chunk's first record among the sender's
+	w     *waiter
 }
 
 // waiter collects the outcome of all chunks of one sender.
@@ -46,6 +47,9 @@ type waiter struct {
 	left int   // guarded by mu
 	err  error // first error; guarded by mu
 	done chan struct{}
+	// pos, when not nil, gets the position of every record the committer
+	// published (written before finish, read after done).
+	pos []stream.Position
 }
 
 func newWaiter() *waiter { return &waiter{done: make(chan struct{}, 1)} }
@@ -309,7 +313,7 @@ func (c *committer) commit(frame []byte, batch []chunk) []byte {
 	}
 	ctx, cancel := context.WithTimeout(s.baseCtx, s.opts.PublishTimeout)
 	start := time.Now()
-	_, err := s.broker.Publish(ctx, c.name, frame)
+	ack, err := s.broker.Publish(ctx, c.name, frame)
 	cancel()
 	s.m.publishSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
@@ -322,7 +326,14 @@ func (c *committer) commit(frame []byte, batch []chunk) []byte {
 		s.m.commitBytes.Observe(float64(len(frame)))
 	}
 	s.limit.release(int64(size))
+	idx := 0
 	for _, ch := range batch {
+		if err == nil && ch.w.pos != nil {
+			for j := range ch.n {
+				ch.w.pos[ch.first+j] = stream.Position{Seq: ack.Seq, Index: idx + j}
+			}
+		}
+		idx += ch.n
 		ch.w.finish(err)
 	}
 	return frame
@@ -355,6 +366,20 @@ func (s *Service) submit(c *committer, chunks []chunk, w *waiter) error {
 // unknown stream stream.ErrNoStream. If ctx ends first, Publish returns its
 // error while the records may still be written (at-least-once).
 func (s *Service) Publish(ctx context.Context, streamName string, recs []stream.Record) error {
+	return s.PublishAt(ctx, streamName, recs, nil)
+}
+
+// PublishAt is Publish that also reports where the records went: pos, if
+// not nil, must have len(recs) entries, and pos[i] gets record i's stream
+// message sequence and index in that message, or stays zero (Seq 0) if the
+// record's frame failed. Records of one call may go out in several frames
+// when the group committer splits them; on an error some may be durable,
+// and pos says which.
+func (s *Service) PublishAt(ctx context.Context, streamName string, recs []stream.Record, pos []stream.Position) error {
+	if pos != nil && len(pos) != len(recs) {
+		return fmt.Errorf("ingest: %d positions for %d records", len(pos), len(recs))
+	}
+	clear(pos)
 	if len(recs) == 0 {
 		return nil
 	}
@@ -364,7 +389,7 @@ func (s *Service) Publish(ctx context.Context, streamName string, recs []stream.
 	defer s.leave()
 	for i, r := range recs {
 		if int64(len(r.Data)) > s.opts.MaxRecordBytes {
-			return fmt.Errorf("%w: record %d has %d bytes, limit %d", ErrRecordTooLarge, i, len(r.Data), s.opts.MaxRecordBytes)
+			return fmt.Errorf("%w (%w): record %d has %d bytes, limit %d", ErrRecordTooLarge, stream.ErrTooLarge, i, len(r.Data), s.opts.MaxRecordBytes)
 		}
 	}
 	c, err := s.committerFor(ctx, streamName)
@@ -385,6 +410,11 @@ func (s *Service) Publish(ctx context.Context, streamName string, recs []stream.
 	}
 	w := newWaiter()
 	w.arm(len(chunks))
+	if pos != nil {
+		// The committer writes its own copy: if ctx ends first, it may
+		// still be writing after we return.
+		w.pos = make([]stream.Position, len(pos))
+	}
 	for i := range chunks {
 		chunks[i].w = w
 	}
@@ -394,6 +424,7 @@ func (s *Service) Publish(ctx context.Context, streamName string, recs []stream.
 	}
 	select {
 	case <-w.done:
+		copy(pos, w.pos)
 		if err := w.result(); err != nil {
 			return err
 		}
@@ -449,14 +480,14 @@ func (e *encoder) finish() []chunk {
 		return e.chunks[:0]
 	}
 	e.counts = append(e.counts, e.n)
-	start := 0
+	start, first := 0, 0
 	for i, cnt := range e.counts {
 		end := len(e.buf)
 		if i < len(e.cuts) {
 			end = e.cuts[i]
 		}
-		e.chunks = append(e.chunks, chunk{data: e.buf[start:end:end], n: cnt})
-		start = end
+		e.chunks = append(e.chunks, chunk{data: e.buf[start:end:end], n: cnt, first: first})
+		start, first = end, first+cnt
 	}
 	e.n = 0
 	return e.chunks

@@ -474,3 +474,56 @@ func TestHTTPManyErrorsTruncated(t *testing.T) {
 		t.Fatalf("got %d accepted %d rejected %d errors %d", r.status, r.result.Accepted, r.result.Rejected, len(r.result.Errors))
 	}
 }
+
+// TestPublishAt checks that concurrent callers, whose records share
+// frames, learn each record's true place: the message at pos.Seq holds it
+// at pos.Index.
+func TestPublishAt(t *testing.T) {
+	broker := openJetStream(t, "events")
+	s := newService(t, broker, Options{GroupCommitBytes: 400})
+	ctx := context.Background()
+	const callers, per = 8, 30
+	pos := make([][]stream.Position, callers)
+	var wg sync.WaitGroup
+	for c := range callers {
+		pos[c] = make([]stream.Position, per)
+		wg.Go(func() {
+			recs := make([]stream.Record, per)
+			for i := range recs {
+				recs[i] = stream.Record{Key: fmt.Sprintf("c%d", c), Data: fmt.Appendf(nil, `{"c":%d,"i":%d}`, c, i)}
+			}
+			if err := s.PublishAt(ctx, "events", recs, pos[c]); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[stream.Position]bool{}
+	for c := range callers {
+		for i, p := range pos[c] {
+			if p.Seq == 0 || seen[p] {
+				t.Fatalf("caller %d record %d: position %+v missing or given twice", c, i, p)
+			}
+			seen[p] = true
+			m, err := broker.Get(ctx, "events", p.Seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			if err := stream.DecodeFrame(m.Data, func(j int, r stream.Record) error {
+				if j == p.Index {
+					got = append(got, r.Data...)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf(`{"c":%d,"i":%d}`, c, i); string(got) != want {
+				t.Fatalf("caller %d record %d at %+v: not %s", c, i, p, want)
+			}
+		}
+	}
+	if err := s.PublishAt(ctx, "events", make([]stream.Record, 2), make([]stream.Position, 1)); err == nil {
+		t.Error("PublishAt took 1 position for 2 records")
+	}
+}

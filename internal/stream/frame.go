@@ -44,6 +44,14 @@ type Record struct {
 	JSONLine bool
 }
 
+// Position is where a record of a framed message sits: the message's
+// stream sequence and the record's index in the frame. Kinesis sequence
+// numbers are made from it.
+type Position struct {
+	Seq   uint64
+	Index int
+}
+
 // Attr is a name/value pair learned outside the payload.
 type Attr struct{ Name, Value string }
 
