@@ -28,7 +28,8 @@ type Reader struct {
 	timeCol  int // index into cols
 	mnCol    int
 	rgRows   []int64
-	hasIndex bool       // column and offset indexes present for every chunk
+	hasIndex bool       // offset indexes present for every chunk
+	colIndex []bool     // per chunk (row group × leaf): has a column index
 	cache    *PageCache // nil: no page cache
 	cacheID  uint64     // this Reader's identity in cache
 
@@ -253,16 +254,19 @@ func (r *Reader) check(version int) error {
 		return fmt.Errorf("row groups hold %d rows, meta %d", total, m.Rows)
 	}
 	ci, oi := r.pf.ColumnIndexes(), r.pf.OffsetIndexes()
-	r.hasIndex = len(ci) == len(md.RowGroups)*nLeaves && len(oi) == len(ci)
+	// Offset indexes locate pages: all or none. Column indexes (page
+	// bounds) are per chunk: format 2 keeps only those scans prune with.
+	r.hasIndex = len(oi) == len(md.RowGroups)*nLeaves
 	if r.hasIndex {
+		r.colIndex = make([]bool, len(oi))
 		for g := range md.RowGroups {
 			for c := range nLeaves {
 				k := g*nLeaves + c
 				locs := oi[k].PageLocations
 				np := len(locs)
-				if np == 0 || len(ci[k].MinValues) != np || len(ci[k].MaxValues) != np || len(ci[k].NullPages) != np {
+				if np == 0 {
 					r.hasIndex = false
-					break
+					return nil
 				}
 				for p, l := range locs {
 					if l.FirstRowIndex < 0 || l.FirstRowIndex >= md.RowGroups[g].NumRows || (p == 0) != (l.FirstRowIndex == 0) ||
@@ -270,6 +274,7 @@ func (r *Reader) check(version int) error {
 						return fmt.Errorf("offset index of row group %d column %d is malformed", g, c)
 					}
 				}
+				r.colIndex[k] = k < len(ci) && len(ci[k].MinValues) == np && len(ci[k].MaxValues) == np && len(ci[k].NullPages) == np
 			}
 		}
 	}
@@ -291,13 +296,18 @@ func (r *Reader) Close() error {
 }
 
 // chunkIndex returns the column and offset index of a column chunk, or
-// false when the file has no usable page index.
+// false when the file has no usable offset index. The column index is nil
+// when the chunk has none.
 func (r *Reader) chunkIndex(rg, leaf int) (*format.ColumnIndex, *format.OffsetIndex, bool) {
 	if !r.hasIndex {
 		return nil, nil, false
 	}
 	k := rg*len(r.cols) + leaf
-	return &r.pf.ColumnIndexes()[k], &r.pf.OffsetIndexes()[k], true
+	var ci *format.ColumnIndex
+	if r.colIndex[k] {
+		ci = &r.pf.ColumnIndexes()[k]
+	}
+	return ci, &r.pf.OffsetIndexes()[k], true
 }
 
 // dictionary returns the decoded strings of a dictionary, cached per chunk:

@@ -506,7 +506,7 @@ func (r *Reader) candidateRanges(g int, q *query) []rowRange {
 		}
 		bit := fbit(fi)
 		ci, oi, ok := r.chunkIndex(g, r.cols[c].leaf)
-		if !ok {
+		if !ok || ci == nil {
 			for i := range ranges {
 				ranges[i].need |= bit
 			}

@@ -112,6 +112,9 @@ func Write(path string, b *columnar.Batch, dims []string, opts WriterOptions) (M
 	if err := p.encode(tmp, opts); err != nil {
 		return Meta{}, fmt.Errorf("part: writing %s: %w", path, err)
 	}
+	if err := p.prune(tmp); err != nil {
+		return Meta{}, fmt.Errorf("part: writing the page index of %s: %w", path, err)
+	}
 	if err := tmp.Sync(); err != nil {
 		return Meta{}, fmt.Errorf("part: syncing %s: %w", tmpName, err)
 	}
@@ -438,6 +441,21 @@ func (p *plan) encode(out fileWriter, opts WriterOptions) (err error) {
 		}
 	}
 	return w.Close()
+}
+
+// prune drops the column indexes no scan uses (see pageindex.go).
+func (p *plan) prune(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	keep := make([]bool, len(p.cols))
+	for _, info := range p.meta.Columns {
+		lc, _ := p.schema.Lookup(info.Name)
+		keep[lc.ColumnIndex] = info.Name == ColTime || (p.series == nil && (info.Dim || info.Name == ColMeasureName))
+	}
+	_, err = pruneColumnIndexes(f, st.Size(), func(leaf int) bool { return leaf < len(keep) && keep[leaf] })
+	return err
 }
 
 func nullsOf(c *columnar.Column, lo, hi int) []bool {
