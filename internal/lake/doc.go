@@ -29,9 +29,11 @@
 // Invariants, which together give exactly-once delivery across crashes:
 //   - An object holds a contiguous range of stream sequences of one
 //     output, and every message in that range that has events for the
-//     output has all of them in it; its name states the range. (A range
-//     also never crosses a partition: a message whose prefix evaluates
-//     differently starts a new object.)
+//     output has all of them in it; its name states the range and the
+//     stream's life (its creation time: a stream deleted and created again
+//     restarts its sequences, and objects of an earlier life do not count).
+//     A range also never crosses a partition: a message whose prefix
+//     evaluates differently starts a new object.
 //   - Objects appear atomically: a temporary file ".<name>.tmp-*" in the
 //     target directory, fsync, rename, fsync of the directories. A message
 //     is acknowledged only after every object holding its events is
@@ -44,10 +46,9 @@
 //   - Which output an event goes to depends only on its bytes, so a
 //     redelivery splits a message the same way.
 //
-// Limits: a stream deleted and created again restarts its sequences, and
-// its new messages would be taken for delivered ones; give the lake a new
-// root (or move the old objects away) when re-creating a stream. Parquet
-// schemas grow with every new key (no cap on columns).
+// Limits: a stream deleted and created again while the writer runs is
+// noticed only when the writer is opened again (the consumer ends with the
+// stream). Parquet schemas grow with every new key (no cap on columns).
 //
 // Concurrency: a Writer's methods are safe for concurrent use (one mutex;
 // Flush holds it while writing). Prefix is immutable.

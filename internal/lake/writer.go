@@ -54,6 +54,13 @@ type Options struct {
 	// MaxMessages bounds the stream messages held unacknowledged; keep it
 	// below the consumer's MaxPending. Default 20000.
 	MaxMessages int
+	// StreamCreated is when the stream was created. Stream sequences
+	// restart when a stream is deleted and created again, so objects of an
+	// earlier life must not count as delivered: object names carry the
+	// creation time (base 36 of its Unix nanoseconds), and names without
+	// one (written before sluice named lives) count only if the file is
+	// younger than the stream. Zero writes names without it.
+	StreamCreated time.Time
 	// NoSync skips fsync (benchmarks of the CPU cost only; never in a
 	// server: a machine crash could then lose acknowledged events).
 	NoSync bool
@@ -94,6 +101,7 @@ const (
 type Writer struct {
 	// Set in NewWriter, read-only afterwards.
 	opts     Options
+	inc      string // incarnation(opts.StreamCreated)
 	logger   *slog.Logger
 	metrics  *metrics
 	prefixes [2]*Prefix
@@ -156,7 +164,7 @@ func NewWriter(opts Options, logger *slog.Logger, reg prometheus.Registerer) (*W
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	w := &Writer{opts: opts, logger: logger, schema: newSchemaState()}
+	w := &Writer{opts: opts, logger: logger, schema: newSchemaState(), inc: incarnation(opts.StreamCreated)}
 	switch opts.Format {
 	case FormatJSONL:
 		w.errType = ErrorProcessingFailed
@@ -196,19 +204,56 @@ func NewWriter(opts Options, logger *slog.Logger, reg prometheus.Registerer) (*W
 }
 
 // objectName is the name of the object holding sequences first..last of
-// one output: <stream>-<first>-<last><ext>, sequences in 20 digits so that
-// names sort by position in the stream.
+// one output: <stream>-<incarnation>-<first>-<last><ext>, sequences in 20
+// digits so that names sort by position in the stream (like Firehose's
+// names, which carry the delivery stream's version).
 func (w *Writer) objectName(out int, first, last uint64) string {
-	return fmt.Sprintf("%s-%020d-%020d%s", w.opts.Stream, first, last, w.ext[out])
+	if w.inc == "" {
+		return fmt.Sprintf("%s-%020d-%020d%s", w.opts.Stream, first, last, w.ext[out])
+	}
+	return fmt.Sprintf("%s-%s-%020d-%020d%s", w.opts.Stream, w.inc, first, last, w.ext[out])
+}
+
+// incarnation names a life of a stream in object names: base 36 of its
+// creation's Unix nanoseconds (13 characters until 2081), never 20 digits,
+// so it cannot be read as a sequence.
+func incarnation(created time.Time) string {
+	if created.IsZero() {
+		return ""
+	}
+	return strconv.FormatUint(uint64(created.UnixNano()), 36)
+}
+
+func validIncarnation(s string) bool {
+	if s == "" || len(s) > 13 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseName reads an object name of this writer's stream, with any of the
 // extensions any configuration writes (so a format change keeps
-// redelivery idempotent).
-func (w *Writer) parseName(name string) (out int, first, last uint64, ok bool) {
+// redelivery idempotent). inc is the name's incarnation, "" for names
+// without one.
+func (w *Writer) parseName(name string) (out int, inc string, first, last uint64, ok bool) {
 	rest, found := strings.CutPrefix(name, w.opts.Stream+"-")
-	if !found || len(rest) < 41 || rest[20] != '-' {
-		return 0, 0, 0, false
+	if !found {
+		return 0, "", 0, 0, false
+	}
+	if len(rest) < 21 || rest[20] != '-' {
+		i := strings.IndexByte(rest, '-')
+		if i <= 0 || !validIncarnation(rest[:i]) {
+			return 0, "", 0, 0, false
+		}
+		inc, rest = rest[:i], rest[i+1:]
+	}
+	if len(rest) < 41 || rest[20] != '-' {
+		return 0, "", 0, 0, false
 	}
 	ext := rest[41:]
 	switch ext {
@@ -217,14 +262,14 @@ func (w *Writer) parseName(name string) (out int, first, last uint64, ok bool) {
 	case ".errors.jsonl", ".errors.jsonl.gz":
 		out = outErrors
 	default:
-		return 0, 0, 0, false
+		return 0, "", 0, 0, false
 	}
 	f, err1 := strconv.ParseUint(rest[:20], 10, 64)
 	l, err2 := strconv.ParseUint(rest[21:41], 10, 64)
 	if err1 != nil || err2 != nil || f > l {
-		return 0, 0, 0, false
+		return 0, "", 0, 0, false
 	}
-	return out, f, l, true
+	return out, inc, f, l, true
 }
 
 // tmpMarker separates an object name from the random suffix of its
@@ -243,7 +288,7 @@ func (w *Writer) recover() error {
 		name := d.Name()
 		if strings.HasPrefix(name, ".") {
 			if i := strings.Index(name, tmpMarker); i > 0 {
-				if _, _, _, ok := w.parseName(name[1:i]); ok {
+				if _, _, _, _, ok := w.parseName(name[1:i]); ok {
 					// A crash during a write: the messages were not
 					// acknowledged and will be written again.
 					if err := os.Remove(p); err != nil {
@@ -254,9 +299,26 @@ func (w *Writer) recover() error {
 			}
 			return nil
 		}
-		if out, first, last, ok := w.parseName(name); ok {
-			w.covered[out].add(first, last)
+		// Objects of another life of the stream hold other events under
+		// the same sequences.
+		out, inc, first, last, ok := w.parseName(name)
+		if !ok {
+			return nil
 		}
+		if inc == "" && w.inc != "" {
+			// Written before names carried lives: by this life if the
+			// file is younger than the stream.
+			info, err := d.Info()
+			if err != nil {
+				return fmt.Errorf("stat %s: %w", p, err)
+			}
+			if info.ModTime().Before(w.opts.StreamCreated) {
+				return nil
+			}
+		} else if inc != w.inc {
+			return nil
+		}
+		w.covered[out].add(first, last)
 		return nil
 	})
 	if err != nil {
@@ -539,6 +601,9 @@ func (w *Writer) writeRun(out int, r *run, syncDirs map[string]bool) error {
 			"sluice.stream":    w.opts.Stream,
 			"sluice.first_seq": strconv.FormatUint(r.first, 10),
 			"sluice.last_seq":  strconv.FormatUint(r.last, 10),
+		}
+		if !w.opts.StreamCreated.IsZero() {
+			meta["sluice.stream_created"] = w.opts.StreamCreated.UTC().Format(time.RFC3339Nano)
 		}
 		err = writeParquet(cw, r.lines, r.spans, r.events, w.schema, meta)
 	} else {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -640,5 +641,47 @@ func TestWriterTrustsJSONLine(t *testing.T) {
 	}
 	if lines := readLines(t, filepath.Join(dir, files[0])); len(lines) != 1 || !strings.Contains(lines[0], CodeInvalidJSON) {
 		t.Errorf("error records %q, want one %s", lines, CodeInvalidJSON)
+	}
+}
+
+// TestWriterIncarnation: a stream deleted and created again restarts its
+// sequences; objects of its earlier life must not make the new events look
+// delivered, while objects of the same life, and objects named before
+// names carried lives that are younger than the stream, still do.
+func TestWriterIncarnation(t *testing.T) {
+	dir := t.TempDir()
+	deliver := func(created time.Time, ev string) {
+		t.Helper()
+		w := newTestWriter(t, dir, Options{StreamCreated: created})
+		if err := w.Add(newMsg(1, t0, ev).Message); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	life1 := time.Now().Add(-time.Hour)
+	life2 := time.Now().Add(time.Minute) // created again after the old lake's files
+	deliver(time.Time{}, `{"life":1}`)   // an old lake: names without a life
+	deliver(life1, `{"life":1}`)         // a redelivery after upgrading: skipped
+	deliver(life2, `{"life":2}`)         // the stream was created again: delivered
+	deliver(life2, `{"life":2}`)         // its redelivery: skipped
+	h18 := "events/year=2026/month=11/day=25/hour=18/"
+	want := []string{
+		h18 + "events-00000000000000000001-00000000000000000001.jsonl",
+		h18 + "events-" + strconv.FormatInt(life2.UnixNano(), 36) + "-00000000000000000001-00000000000000000001.jsonl",
+	}
+	if got := lakeFiles(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("files\n%q\nwant\n%q", got, want)
+	}
+	if got := readLines(t, filepath.Join(dir, want[1])); !slices.Equal(got, []string{`{"life":2}`}) {
+		t.Errorf("second life's object holds %q", got)
+	}
+	deliver(life1, `{"life":1}`) // life 1 again (a test only): its legacy object still counts
+	if got := lakeFiles(t, dir); len(got) != 2 {
+		t.Errorf("files %q", got)
 	}
 }

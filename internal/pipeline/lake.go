@@ -84,6 +84,19 @@ func NewLakeWriter(ctx context.Context, broker stream.Broker, opts LakeOptions, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Lake.StreamCreated.IsZero() {
+		// Object names carry the stream's life, so that a stream created
+		// again (sequences restart) does not find its events delivered.
+		infos, err := broker.Streams(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: lake: listing streams: %w", err)
+		}
+		for _, in := range infos {
+			if in.Config.Name == opts.Stream {
+				opts.Lake.StreamCreated = in.Created
+			}
+		}
+	}
 	w, err := lake.NewWriter(opts.Lake, logger, reg)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)

@@ -154,17 +154,21 @@ func streamEvents(t *testing.T, dir string) map[string]int {
 	return out
 }
 
-var lakeName = regexp.MustCompile(`^events-(\d{20})-(\d{20})(\.errors)?\.jsonl$`)
+// lakeName matches object names: stream, the stream's life (its creation
+// time in base 36), sequence range.
+var lakeName = regexp.MustCompile(`^events-([0-9a-z]{1,13})-(\d{20})-(\d{20})(\.errors)?\.jsonl$`)
 
 // lakeEventLines reads the lake's JSON Lines objects with a line scanner
 // and encoding/json, counts each event line, and reports leftovers of
 // interrupted writes, error records (all events sent were valid) and
-// objects whose sequence ranges overlap.
+// objects whose sequence ranges overlap or that name different lives of
+// the stream (it is created once).
 func lakeEventLines(t *testing.T, dir string) (map[string]int, []string) {
 	t.Helper()
 	out := map[string]int{}
 	var problems []string
 	var ranges [][2]uint64
+	lives := map[string]bool{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -174,12 +178,15 @@ func lakeEventLines(t *testing.T, dir string) (map[string]int, []string) {
 			problems = append(problems, "unexpected file in the lake: "+p)
 			return nil
 		}
-		if m[3] != "" {
+		if m[4] != "" {
 			problems = append(problems, "error object for valid events: "+p)
 			return nil
 		}
-		first, _ := strconv.ParseUint(m[1], 10, 64)
-		last, _ := strconv.ParseUint(m[2], 10, 64)
+		if lives[m[1]] = true; len(lives) > 1 {
+			problems = append(problems, "objects of different lives of one stream: "+p)
+		}
+		first, _ := strconv.ParseUint(m[2], 10, 64)
+		last, _ := strconv.ParseUint(m[3], 10, 64)
 		ranges = append(ranges, [2]uint64{first, last})
 		f, err := os.Open(p)
 		if err != nil {
