@@ -193,7 +193,7 @@ func BenchmarkSeriesHour(b *testing.B) {
 	for _, bc := range []struct {
 		pageRows int
 		cache    bool
-	}{{1024, false}, {2048, false}, {4096, false}, {8192, false}, {2048, true}, {8192, true}} {
+	}{{1024, false}, {2048, false}, {4096, false}, {8192, false}, {16384, false}, {2048, true}, {8192, true}, {16384, true}} {
 		onOff := map[bool]string{false: "off", true: "on"}[bc.cache]
 		b.Run(fmt.Sprintf("pageRows=%d/cache=%s", bc.pageRows, onOff), func(b *testing.B) {
 			var ro []part.OpenOption

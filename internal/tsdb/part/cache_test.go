@@ -49,12 +49,14 @@ func TestPageCache(t *testing.T) {
 			pr := openCachedPart(t, path, c)
 			first := checkScan(t, pr, b, f)
 			s1 := c.Stats()
-			if s1.Misses == 0 || s1.Hits != 0 || s1.Entries == 0 {
-				t.Fatalf("first scan: stats %+v, want misses only", s1)
+			// Hits in the first scan are pages that several row ranges
+			// share (the coarse pages of dimension columns).
+			if s1.Misses == 0 || s1.Entries != s1.Misses {
+				t.Fatalf("first scan: stats %+v, want every page decoded once", s1)
 			}
 			got1, _ := collect(t, pr, f)
 			s2 := c.Stats()
-			if s2.Misses != s1.Misses || s2.Hits != s1.Misses {
+			if s2.Misses != s1.Misses || s2.Hits != 2*s1.Hits+s1.Misses {
 				t.Fatalf("second scan: stats %+v after %+v, want every page a hit", s2, s1)
 			}
 			second := checkScan(t, pr, b, f)

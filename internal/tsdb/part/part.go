@@ -18,9 +18,11 @@
 //   - time, version and measure_name are never NULL; a dimension is NULL where
 //     a series lacks it, and NULL sorts before every string;
 //   - no two rows have the same series and time;
-//   - every column of a row group is cut into pages at the same row numbers,
-//     so the page index of the filter columns selects row ranges that are
-//     read from every projected column;
+//   - the time and value columns of a row group are cut into pages at the
+//     same row numbers; measure_name, dimension and version columns of parts
+//     with series statistics have coarser pages, cut at some of those rows.
+//     Readers locate each column's pages through its own offset index, so
+//     row ranges chosen with one column's page index read from any other;
 //   - DOUBLE columns stored as DECIMAL(18, s) decode to exactly the float64
 //     values that were written (see package enc).
 //

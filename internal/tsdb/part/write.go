@@ -371,7 +371,7 @@ func (p *plan) encode(out fileWriter, opts WriterOptions) (err error) {
 		// The largest row we buffer is 9 bytes (INT64/DOUBLE + a level);
 		// with twice that per row the automatic flush never fires before
 		// ours, and parquet-go preallocates a sane page buffer.
-		parquet.PageBufferSize(opts.PageRows * 16),
+		parquet.PageBufferSize(coarsePageFactor * opts.PageRows * 16),
 		parquet.MaxRowsPerRowGroup(int64(opts.RowGroupRows)),
 		// Min/max live in the column index; repeating them in every page
 		// header would cost ~20 bytes per page per column for nothing.
@@ -418,6 +418,8 @@ func (p *plan) encode(out fileWriter, opts WriterOptions) (err error) {
 			info := p.meta.Columns[i]
 			cw := writers[leaf[i]]
 			optional := info.Name != ColTime && info.Name != ColVersion && info.Name != ColMeasureName
+			coarse := p.coarse(info)
+			pageStart := p.pages[p.groups[g]]
 			for pg := p.groups[g]; pg < p.groups[g+1]; pg++ {
 				lo, hi := p.pages[pg], p.pages[pg+1]
 				if info.Decimal {
@@ -431,6 +433,10 @@ func (p *plan) encode(out fileWriter, opts WriterOptions) (err error) {
 				if _, err := cw.WriteRowValues(vals); err != nil {
 					return fmt.Errorf("column %q rows %d..%d: %w", info.Name, lo, hi, err)
 				}
+				if coarse && pg+1 < p.groups[g+1] && p.pages[pg+2]-pageStart <= coarsePageFactor*opts.PageRows {
+					continue // the next page's rows join this one
+				}
+				pageStart = hi
 				if err := cw.Flush(); err != nil {
 					return fmt.Errorf("column %q rows %d..%d: %w", info.Name, lo, hi, err)
 				}
@@ -441,6 +447,19 @@ func (p *plan) encode(out fileWriter, opts WriterOptions) (err error) {
 		}
 	}
 	return w.Close()
+}
+
+// coarsePageFactor: columns that scans neither filter on nor usually
+// return (measure_name, dimensions and version, when the part has series
+// statistics) are cut into pages of up to this many times PageRows rows,
+// at page boundaries of the other columns. Their values are runs of alike
+// numbers that cost almost nothing, while every page costs ~50 bytes
+// (header, offset-index entry, zstd frame).
+const coarsePageFactor = 8
+
+// coarse reports whether column info gets coarse pages.
+func (p *plan) coarse(info ColumnInfo) bool {
+	return p.series != nil && (info.Dim || info.Name == ColMeasureName || info.Name == ColVersion)
 }
 
 // prune drops the column indexes no scan uses (see pageindex.go).
