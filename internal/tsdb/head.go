@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
 )
@@ -27,7 +28,7 @@ type table struct {
 	// all the records of an event (they share their dimensions), and no
 	// key string built for a series that exists.
 	series    map[string]*series
-	byDims    map[uint64]*dimSet
+	byDims    dimIndex
 	seed      maphash.Seed // of dimsHash; set in newTable
 	postings  map[string]map[string][]*series
 	byMeasure map[string][]*series
@@ -53,7 +54,6 @@ func newTable(ti *TableInfo) *table {
 		info:         ti,
 		id:           ti.ID,
 		series:       map[string]*series{},
-		byDims:       map[uint64]*dimSet{},
 		seed:         maphash.MakeSeed(),
 		postings:     map[string]map[string][]*series{},
 		byMeasure:    map[string][]*series{},
@@ -75,41 +75,50 @@ func newTable(ti *TableInfo) *table {
 
 // series is one series' identity and what is known about it across tiers.
 // Fields other than id, key, measure and dims are guarded by table.mu.
+//
+// Layout: the struct is 256 bytes, a size class whose objects start on a
+// 128-byte boundary, so it is two aligned pairs of cache lines (the unit
+// the hardware fetches). An append of a point touches only the first pair;
+// finding the series and checking its cold bounds only the second. With
+// tens of thousands of series most writes miss the caches, so a pair not
+// touched is a miss saved.
 type series struct {
-	// The fields a write touches come first, so that they share cache
-	// lines.
-	measure string
+	// First pair: what an append uses.
 	// act is this series' memSeries in the active memtable, or nil (then
 	// look in the memtable's map). Flush clears it when the active
 	// memtable is replaced, so it never points into an older generation.
 	act *memSeries
-	// okField and okType are the single-measure column and type this series
-	// was last written with; a write of the same passes the type checks.
-	okField string
-	okType  columnar.Type
-	defGen  uint64 // WAL generation in which this series' definition was last logged
-	// coldMin/coldMax bound the times of this series' points in parts; a
-	// write outside them needs no part lookup. coldMin > coldMax: none.
-	coldMin, coldMax int64
 	// latest is the newest point (by time, then version) for the
 	// latest-point fast path; latestSet reports whether it is valid.
 	// latest.fields of a single-measure point is latest1[:] (no allocation
 	// of its own).
-	latest    point
+	latest point
+	id     uint64
+	defGen uint32 // WAL generation (see defGen) in which this series' definition was last logged
+	// okType is the single-measure type this series was last written with
+	// (Unknown: none); a single-measure write of the same type passes the
+	// type checks again.
+	okType    columnar.Type
 	latestSet bool
-	id        uint64
 	latest1   [1]fieldValue
 
-	key     string
-	dims    []Dimension // sorted by name; shared with the series' dimSet
-	lastLen int         // points in the series' last flushed memtable (capacity hint)
+	// Second pair: what finding it uses.
+	measure string
+	// coldMin/coldMax bound the times of this series' points in parts; a
+	// write outside them needs no part lookup. coldMin > coldMax: none.
+	coldMin, coldMax int64
+	key              string
+	dims             []Dimension // sorted by name; shared with the series' dimSet
+	lastLen          int         // points in the series' last flushed memtable (capacity hint)
+	_                [48]byte    // to 256 bytes (see Layout)
 }
 
 // dimSet is one distinct set of dimensions and its series, one per measure
 // name; guarded by table.mu.
 type dimSet struct {
 	dims      []Dimension
-	series    []*series
+	measures  []string           // the measure name of each of series, so find reads no series
+	series    []*series          // in creation order
 	byMeasure map[string]*series // once series is long
 	next      *dimSet            // the next set with the same dimsHash
 }
@@ -122,9 +131,9 @@ func (ds *dimSet) find(measure string) *series {
 	if ds.byMeasure != nil {
 		return ds.byMeasure[measure]
 	}
-	for _, s := range ds.series {
-		if s.measure == measure {
-			return s
+	for i, m := range ds.measures {
+		if m == measure {
+			return ds.series[i]
 		}
 	}
 	return nil
@@ -132,6 +141,7 @@ func (ds *dimSet) find(measure string) *series {
 
 func (ds *dimSet) add(s *series) {
 	ds.series = append(ds.series, s)
+	ds.measures = append(ds.measures, s.measure)
 	if ds.byMeasure != nil {
 		ds.byMeasure[s.measure] = s
 	} else if len(ds.series) > manyMeasures {
@@ -140,6 +150,72 @@ func (ds *dimSet) add(s *series) {
 			ds.byMeasure[x.measure] = x
 		}
 	}
+}
+
+// dimIndex finds dimension sets by dimsHash: open addressing with linear
+// probing over a power-of-two array of (hash, set) slots; sets of equal
+// hash are chained through dimSet.next. Nothing is ever removed (series
+// live as long as the table). It is its own table rather than a Go map so
+// that the write path can touch the slots of many records before it reads
+// them (see table.locate).
+type dimIndex struct {
+	slots []dimSlot
+	n     int // slots in use
+}
+
+type dimSlot struct {
+	h  uint64
+	ds *dimSet // nil: empty
+}
+
+// slot returns the slot holding h, or the empty slot where h would go;
+// nil if the index has no slots yet.
+func (x *dimIndex) slot(h uint64) *dimSlot {
+	if len(x.slots) == 0 {
+		return nil
+	}
+	mask := uint64(len(x.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		if sl := &x.slots[i]; sl.ds == nil || sl.h == h {
+			return sl
+		}
+	}
+}
+
+// get returns the first set of the chain of hash h, or nil.
+func (x *dimIndex) get(h uint64) *dimSet {
+	if sl := x.slot(h); sl != nil {
+		return sl.ds
+	}
+	return nil
+}
+
+// put makes ds the first set of the chain of hash h (ds.next must be the
+// previous first, get(h)).
+func (x *dimIndex) put(h uint64, ds *dimSet) {
+	if 2*(x.n+1) > len(x.slots) { // at most half full: probes stay short
+		old := x.slots
+		x.slots = make([]dimSlot, max(2*len(old), 64))
+		for _, sl := range old {
+			if sl.ds != nil {
+				*x.slot(sl.h) = sl
+			}
+		}
+	}
+	sl := x.slot(h)
+	if sl.ds == nil {
+		x.n++
+		sl.h = h
+	}
+	sl.ds = ds
+}
+
+// touch reads the home slot of hash h (see table.locate).
+func (x *dimIndex) touch(h uint64) uint64 {
+	if len(x.slots) == 0 {
+		return 0
+	}
+	return x.slots[h&uint64(len(x.slots)-1)].h
 }
 
 // point is one point's data outside a memSeries (latest cache, lookups).
@@ -190,7 +266,7 @@ func mixHash(h, x uint64) uint64 {
 // lookupDims finds a dimension set by its dimsHash h; nil if absent. It
 // needs t.mu held (for reading at least).
 func (t *table) lookupDims(h uint64, dims []Dimension) *dimSet {
-	for ds := t.byDims[h]; ds != nil; ds = ds.next {
+	for ds := t.byDims.get(h); ds != nil; ds = ds.next {
 		if sameDims(ds.dims, dims) {
 			return ds
 		}
@@ -236,8 +312,8 @@ func (t *table) getOrCreateSeries(key []byte, measure string, dims []Dimension) 
 func (t *table) addSeries(h uint64, key []byte, measure string, dims []Dimension) *series {
 	ds := t.lookupDims(h, dims)
 	if ds == nil {
-		ds = &dimSet{dims: append([]Dimension(nil), dims...), next: t.byDims[h]}
-		t.byDims[h] = ds
+		ds = &dimSet{dims: append([]Dimension(nil), dims...), next: t.byDims.get(h)}
+		t.byDims.put(h, ds)
 	}
 	s := &series{
 		id:      seriesIDs.Add(1),
@@ -277,13 +353,33 @@ func newMemtable() *memtable {
 // Appends past the end never disturb a reader that captured a prefix; any
 // other change copies the slices first when shared is set, so scans can read
 // captured slices without the lock.
+//
+// The first value column lives inside the struct (col0, fc0, field0), so
+// a series with one value column, which is every single-measure series, is
+// one allocation, and an append touches neighbouring cache lines rather
+// than following pointers to three more objects.
 type memSeries struct {
-	s        *series
-	mt       *memtable // the memtable holding it
 	times    []int64
 	versions []int64
-	fields   []*fieldCol
-	shared   atomic.Bool
+	mt       *memtable // the memtable holding it
+	// fast is the type of the series' only value column when that column
+	// is the single-measure column of the type (measure_value::<type>),
+	// lives in col0 and has no NULLs; Unknown otherwise. A point of that
+	// type after the newest appends to times, versions and col0 directly.
+	// put keeps it up to date (see setFast).
+	fast   columnar.Type
+	shared atomic.Bool
+	col0   columnar.Column
+	fc0    fieldCol
+	field0 [1]*fieldCol
+	fields []*fieldCol
+	s      *series
+	// flushLast is, for a memSeries of the active memtable, the newest
+	// time of its series in the flushing memtable when it was created
+	// (minTime if there was none): the flushing memtable does not change,
+	// and the active one's series are all created after the flushing one
+	// was set aside, so this spares a writer its map while a flush runs.
+	flushLast int64
 }
 
 // fieldCol is one value column of a memSeries, aligned with times.
@@ -298,12 +394,82 @@ func (ms *memSeries) field(name string, typ columnar.Type) *fieldCol {
 			return f
 		}
 	}
-	f := &fieldCol{name: name, col: columnar.NewColumn(typ, cap(ms.times))}
+	var f *fieldCol
+	if len(ms.fields) == 0 {
+		// The inline column.
+		ms.col0 = columnar.Column{Type: typ}
+		reserveCol(&ms.col0, cap(ms.times))
+		ms.fc0 = fieldCol{name: name, col: &ms.col0}
+		ms.field0[0] = &ms.fc0
+		f = &ms.fc0
+		ms.fields = ms.field0[:1:1]
+	} else {
+		f = &fieldCol{name: name, col: columnar.NewColumn(typ, cap(ms.times))}
+		ms.fields = append(ms.fields, f)
+	}
 	for range ms.times {
 		f.col.AppendNull()
 	}
-	ms.fields = append(ms.fields, f)
 	return f
+}
+
+// ones backs the versions of memSeries whose points all have version 1,
+// nearly all of them: such a series' versions slice is ones[:n:n] and
+// costs neither memory nor a cache line per point. It is never written:
+// the capacity of a slice of it is its length, so an append copies it
+// first, and in-place writes go through ownVersions.
+var ones = func() *[1 << 14]int64 {
+	var a [1 << 14]int64
+	for i := range a {
+		a[i] = 1
+	}
+	return &a
+}()
+
+// onesVersions reports whether vs is a slice of ones (an empty slice
+// counts as one).
+func onesVersions(vs []int64) bool {
+	return len(vs) == 0 || unsafe.SliceData(vs) == &ones[0]
+}
+
+// appendVersion appends v to ms.versions.
+func (ms *memSeries) appendVersion(v int64) {
+	n := len(ms.versions)
+	if v == 1 && n < len(ones) && onesVersions(ms.versions) {
+		ms.versions = ones[: n+1 : n+1]
+		return
+	}
+	ms.versions = append(grow(ms.versions), v)
+}
+
+// ownVersions gives ms a versions array of its own before a write in
+// place.
+func (ms *memSeries) ownVersions() {
+	if len(ms.versions) > 0 && onesVersions(ms.versions) {
+		ms.versions = append(make([]int64, 0, cap(ms.times)), ms.versions...)
+	}
+}
+
+// reserveCol gives an empty column's data slice room for n values.
+func reserveCol(c *columnar.Column, n int) {
+	switch c.Type {
+	case columnar.Bool:
+		c.Bools = make([]bool, 0, n)
+	case columnar.Float64:
+		c.Floats = make([]float64, 0, n)
+	case columnar.String:
+		c.Strs = make([]string, 0, n)
+	default:
+		c.Ints = make([]int64, 0, n)
+	}
+}
+
+// setFast recomputes ms.fast after a change other than a fast append.
+func (ms *memSeries) setFast() {
+	ms.fast = columnar.Unknown
+	if len(ms.fields) == 1 && ms.fields[0] == &ms.fc0 && ms.col0.Nulls == nil && ms.fc0.name == singleField(ms.col0.Type) {
+		ms.fast = ms.col0.Type
+	}
 }
 
 func fieldOf(fs []fieldValue, name string) (Value, bool) {
@@ -331,11 +497,19 @@ func (ms *memSeries) unshare() {
 		return
 	}
 	ms.times = append([]int64(nil), ms.times...)
-	ms.versions = append([]int64(nil), ms.versions...)
+	if !onesVersions(ms.versions) { // else never written in place
+		ms.versions = append([]int64(nil), ms.versions...)
+	}
 	for i, f := range ms.fields {
 		c := columnar.NewColumn(f.col.Type, f.col.Len())
 		for j := 0; j < f.col.Len(); j++ {
 			c.AppendFrom(f.col, j)
+		}
+		if f == &ms.fc0 {
+			// Scans copy column headers, so the inline column can take
+			// the new arrays in place.
+			ms.col0 = *c
+			continue
 		}
 		ms.fields[i] = &fieldCol{name: f.name, col: c}
 	}
@@ -369,17 +543,39 @@ func valueAt(c *columnar.Column, i int) Value {
 	return Value{}
 }
 
+// appendValue appends non-NULL v to c, growing small columns as grow does.
 func appendValue(c *columnar.Column, v Value) {
 	switch c.Type {
 	case columnar.Float64:
-		c.AppendFloat(v.F)
+		c.Floats = append(grow(c.Floats), v.F)
 	case columnar.Int64, columnar.Timestamp:
-		c.AppendInt(v.I)
+		c.Ints = append(grow(c.Ints), v.I)
 	case columnar.String:
-		c.AppendString(v.S)
+		c.Strs = append(grow(c.Strs), v.S)
 	case columnar.Bool:
-		c.AppendBool(v.B)
+		c.Bools = append(grow(c.Bools), v.B)
 	}
+	if c.Nulls != nil {
+		c.Nulls = append(c.Nulls, false)
+	}
+}
+
+// minGrow is the capacity a full memtable slice shorter than it grows to.
+// A series that takes a second point usually takes many (devices report
+// steadily), and append's doublings from one (1, 2, 4, 8) would cost an
+// allocation and a copy each, for each of a series' three slices; a
+// series with one point, as dead letters are, still costs one.
+const minGrow = 8
+
+// grow returns s with room for one more element: as append would, except
+// that a short slice grows straight to minGrow.
+func grow[T any](s []T) []T {
+	if len(s) < cap(s) || len(s) >= minGrow {
+		return s // append doubles from here
+	}
+	n := make([]T, len(s), minGrow)
+	copy(n, s)
+	return n
 }
 
 func setValue(c *columnar.Column, i int, v Value, null bool) {
@@ -442,15 +638,22 @@ func (m *memtable) put(s *series, p point) *memSeries {
 		// steady appends do not keep reallocating.
 		// (None for a series never flushed: many series hold one point.)
 		hint := s.lastLen
-		ms = &memSeries{s: s, mt: m, times: make([]int64, 0, hint), versions: make([]int64, 0, hint)}
+		ms = &memSeries{s: s, mt: m, times: make([]int64, 0, hint), flushLast: minTime}
 		m.series[s.id] = ms
 	}
+	m.putIn(ms, p)
+	ms.setFast()
+	return ms
+}
+
+func (m *memtable) putIn(ms *memSeries, p point) {
 	if p.t < m.minT {
 		m.minT = p.t
 	}
 	i, found := ms.find(p.t)
 	if found {
 		ms.unshare()
+		ms.ownVersions()
 		ms.versions[i] = p.v
 		for _, f := range ms.fields {
 			setValue(f.col, i, Value{}, true)
@@ -458,7 +661,7 @@ func (m *memtable) put(s *series, p point) *memSeries {
 		for _, fv := range p.fields {
 			setValue(ms.field(fv.name, fv.val.Type).col, i, fv.val, false)
 		}
-		return ms
+		return
 	}
 	m.points++
 	if i == len(ms.times) {
@@ -468,8 +671,8 @@ func (m *memtable) put(s *series, p point) *memSeries {
 		for _, fv := range p.fields {
 			ms.field(fv.name, fv.val.Type)
 		}
-		ms.times = append(ms.times, p.t)
-		ms.versions = append(ms.versions, p.v)
+		ms.times = append(grow(ms.times), p.t)
+		ms.appendVersion(p.v)
 		for _, f := range ms.fields {
 			if v, ok := fieldOf(p.fields, f.name); ok {
 				appendValue(f.col, v)
@@ -477,22 +680,26 @@ func (m *memtable) put(s *series, p point) *memSeries {
 				f.col.AppendNull()
 			}
 		}
-		return ms
+		return
 	}
 	ms.unshare()
 	ms.times = append(ms.times, 0)
 	copy(ms.times[i+1:], ms.times[i:])
 	ms.times[i] = p.t
-	ms.versions = append(ms.versions, 0)
-	copy(ms.versions[i+1:], ms.versions[i:])
-	ms.versions[i] = p.v
+	if p.v == 1 && onesVersions(ms.versions) {
+		ms.appendVersion(1) // all ones still
+	} else {
+		ms.ownVersions()
+		ms.versions = append(ms.versions, 0)
+		copy(ms.versions[i+1:], ms.versions[i:])
+		ms.versions[i] = p.v
+	}
 	for _, f := range ms.fields {
 		insertValue(f.col, i, Value{}, true)
 	}
 	for _, fv := range p.fields {
 		setValue(ms.field(fv.name, fv.val.Type).col, i, fv.val, false)
 	}
-	return ms
 }
 
 // before reports whether every point of s in this memtable is older than t
@@ -503,6 +710,19 @@ func (m *memtable) before(s *series, t int64) bool {
 	}
 	ms := m.series[s.id]
 	return ms == nil || len(ms.times) == 0 || ms.times[len(ms.times)-1] < t
+}
+
+// last returns the newest time of series s in this memtable (minTime if
+// none, or for a nil memtable).
+func (m *memtable) last(s *series) int64 {
+	if m == nil {
+		return minTime
+	}
+	ms := m.series[s.id]
+	if ms == nil || len(ms.times) == 0 {
+		return minTime
+	}
+	return ms.times[len(ms.times)-1]
 }
 
 // get returns the point of series s at time t in this memtable.

@@ -53,7 +53,18 @@ type writeScratch struct {
 	multi   []fieldValue // arena of multi-measure values
 	enc     entryEncoder
 	entry   []byte // the encoded WAL entry
+	touched uint64 // what touch read (unused; so the loads are not dropped)
 }
+
+// touchRun is how many records applyLocked touches before applying them:
+// enough to keep the core's outstanding cache misses busy, few enough that
+// what was touched is still cached when applied.
+const touchRun = 16
+
+// defGen is a WAL generation as series.defGen keeps it: 32 bits, never 0
+// (a new series' defGen), so a series would be wrongly taken as defined
+// only after 2^32-1 WAL cuts without a write to it.
+func defGen(g uint64) uint32 { return uint32(g%(1<<32-1)) + 1 }
 
 // maxPooledRecords bounds the scratch kept for reuse: one huge batch
 // should not pin its memory for good.
@@ -126,6 +137,19 @@ func (db *DB) Write(ctx context.Context, dbName, tableName string, recs []Record
 		db.prepare(t, sc, i, &recs[i], oldest, newest, &memo)
 	}
 
+	// Most writes bring new points, after everything in the parts: find
+	// their series under the write lock, and if none needs a look at the
+	// parts, decide right away.
+	t.mu.Lock()
+	if !t.locate(sc) {
+		rejects, err := db.applyLocked(t, sc, nil)
+		if err != nil {
+			return nil, fmt.Errorf("tsdb: write to %s.%s: %w", dbName, tableName, err)
+		}
+		t.putScratch(sc)
+		return rejects, nil
+	}
+	t.mu.Unlock()
 	for {
 		cold, epoch, err := db.coldLookups(ctx, t, preps)
 		if err != nil {
@@ -155,23 +179,33 @@ func (db *DB) applyLocked(t *table, sc *writeScratch, cold map[int]*point) ([]Re
 		t.mu.Unlock()
 		return nil, ErrNotFound
 	}
-	gen := db.walGenAtomic.Load()
+	gen := defGen(db.walGenAtomic.Load())
 	enc := &sc.enc
 	preps := sc.preps
-	for i := range preps {
-		pr := &preps[i]
-		if pr.reason == "" {
-			var c *point
-			if cold != nil {
-				c = cold[i]
-			}
-			t.apply(pr, c, gen, enc)
+	enc.reserve(len(preps))
+	var touched uint64
+	for i0 := 0; i0 < len(preps); i0 += touchRun {
+		run := preps[i0:min(i0+touchRun, len(preps))]
+		for i := range run {
+			touched += touch(&run[i])
 		}
-		if pr.reason != "" {
-			rejects = append(rejects, Reject{Index: i, Reason: pr.reason, ExistingVersion: existingVersion(pr)})
-			db.metrics.rejects.WithLabelValues(pr.kind).Inc()
+		for k := range run {
+			pr := &run[k]
+			i := i0 + k
+			if pr.reason == "" {
+				var c *point
+				if cold != nil {
+					c = cold[i]
+				}
+				t.apply(pr, c, gen, enc)
+			}
+			if pr.reason != "" {
+				rejects = append(rejects, Reject{Index: i, Reason: pr.reason, ExistingVersion: existingVersion(pr)})
+				db.metrics.rejects.WithLabelValues(pr.kind).Inc()
+			}
 		}
 	}
+	sc.touched = touched // keeps the loads
 	var seq uint64
 	if enc.npoints > 0 {
 		sc.entry = enc.appendEntry(sc.entry[:0], t.id)
@@ -353,36 +387,51 @@ func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC333
 // anything, applies it to the active memtable and adds it to enc. It runs
 // with t.mu held. On rejection it sets pr.reason (and pr.p.v to the stored
 // version for conflicts).
-func (t *table) apply(pr *prepared, cold *point, gen uint64, enc *entryEncoder) {
-	measure := pr.measure
+func (t *table) apply(pr *prepared, cold *point, gen uint32, enc *entryEncoder) {
 	s := pr.s
 	if s == nil {
 		// Not there before the lock (coldLookups looked), but another
 		// write, or an earlier record of this one, may have created it.
-		s = t.lookupSeries(pr.h, measure, pr.dims)
+		s = t.lookupSeries(pr.h, pr.measure, pr.dims)
 	}
-	// A single-measure series that took this column and type before passes
-	// the type checks again: once valid, a column stays valid.
-	known := s != nil && !pr.multi && s.okField == pr.p.fields[0].name && s.okType == pr.p.fields[0].val.Type
+	// A single-measure series that took this type before passes the type
+	// checks again: once valid, a column stays valid. (prepare rejected
+	// values of no valid type, so typ is never Unknown for one.)
+	typ := columnar.Unknown
+	if !pr.multi {
+		typ = pr.p.fields[0].val.Type
+	}
+	known := s != nil && !pr.multi && s.okType == typ
 	if !known && !t.checkTypes(pr) {
 		return
 	}
 	if s == nil {
-		s = t.createSeries(pr.h, measure, pr.dims)
+		s = t.createSeries(pr.h, pr.measure, pr.dims)
 		pr.s = s
 	}
-	// The common case: a new point after the newest of its series, nothing
-	// in the flushing memtable or the parts to compare with.
 	ms := s.act
 	if ms == nil || ms.mt != t.active {
 		ms = t.active.series[s.id]
 		s.act = ms
 	}
-	if ms != nil && cold == nil && !pr.multi && t.flushing.before(s, pr.p.t) {
-		if n := len(ms.times); n > 0 && pr.p.t > ms.times[n-1] && len(ms.fields) == 1 && ms.fields[0].name == pr.p.fields[0].name && ms.fields[0].col.Nulls == nil {
-			ms.times = append(ms.times, pr.p.t)
-			ms.versions = append(ms.versions, pr.p.v)
-			appendValue(ms.fields[0].col, pr.p.fields[0].val)
+	// The common case: a new point of a single-measure series after its
+	// newest, nothing in the flushing memtable or the parts to compare
+	// with.
+	if ms != nil && !pr.multi && ms.fast == typ && cold == nil && (t.flushing == nil || pr.p.t > ms.flushLast) {
+		if n := len(ms.times); n > 0 && pr.p.t > ms.times[n-1] {
+			ms.times = append(grow(ms.times), pr.p.t)
+			ms.appendVersion(pr.p.v)
+			v := &pr.p.fields[0].val
+			switch typ {
+			case columnar.Float64:
+				ms.col0.Floats = append(grow(ms.col0.Floats), v.F)
+			case columnar.Int64, columnar.Timestamp:
+				ms.col0.Ints = append(grow(ms.col0.Ints), v.I)
+			case columnar.String:
+				ms.col0.Strs = append(grow(ms.col0.Strs), v.S)
+			case columnar.Bool:
+				ms.col0.Bools = append(grow(ms.col0.Bools), v.B)
+			}
 			t.active.points++
 			t.updateLatest(s, pr.p)
 			if s.defGen != gen {
@@ -393,7 +442,109 @@ func (t *table) apply(pr *prepared, cold *point, gen uint64, enc *entryEncoder) 
 			return
 		}
 	}
-	t.applySlow(s, pr, cold, gen, enc)
+	t.applySlow(s, ms, pr, cold, gen, enc)
+}
+
+// locate sets pr.s of every valid record whose series exists and reports
+// whether any of them falls inside its series' cold bounds, where the
+// upsert decision needs the parts (coldLookups; the test here is the
+// one coldLookups makes to choose what it looks up). t.mu must be held for
+// writing.
+//
+// It goes through the records in runs, one level of the lookup at a time
+// for the whole run (index slots, dimension sets, their arrays, the
+// series), so that the cache misses of a run's records are in flight
+// together instead of one after another.
+func (t *table) locate(sc *writeScratch) (cold bool) {
+	preps := sc.preps
+	var x uint64
+	var dss [locateRun]*dimSet
+	for i0 := 0; i0 < len(preps); i0 += locateRun {
+		run := preps[i0:min(i0+locateRun, len(preps))]
+		// The records of one event share their Dimensions slice (package
+		// event makes them so): one lookup for all of them.
+		same := func(i int) bool {
+			return i > 0 && unsafe.SliceData(run[i].dims) == unsafe.SliceData(run[i-1].dims) && len(run[i].dims) == len(run[i-1].dims)
+		}
+		for i := range run {
+			if run[i].reason == "" && !same(i) {
+				x += t.byDims.touch(run[i].h)
+			}
+		}
+		for i := range run {
+			if pr := &run[i]; pr.reason == "" && !same(i) {
+				if sl := t.byDims.slot(pr.h); sl != nil && sl.ds != nil {
+					x += uint64(len(sl.ds.dims) + len(sl.ds.measures))
+				}
+			}
+		}
+		for i := range run {
+			if pr := &run[i]; pr.reason == "" && !same(i) {
+				if sl := t.byDims.slot(pr.h); sl != nil && sl.ds != nil && len(sl.ds.measures) > 0 && len(sl.ds.dims) > 0 {
+					x += uint64(len(sl.ds.measures[0]) + len(sl.ds.dims[0].Value))
+				}
+			}
+		}
+		var ds *dimSet
+		var lastDims *Dimension
+		lastN := -1
+		for i := range run {
+			pr := &run[i]
+			dss[i] = nil
+			if pr.reason != "" {
+				continue
+			}
+			if p := unsafe.SliceData(pr.dims); p != lastDims || len(pr.dims) != lastN || p == nil {
+				lastDims, lastN = p, len(pr.dims)
+				ds = t.lookupDims(pr.h, pr.dims)
+			}
+			dss[i] = ds
+		}
+		for i := range run {
+			if ds := dss[i]; ds != nil {
+				pr := &run[i]
+				pr.s = ds.find(pr.measure)
+				if pr.s != nil {
+					x += uint64(pr.s.coldMax)
+				}
+			}
+		}
+		for i := range run {
+			if s := run[i].s; s != nil && run[i].p.t >= s.coldMin && run[i].p.t <= s.coldMax {
+				cold = true
+			}
+		}
+	}
+	sc.touched += x
+	return cold
+}
+
+// locateRun is how many records locate takes a level at a time.
+const locateRun = 32
+
+// touch reads the memory that apply of pr will use (the series, its
+// memSeries, the ends of its slices) and returns a value made from it. A
+// loop that touches a run of records before applying them has the cache
+// misses of all of them in flight at once (each record's are a chain of
+// dependent loads, but the records' chains are independent), where apply
+// alone would wait for them one record at a time.
+func touch(pr *prepared) uint64 {
+	s := pr.s
+	if s == nil || pr.reason != "" {
+		return 0
+	}
+	x := uint64(s.latest.t) + uint64(s.latest1[0].val.I)
+	ms := s.act
+	if ms == nil {
+		return x
+	}
+	if n := len(ms.times); n < cap(ms.times) {
+		x += uint64(ms.times[:n+1][n])
+	}
+	if n := len(ms.col0.Floats); n < cap(ms.col0.Floats) {
+		x += math.Float64bits(ms.col0.Floats[:n+1][n])
+	}
+	return x + uint64(ms.fast)
 }
 
 // checkTypes enforces the table's column rules; false means pr is rejected.
@@ -426,7 +577,7 @@ func (t *table) checkTypes(pr *prepared) bool {
 	return true
 }
 
-func (t *table) applySlow(s *series, pr *prepared, cold *point, gen uint64, enc *entryEncoder) {
+func (t *table) applySlow(s *series, ms *memSeries, pr *prepared, cold *point, gen uint32, enc *entryEncoder) {
 	ex, found := t.active.get(s, pr.p.t)
 	if !found {
 		ex, found = t.flushing.get(s, pr.p.t)
@@ -452,9 +603,13 @@ func (t *table) applySlow(s *series, pr *prepared, cold *point, gen uint64, enc 
 	}
 	t.registerTypes(s, pr.p, pr.multi)
 	if !pr.multi {
-		s.okField, s.okType = pr.p.fields[0].name, pr.p.fields[0].val.Type
+		s.okType = pr.p.fields[0].val.Type
 	}
 	s.act = t.active.put(s, pr.p)
+	if ms == nil {
+		// Created just now: see memSeries.flushLast.
+		s.act.flushLast = t.flushing.last(s)
+	}
 	t.updateLatest(s, pr.p)
 	if s.defGen != gen {
 		enc.addSeries(s)

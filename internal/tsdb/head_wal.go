@@ -94,11 +94,32 @@ func (e *entryEncoder) addSeries(s *series) {
 	}
 }
 
+// reserve makes room for n more points of the common kind (one value), so
+// that addPoint rarely grows the buffer.
+func (e *entryEncoder) reserve(n int) {
+	e.points = slices.Grow(e.points, n*maxSinglePoint)
+}
+
+// maxSinglePoint bounds the encoding of a point with one fixed-size value:
+// id, time delta, version, kind, type, 8 bytes.
+const maxSinglePoint = 3*binary.MaxVarintLen64 + 2 + 8
+
 func (e *entryEncoder) addPoint(s *series, p point, multi bool) {
 	e.npoints++
-	e.points = binary.AppendUvarint(e.points, s.id)
-	e.points = binary.AppendVarint(e.points, p.t-e.prevT)
+	delta := p.t - e.prevT
 	e.prevT = p.t
+	if !multi && p.fields[0].val.Type == columnar.Float64 {
+		// The common point, written in one go.
+		b := slices.Grow(e.points, maxSinglePoint)
+		b = binary.AppendUvarint(b, s.id)
+		b = binary.AppendVarint(b, delta)
+		b = binary.AppendUvarint(b, uint64(p.v))
+		b = append(b, 0, byte(columnar.Float64))
+		e.points = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.fields[0].val.F))
+		return
+	}
+	e.points = binary.AppendUvarint(e.points, s.id)
+	e.points = binary.AppendVarint(e.points, delta)
 	e.points = binary.AppendUvarint(e.points, uint64(p.v))
 	if !multi {
 		e.points = append(e.points, 0)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
 )
@@ -299,5 +300,16 @@ func TestConcurrentWritesAndFlushes(t *testing.T) {
 			t.Fatalf("row twice: %s", r)
 		}
 		seen[r] = true
+	}
+}
+
+// TestHeadLayout pins the sizes the write path's cache-line layout relies
+// on (see series and memSeries).
+func TestHeadLayout(t *testing.T) {
+	if got := unsafe.Sizeof(series{}); got != 256 {
+		t.Errorf("series is %d bytes, want 256", got)
+	}
+	if got := unsafe.Offsetof(series{}.measure); got != 128 {
+		t.Errorf("series.measure at %d, want 128 (the second pair of lines)", got)
 	}
 }
