@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Binary footer values (KeySeries, KeyMinutes) are stored as text: Parquet
@@ -43,4 +45,13 @@ func (r *Reader) footerBytes(key string) (raw []byte, ok bool, err error) {
 		return nil, true, fmt.Errorf("%d of %d characters decoded", used, len(s))
 	}
 	return raw[:n], true, nil
+}
+
+// newFooterEncoder returns the zstd encoder of the footer keys: "better"
+// compression in low-memory mode. On the bench's keys it writes 1% more
+// than "best" for a quarter of the time and a seventh of the allocation
+// (7 instead of 55 MB per part: the best level's tables).
+func newFooterEncoder() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithLowerEncoderMem(true),
+		zstd.WithWindowSize(1<<20), zstd.WithEncoderConcurrency(1))
 }

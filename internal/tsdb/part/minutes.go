@@ -316,7 +316,7 @@ func appendMinutes(dst []byte, meta *Meta, cols []*columnar.Column, times []int6
 			})
 		}
 	}
-	zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
+	zw, err := newFooterEncoder()
 	if err != nil {
 		panic(err) // only for invalid options
 	}

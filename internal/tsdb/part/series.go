@@ -86,7 +86,7 @@ func appendSeriesStats(dst []byte, meta *Meta, mn *columnar.Column, dims []*colu
 		plain = append(plain, s...)
 	}
 	plain = append(plain, body...)
-	zw, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression), zstd.WithEncoderConcurrency(1))
+	zw, err := newFooterEncoder()
 	if err != nil {
 		panic(err) // only for invalid options
 	}
