@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -92,7 +95,15 @@ func runLake(r *run, c *lakeConfig) error {
 	return nil
 }
 
-// fill publishes c.events simulated events in frames of c.perMsg.
+// fill publishes c.events simulated events in frames of c.perMsg, in the
+// order many devices' HTTP requests arrive in: within each window of
+// c.devices events (about one second of the fleet) the devices come in a
+// random order, a new one per window, and each device's own events keep
+// theirs. The generator itself samples the devices in index order every
+// tick; delivered as they are, every lake object would list the devices
+// in the same order and Parquet objects would repeat the same string
+// dictionaries byte for byte, which real streams do not, and which scans
+// can exploit (a reader that remembers the last dictionary).
 func (b *lakeBench) fill(ctx context.Context) error {
 	if err := b.broker.EnsureStream(ctx, stream.Config{Name: stream.DefaultStream}); err != nil {
 		return err
@@ -104,35 +115,71 @@ func (b *lakeBench) fill(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("generate events: %w", err)
 	}
-	done := 0
+	done, published := 0, 0
 	stop := b.progress.start(fmt.Sprintf("fill the stream with %d events", b.c.events), func(el time.Duration) string {
-		return countStatus(float64(done), float64(b.c.events), "events", el)
+		return countStatus(float64(published), float64(b.c.events), "events", el)
 	})
 	defer stop()
-	var evs []byte
-	var frame []byte
-	var recs []stream.Record
-	var offs []int
-	for done < b.c.events {
-		n := min(b.c.perMsg, b.c.events-done)
-		evs, offs, recs = evs[:0], offs[:0], recs[:0]
-		for range n {
-			offs = append(offs, len(evs))
-			var ok bool
-			if evs, _, ok = g.Next(evs); !ok {
-				return fmt.Errorf("generate events: the generator stopped after %d events", done)
-			}
-		}
-		offs = append(offs, len(evs))
+	rng := rand.New(rand.NewPCG(7, uint64(b.c.devices)))
+	rank := make([]int32, b.c.devices) // a window's order of the devices
+	for i := range rank {
+		rank[i] = int32(i)
+	}
+	type span struct{ off, end, dev int }
+	var (
+		win   []byte // a window's events, in generation order
+		spans []span
+		ready []byte // events in delivery order, not yet published
+		offs  []int  // where each ready event starts (and, last, ends)
+		frame []byte
+		recs  []stream.Record
+	)
+	publish := func(n int) error {
+		recs = recs[:0]
 		for i := range n {
-			recs = append(recs, stream.Record{Data: evs[offs[i]:offs[i+1]]})
+			recs = append(recs, stream.Record{Data: ready[offs[i]:offs[i+1]]})
 		}
 		frame = stream.AppendFrame(frame[:0], recs)
 		if _, err := b.broker.Publish(ctx, stream.DefaultStream, frame); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
-		b.bytes += int64(len(evs))
+		used := offs[n]
+		b.bytes += int64(used)
+		ready = ready[:copy(ready, ready[used:])]
+		offs = offs[:copy(offs, offs[n:])]
+		for i := range offs {
+			offs[i] -= used
+		}
+		published += n
+		return nil
+	}
+	for done < b.c.events {
+		n := min(b.c.devices, b.c.events-done)
+		win, spans = win[:0], spans[:0]
+		for range n {
+			off := len(win)
+			var ev simulate.Event
+			var ok bool
+			if win, ev, ok = g.Next(win); !ok {
+				return fmt.Errorf("generate events: the generator stopped after %d events", done)
+			}
+			spans = append(spans, span{off, len(win), ev.Device})
+		}
 		done += n
+		rng.Shuffle(len(rank), func(i, j int) { rank[i], rank[j] = rank[j], rank[i] })
+		slices.SortStableFunc(spans, func(x, y span) int { return cmp.Compare(rank[x.dev], rank[y.dev]) })
+		if len(offs) == 0 {
+			offs = append(offs, 0)
+		}
+		for _, s := range spans {
+			ready = append(ready, win[s.off:s.end]...)
+			offs = append(offs, len(ready))
+		}
+		for len(offs)-1 >= b.c.perMsg || (done == b.c.events && len(offs) > 1) {
+			if err := publish(min(b.c.perMsg, len(offs)-1)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

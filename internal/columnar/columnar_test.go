@@ -73,8 +73,8 @@ func TestCodesStale(t *testing.T) {
 		}
 		if dict != nil {
 			for i, code := range codes {
-				if dict.Strs()[code] != c.Strs[i] {
-					t.Errorf("%s: row %d code %d is %q, string %q", x.name, i, code, dict.Strs()[code], c.Strs[i])
+				if dict.Str(code) != c.Strs[i] {
+					t.Errorf("%s: row %d code %d is %q, string %q", x.name, i, code, dict.Str(code), c.Strs[i])
 				}
 			}
 		}

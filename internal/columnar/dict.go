@@ -5,22 +5,73 @@ package columnar
 // A Dict is immutable once attached to a column, so readers may remember
 // facts about it keyed by its address (e.g. which group each entry
 // belongs to) for as long as they keep the pointer.
+//
+// A producer that reads many dictionaries over mostly the same strings
+// (a lake scan: one per Parquet column chunk) may also number the strings
+// in a DictSpace: every dictionary of the space gives each entry the id
+// of its string, equal strings equal ids. Readers then carry facts from
+// one dictionary to the next by id (an array index) instead of hashing
+// every entry of every dictionary again.
 type Dict struct {
-	strs []string
+	strs  []string // by code; by id when numbered
+	ids   []int32  // numbered: entry code is strs[ids[code]]
+	space *DictSpace
 }
 
-// NewDict returns a dictionary of strs; the caller must not modify strs
-// afterwards.
+// DictSpace identifies one numbering of strings (see Dict). It carries no
+// data; only its address matters. Ids of a space are dense: the producer
+// numbers the distinct strings 0, 1, 2, ..., so readers may index slices
+// by them (growing them as larger ids appear).
+type DictSpace struct{ _ byte } // not zero-sized: distinct spaces have distinct addresses
+
+// NewDictSpace returns a new numbering.
+func NewDictSpace() *DictSpace { return &DictSpace{} }
+
+// NewDict returns a dictionary of strs (entry code is strs[code]); the
+// caller must not modify strs afterwards.
 func NewDict(strs []string) *Dict { return &Dict{strs: strs} }
 
-// Len reports the number of entries.
-func (d *Dict) Len() int { return len(d.strs) }
+// NewDictIDs returns the dictionary whose entry code is string number
+// ids[code] of space, which is byID[ids[code]]. The producer guarantees
+// that within space equal ids mean equal strings and equal strings equal
+// ids, and that every id indexes byID (a space's strings by id, so one
+// slice can serve all its dictionaries). It returns nil when space is nil
+// or an id is out of range. The caller must not modify byID[:max id] or
+// ids afterwards.
+func NewDictIDs(byID []string, ids []int32, space *DictSpace) *Dict {
+	if space == nil {
+		return nil
+	}
+	for _, id := range ids {
+		if uint(id) >= uint(len(byID)) {
+			return nil
+		}
+	}
+	return &Dict{strs: byID, ids: ids, space: space}
+}
 
-// Strs returns the entries; callers must not modify them.
-func (d *Dict) Strs() []string { return d.strs }
+// Len reports the number of entries.
+func (d *Dict) Len() int {
+	if d.space != nil {
+		return len(d.ids)
+	}
+	return len(d.strs)
+}
+
+// Str returns entry code, which must be in [0, Len()).
+func (d *Dict) Str(code int32) string {
+	if d.space != nil {
+		return d.strs[d.ids[code]]
+	}
+	return d.strs[code]
+}
+
+// IDs returns the ids of the entries in their space, or nil, nil when the
+// dictionary has none; callers must not modify them.
+func (d *Dict) IDs() ([]int32, *DictSpace) { return d.ids, d.space }
 
 // SetCodes records that row i of the VARCHAR column c, when not NULL, is
-// d.Strs()[codes[i]]; the producer has already filled c.Strs accordingly
+// d.Str(codes[i]); the producer has already filled c.Strs accordingly
 // (readers that know nothing of codes read the strings). Every code, NULL
 // rows' included, must be in [0, d.Len()); len(codes) must be c.Len(). The
 // column keeps codes (no copy): the producer must not change them while

@@ -47,15 +47,41 @@ type chunkReader struct {
 	proto  thrift.CompactProtocol
 }
 
-// dictMemo is the last dictionary of strings a scan worker read, reused
-// when the next chunk's dictionary page holds the same bytes (files a
-// writer cut from one stream of a steady fleet often do): no new
-// strings, and readers that remember facts per dictionary (GROUP BY)
-// find them again. It lives as long as one scan.
+// dictMemo is a scan worker's memory of the string dictionaries it read
+// (it lives as long as one scan):
+//
+//   - the last one, reused when the next chunk's dictionary page holds
+//     the same bytes (files a writer cut from one stream of a steady
+//     fleet may): no new strings, and readers that remember facts per
+//     dictionary (GROUP BY) find them again;
+//   - every distinct string of them, numbered in a columnar.DictSpace:
+//     each dictionary's entries carry their strings' ids, so readers
+//     carry facts from one dictionary to the next by id, and entries
+//     seen before share the earlier string (no copy). Device ids repeat
+//     in every file in a different order (the order devices happened to
+//     report in), so without ids every reader would hash every entry of
+//     every dictionary again. The numbering stops growing at
+//     maxInternStrings or maxInternBytes (high-cardinality columns); later
+//     dictionaries then have no ids.
 type dictMemo struct {
-	page string
+	page []byte // the last dictionary page (a copy)
 	dict *columnar.Dict
+	view dictView // of dict
+
+	space    *columnar.DictSpace
+	ids      map[string]int32
+	strs     []string // by id
+	bytes    int      // of strs
+	full     bool     // stopped numbering
+	miss     []int32  // scratch: entries not numbered yet
+	missOffs []int32  // scratch: their offsets in the page
 }
+
+// Bounds of a scan worker's string numbering (see dictMemo).
+const (
+	maxInternStrings = 1 << 20
+	maxInternBytes   = 64 << 20
+)
 
 // fastChunk reports whether the fast path reads leaf l into a column of
 // type t.
@@ -99,7 +125,7 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 	codec := parquet.LookupCompressionCodec(md.Codec)
 	compressed := md.Codec != format.Uncompressed
 	var (
-		dictStrs  []string
+		dv        dictView // of dict, for the rows
 		dict      *columnar.Dict
 		dictVals  pageVals // dictionary of a fixed-width column
 		haveDict  bool
@@ -142,10 +168,9 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 				return fmt.Errorf("dictionary of %d values", h.NumValues)
 			}
 			if dst.Type == columnar.String {
-				if dict, err = stringDict(data, int(h.NumValues), memo); err != nil {
+				if dict, dv, err = stringDict(data, int(h.NumValues), memo); err != nil {
 					return err
 				}
-				dictStrs = dict.Strs()
 			} else if dictVals, err = r.plainVals(l.kind, data, int(h.NumValues)); err != nil {
 				return err
 			} else {
@@ -242,11 +267,8 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 				if dst.Type == columnar.String {
 					var out []string
 					dst.Strs, out = extend(dst.Strs, len(idx))
-					for k, i := range idx {
-						if uint(i) >= uint(len(dictStrs)) {
-							return fmt.Errorf("dictionary index %d out of %d", i, len(dictStrs))
-						}
-						out[k] = dictStrs[i]
+					if err := dv.strings(out, idx); err != nil {
+						return err
 					}
 					if coded {
 						*codes = appendPageCodes(*codes, idx, levels)
@@ -288,30 +310,132 @@ func (r *chunkReader) decompress(codec interface {
 	return out, nil
 }
 
-// stringDict decodes a PLAIN dictionary page of n byte arrays into one
-// string (one allocation) and entries slicing it; a page identical to the
-// one memo remembers gives its dictionary back.
-func stringDict(data []byte, n int, memo *dictMemo) (*columnar.Dict, error) {
-	if memo.dict != nil && memo.dict.Len() == n && string(data) == memo.page {
-		return memo.dict, nil
+// dictView is how a reader of a string dictionary finds entry code:
+// strs[code], or, for a numbered one, strs[ids[code]].
+type dictView struct {
+	strs []string
+	ids  []int32
+}
+
+// strings sets out[k] to entry idx[k].
+func (v dictView) strings(out []string, idx []int32) error {
+	if v.ids == nil {
+		for k, i := range idx {
+			if uint(i) >= uint(len(v.strs)) {
+				return fmt.Errorf("dictionary index %d out of %d", i, len(v.strs))
+			}
+			out[k] = v.strs[i]
+		}
+		return nil
 	}
+	ids, strs := v.ids, v.strs
+	for k, i := range idx {
+		if uint(i) >= uint(len(ids)) {
+			return fmt.Errorf("dictionary index %d out of %d", i, len(ids))
+		}
+		out[k] = strs[ids[i]] // ids are in range (NewDictIDs checked)
+	}
+	return nil
+}
+
+// stringDict decodes a PLAIN dictionary page of n byte arrays into a
+// dictionary: a page identical to the one memo remembers gives its
+// dictionary back; otherwise the entries are looked up in memo's
+// numbering (see dictMemo) and the strings not seen before are copied into
+// one new string.
+func stringDict(data []byte, n int, memo *dictMemo) (*columnar.Dict, dictView, error) {
+	if memo.dict != nil && memo.dict.Len() == n && bytes.Equal(data, memo.page) {
+		return memo.dict, memo.view, nil
+	}
+	// No dictionary goes with the remembered page until it is made (a
+	// page that fails to decode must not give the previous one back).
+	memo.page, memo.dict = append(memo.page[:0], data...), nil
+	if memo.full || len(memo.strs)+n > maxInternStrings || memo.bytes+len(data) > maxInternBytes {
+		memo.full = true
+		return plainStringDict(data, n, memo)
+	}
+	if memo.space == nil {
+		memo.space = columnar.NewDictSpace()
+		memo.ids = make(map[string]int32, n)
+	}
+	ids := make([]int32, n)
+	memo.miss, memo.missOffs = memo.miss[:0], memo.missOffs[:0]
+	missBytes := 0
+	p := 0
+	for i := range ids {
+		if len(data)-p < 4 {
+			return nil, dictView{}, fmt.Errorf("dictionary page ends at entry %d of %d", i, n)
+		}
+		ln := int(binary.LittleEndian.Uint32(data[p:]))
+		p += 4
+		if ln < 0 || ln > len(data)-p {
+			return nil, dictView{}, fmt.Errorf("dictionary entry %d of %d bytes past the page end", i, ln)
+		}
+		if id, ok := memo.ids[string(data[p:p+ln])]; ok { // no allocation for the lookup
+			ids[i] = id
+		} else {
+			memo.miss = append(memo.miss, int32(i))
+			memo.missOffs = append(memo.missOffs, int32(p))
+			missBytes += ln
+		}
+		p += ln
+	}
+	if len(memo.miss) > 0 {
+		// One allocation for the new strings.
+		buf := make([]byte, 0, missBytes)
+		for k := range memo.miss {
+			o := int(memo.missOffs[k])
+			buf = append(buf, data[o:o+int(binary.LittleEndian.Uint32(data[o-4:]))]...)
+		}
+		all := string(buf)
+		q := 0
+		for k, i := range memo.miss {
+			o := int(memo.missOffs[k])
+			ln := int(binary.LittleEndian.Uint32(data[o-4:]))
+			str := all[q : q+ln]
+			q += ln
+			// A page may repeat an entry (parquet-go never writes one,
+			// others might): the first copy numbers it.
+			id, ok := memo.ids[str]
+			if !ok {
+				id = int32(len(memo.strs))
+				memo.ids[str] = id
+				memo.strs = append(memo.strs, str)
+				memo.bytes += ln
+			}
+			ids[i] = id
+		}
+	}
+	// The dictionary keeps the strings numbered so far: later appends to
+	// memo.strs do not touch them.
+	byID := memo.strs[:len(memo.strs):len(memo.strs)]
+	memo.dict, memo.view = columnar.NewDictIDs(byID, ids, memo.space), dictView{strs: byID, ids: ids}
+	if memo.dict == nil { // cannot happen: every id was just given
+		return nil, dictView{}, errors.New("dictionary ids out of range")
+	}
+	return memo.dict, memo.view, nil
+}
+
+// plainStringDict is stringDict without the numbering: one string holding
+// the page, entries slicing it.
+func plainStringDict(data []byte, n int, memo *dictMemo) (*columnar.Dict, dictView, error) {
 	all := string(data)
 	strs := make([]string, n)
 	p := 0
 	for i := range strs {
 		if len(all)-p < 4 {
-			return nil, fmt.Errorf("dictionary page ends at entry %d of %d", i, n)
+			return nil, dictView{}, fmt.Errorf("dictionary page ends at entry %d of %d", i, n)
 		}
 		ln := int(binary.LittleEndian.Uint32(data[p:]))
 		p += 4
 		if ln < 0 || ln > len(all)-p {
-			return nil, fmt.Errorf("dictionary entry %d of %d bytes past the page end", i, ln)
+			return nil, dictView{}, fmt.Errorf("dictionary entry %d of %d bytes past the page end", i, ln)
 		}
 		strs[i] = all[p : p+ln]
 		p += ln
 	}
-	memo.page, memo.dict = all, columnar.NewDict(strs)
-	return memo.dict, nil
+	memo.dict, memo.view = columnar.NewDict(strs), dictView{strs: strs}
+	return memo.dict, memo.view, nil
 }
 
 // pageVals is a decoded run of fixed-width values (one slice used).

@@ -19,12 +19,15 @@ import (
 // files have), and columns under a columnar.Hold whose storage is
 // scribbled over and reused as soon as the last reference is dropped, so
 // an operator that reads a batch after its callback without retaining it
-// (or after releasing it) sees garbage.
+// (or after releasing it) sees garbage. With spaces > 0, dictionary d's
+// strings are numbered in DictSpace d%spaces (as a lake scan's workers
+// number theirs), each space in an order of its own.
 type codedTable struct {
-	cols  []plan.Column // k VARCHAR, v DOUBLE, u DOUBLE (never read by the queries)
-	rows  [][]any
-	dicts int
-	page  int
+	cols   []plan.Column // k VARCHAR, v DOUBLE, u DOUBLE (never read by the queries)
+	rows   [][]any
+	dicts  int
+	spaces int
+	page   int
 
 	mu       sync.Mutex
 	free     []*codedPage
@@ -62,11 +65,32 @@ func (t *codedTable) Scan(ctx context.Context, req plan.ScanRequest, fn func(*co
 	}
 	dicts := make([]*columnar.Dict, t.dicts)
 	codeOf := make([]map[string]int32, t.dicts)
+	spaces := make([]*columnar.DictSpace, t.spaces)
+	idOf := make([]map[string]int32, t.spaces)
+	byID := make([][]string, t.spaces)
+	for sp := range spaces {
+		spaces[sp], idOf[sp] = columnar.NewDictSpace(), map[string]int32{}
+	}
 	for d := range dicts {
-		strs := append([]string{"unused"}, keys...)
+		// Entries no row uses, some shared by dictionaries, some not.
+		strs := append([]string{"unused", fmt.Sprintf("unused-%d", d)}, keys...)
 		rng := rand.New(rand.NewPCG(uint64(d), 9))
 		rng.Shuffle(len(strs), func(i, j int) { strs[i], strs[j] = strs[j], strs[i] })
 		dicts[d] = columnar.NewDict(strs)
+		if t.spaces > 0 {
+			sp := d % t.spaces
+			ids := make([]int32, len(strs))
+			for i, s := range strs {
+				id, ok := idOf[sp][s]
+				if !ok {
+					id = int32(len(idOf[sp]))
+					idOf[sp][s] = id
+					byID[sp] = append(byID[sp], s)
+				}
+				ids[i] = id
+			}
+			dicts[d] = columnar.NewDictIDs(byID[sp], ids, spaces[sp])
+		}
 		codeOf[d] = map[string]int32{}
 		for i, s := range strs {
 			codeOf[d][s] = int32(i)
@@ -176,14 +200,15 @@ func TestAggregateCodedRetained(t *testing.T) {
 	}
 	for wname, where := range wheres {
 		for _, grouped := range []bool{true, false} {
-			for _, dicts := range []int{1, 3, 12} {
+			for _, dc := range []struct{ dicts, spaces int }{{1, 0}, {3, 0}, {12, 0}, {1, 1}, {3, 2}, {12, 2}} {
+				dicts := dc.dicts
 				// A FILTER clause that is an expression keeps the WHERE
 				// a Filter stage; without it, WHERE is applied as a mask.
 				aggs, names := aggs, names
 				if dicts != 3 {
 					aggs, names = aggs[:len(aggs)-1], names[:len(names)-1]
 				}
-				what := fmt.Sprintf("where %s, grouped %v, %d dictionaries, %d aggregates", wname, grouped, dicts, len(aggs))
+				what := fmt.Sprintf("where %s, grouped %v, %d dictionaries in %d spaces, %d aggregates", wname, grouped, dicts, dc.spaces, len(aggs))
 				build := func(tbl plan.Table) plan.Node {
 					var in plan.Node = &plan.Scan{Table: tbl, Name: "t", Columns: cols, Req: plan.ScanRequest{MinTime: math.MinInt64, MaxTime: math.MaxInt64}}
 					if where != nil {
@@ -196,7 +221,7 @@ func TestAggregateCodedRetained(t *testing.T) {
 					}
 					return a
 				}
-				ct := &codedTable{cols: cols, rows: rows, dicts: dicts, page: 1000}
+				ct := &codedTable{cols: cols, rows: rows, dicts: dicts, spaces: dc.spaces, page: 1000}
 				got := collect(t, build(ct), exec.Options{Parallelism: 3})
 				want := collect(t, build(newTable(cols, rows, 1000)), exec.Options{Parallelism: 1})
 				sameRows(t, what, got, want)

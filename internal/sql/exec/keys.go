@@ -28,8 +28,17 @@ type groupTable struct {
 	dict  *columnar.Dict
 	dictG []int32
 	dicts map[*columnar.Dict][]int32
-	buf   []byte
-	bytes int64 // memory held by maps and keys, approximately
+	// Dictionaries numbered in a columnar.DictSpace: idG[id] is 1 + the
+	// group of string id of the current dictionary's space (0: not known
+	// yet), so an entry of a new dictionary whose string was met in an
+	// earlier one costs an array lookup, not a hash of the string. spaces
+	// keeps the arrays by space (a scan has one per scan worker).
+	ids    []int32
+	idG    *[]int32
+	spaces map[*columnar.DictSpace]*[]int32
+	free   [][]int32 // dictG arrays of forgotten dictionaries, for reuse
+	buf    []byte
+	bytes  int64 // memory held by maps and keys, approximately
 }
 
 const (
@@ -258,31 +267,74 @@ const maxDicts = 8
 func (t *groupTable) switchDict(d *columnar.Dict) {
 	if t.dicts == nil {
 		t.dicts = make(map[*columnar.Dict][]int32)
+		if len(t.strs) == 0 {
+			// The first dictionary hints at how many groups to expect:
+			// growing the map entry by entry costs more than the
+			// lookups.
+			t.strs = make(map[string]int32, min(d.Len(), 1<<16))
+		}
 	}
 	if t.dict != nil {
 		t.dicts[t.dict] = t.dictG
 	}
 	t.dict = d
+	t.ids, t.idG = nil, nil
+	if ids, space := d.IDs(); space != nil {
+		if t.spaces == nil {
+			t.spaces = make(map[*columnar.DictSpace]*[]int32)
+		}
+		g := t.spaces[space]
+		if g == nil {
+			g = new([]int32)
+			t.spaces[space] = g
+		}
+		t.ids, t.idG = ids, g
+	}
 	if g, ok := t.dicts[d]; ok {
 		t.dictG = g
 		return
 	}
 	if len(t.dicts) >= maxDicts {
 		for k, g := range t.dicts {
-			t.bytes -= 4 * int64(cap(g))
+			if len(t.free) < maxDicts {
+				t.free = append(t.free, g)
+			} else {
+				t.bytes -= 4 * int64(cap(g))
+			}
 			delete(t.dicts, k)
 		}
 	}
-	t.dictG = make([]int32, d.Len())
+	t.dictG = nil
+	for k, g := range t.free {
+		if cap(g) >= d.Len() {
+			t.dictG = g[:d.Len()]
+			clear(t.dictG)
+			t.free[k] = t.free[len(t.free)-1]
+			t.free = t.free[:len(t.free)-1]
+			break
+		}
+	}
+	if t.dictG == nil {
+		t.dictG = make([]int32, d.Len())
+		t.bytes += 4 * int64(cap(t.dictG))
+	}
 	t.dicts[d] = t.dictG
-	t.bytes += 4 * int64(cap(t.dictG))
 }
 
 // findEntry looks up (and with insert, adds) the group of dictionary
-// entry code, found at row i of c, and remembers it in dictG; -1 when
-// absent and not inserted (not remembered: a later insert may add it).
+// entry code, found at row i of c, and remembers it in dictG (and by id,
+// for a numbered dictionary); -1 when absent and not inserted (not
+// remembered: a later insert may add it).
 func (t *groupTable) findEntry(c *columnar.Column, i int, code int32, insert bool) int32 {
-	s := t.dict.Strs()[code]
+	var id int32 = -1
+	if t.ids != nil {
+		id = t.ids[code]
+		if idG := *t.idG; int(id) < len(idG) && idG[id] != 0 {
+			t.dictG[code] = idG[id]
+			return idG[id] - 1
+		}
+	}
+	s := t.dict.Str(code)
 	g, ok := t.strs[s]
 	if !ok {
 		if !insert {
@@ -292,6 +344,16 @@ func (t *groupTable) findEntry(c *columnar.Column, i int, code int32, insert boo
 		t.strs[s] = g
 	}
 	t.dictG[code] = g + 1
+	if id >= 0 {
+		idG := *t.idG
+		if int(id) >= len(idG) {
+			n := max(int(id)+1, 2*len(idG), 1024)
+			t.bytes += 4 * int64(n-len(idG))
+			idG = append(idG, make([]int32, n-len(idG))...)
+			*t.idG = idG
+		}
+		idG[id] = g + 1
+	}
 	return g
 }
 
