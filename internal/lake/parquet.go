@@ -1,12 +1,15 @@
 package lake
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding"
 )
 
 // Parquet objects hold one row per event and one optional column per
@@ -46,6 +49,7 @@ type schemaState struct {
 	types map[string]colType
 	scan  pqScan
 	vals  []parquet.Value
+	seen  map[string]struct{} // scratch of sortedDistinct
 }
 
 func newSchemaState() *schemaState {
@@ -89,8 +93,10 @@ func keyString(key []byte, esc bool) string {
 	return string(key)
 }
 
-// parquetSchema builds the Parquet schema of the current state.
-func (s *schemaState) parquetSchema() *parquet.Schema {
+// parquetSchema builds the Parquet schema of the current state; dicts,
+// if not nil, holds the sorted dictionary of STRING columns by name
+// (see sortedDict).
+func (s *schemaState) parquetSchema(dicts map[string][]parquet.Value) *parquet.Schema {
 	g := parquet.Group{}
 	for k, t := range s.types {
 		var n parquet.Node
@@ -100,11 +106,63 @@ func (s *schemaState) parquetSchema() *parquet.Schema {
 		case colBool:
 			n = parquet.Leaf(parquet.BooleanType)
 		default:
-			n = parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
+			n = parquet.String()
+			if d := dicts[k]; len(d) > 0 {
+				n = parquet.Leaf(sortedDict{Type: n.Type(), entries: d})
+			}
+			n = parquet.Encoded(n, &parquet.RLEDictionary)
 		}
 		g[k] = parquet.Optional(n)
 	}
 	return parquet.NewSchema("event", g)
+}
+
+// sortedDict is a STRING type whose dictionaries start with entries (the
+// column's distinct values, in byte order): parquet-go numbers values in
+// the order it first meets them, so without this an object's dictionary
+// lists device ids in the order the devices happened to report. Sorted,
+// the dictionaries of two objects holding the same ids are identical
+// (scans reuse the decoded dictionary and what they found out about it),
+// and a dictionary can be binary-searched.
+type sortedDict struct {
+	parquet.Type
+	entries []parquet.Value
+}
+
+func (t sortedDict) NewDictionary(columnIndex, numValues int, data encoding.Values) parquet.Dictionary {
+	d := t.Type.NewDictionary(columnIndex, numValues, data)
+	if d.Len() == 0 {
+		d.Insert(make([]int32, len(t.entries)), t.entries)
+	}
+	return d
+}
+
+// sortedDistinct returns the distinct non-NULL values of col in byte
+// order, or nil when their dictionary would outgrow pqDictMaxBytes (the
+// column then falls back to PLAIN anyway). The values alias col's bytes.
+func (s *schemaState) sortedDistinct(col []parquet.Value) []parquet.Value {
+	if s.seen == nil {
+		s.seen = make(map[string]struct{})
+	}
+	defer clear(s.seen)
+	var out []parquet.Value
+	size := 0
+	for _, v := range col {
+		if v.IsNull() {
+			continue
+		}
+		b := v.ByteArray()
+		if _, ok := s.seen[string(b)]; ok { // no allocation for the lookup
+			continue
+		}
+		if size += 4 + len(b); size > pqDictMaxBytes {
+			return nil
+		}
+		s.seen[string(b)] = struct{}{}
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b parquet.Value) int { return bytes.Compare(a.ByteArray(), b.ByteArray()) })
+	return out
 }
 
 // Tuning of the objects, chosen for scans (see BENCHMARKS.md):
@@ -124,6 +182,8 @@ func (s *schemaState) parquetSchema() *parquet.Schema {
 //     sensor readings' mantissas gain only 1.7-3.5x from it.
 //   - One row group per object (objects are a few MB), pages of up to
 //     pqPageBytes.
+//   - Dictionaries sorted (sortedDict): objects holding the same set of
+//     strings (a steady fleet's device ids) have identical dictionaries.
 const (
 	pqDictMaxBytes = 1 << 20
 	pqPageBytes    = 256 << 10
@@ -241,14 +301,7 @@ func writeParquet(w io.Writer, lines []byte, spans []pqSpan, nrows int, state *s
 			state.types[c.name] = t
 		}
 	}
-	schema := state.parquetSchema()
-	opts := []parquet.WriterOption{schema, parquet.Compression(&parquet.Uncompressed), parquet.CreatedBy("sluice", "", ""),
-		parquet.DictionaryMaxBytes(pqDictMaxBytes), parquet.PageBufferSize(pqPageBytes)}
-	for k, v := range meta {
-		opts = append(opts, parquet.KeyValueMetadata(k, v))
-	}
-	pw := parquet.NewWriter(w, opts...)
-	writers := pw.ColumnWriters()
+	schema := state.parquetSchema(nil)
 	leaves := schema.Columns()
 	if need := len(leaves) * nrows; cap(state.vals) < need {
 		state.vals = make([]parquet.Value, need)
@@ -282,6 +335,30 @@ func writeParquet(w io.Writer, lines []byte, spans []pqSpan, nrows int, state *s
 		}
 		vals[leaf*nrows+int(sp.row)] = cellValue(types[leaf], sp.kind, lines[sp.off:sp.off+int(sp.n)], sp.esc).Level(0, 1, leaf)
 	}
+	// The same schema (same leaves, in the same order) with each STRING
+	// column's dictionary sorted.
+	var dicts map[string][]parquet.Value
+	for leaf, path := range leaves {
+		if types[leaf] != colString && types[leaf] != colNone {
+			continue
+		}
+		if d := state.sortedDistinct(vals[leaf*nrows : (leaf+1)*nrows]); len(d) > 0 {
+			if dicts == nil {
+				dicts = map[string][]parquet.Value{}
+			}
+			dicts[path[0]] = d
+		}
+	}
+	if dicts != nil {
+		schema = state.parquetSchema(dicts)
+	}
+	opts := []parquet.WriterOption{schema, parquet.Compression(&parquet.Uncompressed), parquet.CreatedBy("sluice", "", ""),
+		parquet.DictionaryMaxBytes(pqDictMaxBytes), parquet.PageBufferSize(pqPageBytes)}
+	for k, v := range meta {
+		opts = append(opts, parquet.KeyValueMetadata(k, v))
+	}
+	pw := parquet.NewWriter(w, opts...)
+	writers := pw.ColumnWriters()
 	for leaf, path := range leaves {
 		col := vals[leaf*nrows : (leaf+1)*nrows]
 		for lo := 0; lo < nrows; lo += pqWriteChunk {

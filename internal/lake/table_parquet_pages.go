@@ -50,10 +50,11 @@ type chunkReader struct {
 // dictMemo is a scan worker's memory of the string dictionaries it read
 // (it lives as long as one scan):
 //
-//   - the last one, reused when the next chunk's dictionary page holds
-//     the same bytes (files a writer cut from one stream of a steady
-//     fleet may): no new strings, and readers that remember facts per
-//     dictionary (GROUP BY) find them again;
+//   - the last one of each column, reused when the column's next chunk
+//     has a dictionary page of the same bytes (files of a steady fleet's
+//     device ids do, the lake writer sorting dictionaries): no new
+//     strings, and readers that remember facts per dictionary (GROUP BY)
+//     find them again;
 //   - every distinct string of them, numbered in a columnar.DictSpace:
 //     each dictionary's entries carry their strings' ids, so readers
 //     carry facts from one dictionary to the next by id, and entries
@@ -64,9 +65,7 @@ type chunkReader struct {
 //     maxInternStrings or maxInternBytes (high-cardinality columns); later
 //     dictionaries then have no ids.
 type dictMemo struct {
-	page []byte // the last dictionary page (a copy)
-	dict *columnar.Dict
-	view dictView // of dict
+	last []lastDict // by scan column
 
 	space    *columnar.DictSpace
 	ids      map[string]int32
@@ -75,6 +74,13 @@ type dictMemo struct {
 	full     bool     // stopped numbering
 	miss     []int32  // scratch: entries not numbered yet
 	missOffs []int32  // scratch: their offsets in the page
+}
+
+// lastDict is the last dictionary of a column.
+type lastDict struct {
+	page []byte // its page (a copy)
+	dict *columnar.Dict
+	view dictView // of dict
 }
 
 // Bounds of a scan worker's string numbering (see dictMemo).
@@ -106,7 +112,7 @@ func fastChunk(l *pqLeaf, cc *format.ColumnChunk, t columnar.Type) bool {
 // bytes long) into the empty column dst; *codes receives the dictionary
 // codes of a VARCHAR column whose pages are all dictionary-coded (then
 // attached to dst).
-func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l *pqLeaf, n int, dst *columnar.Column, codes *[]int32, memo *dictMemo) error {
+func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l *pqLeaf, n int, dst *columnar.Column, codes *[]int32, memo *dictMemo, col int) error {
 	md := &cc.MetaData
 	start := md.DataPageOffset
 	if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
@@ -168,7 +174,7 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 				return fmt.Errorf("dictionary of %d values", h.NumValues)
 			}
 			if dst.Type == columnar.String {
-				if dict, dv, err = stringDict(data, int(h.NumValues), memo); err != nil {
+				if dict, dv, err = stringDict(data, int(h.NumValues), memo, col); err != nil {
 					return err
 				}
 			} else if dictVals, err = r.plainVals(l.kind, data, int(h.NumValues)); err != nil {
@@ -338,21 +344,25 @@ func (v dictView) strings(out []string, idx []int32) error {
 	return nil
 }
 
-// stringDict decodes a PLAIN dictionary page of n byte arrays into a
-// dictionary: a page identical to the one memo remembers gives its
-// dictionary back; otherwise the entries are looked up in memo's
+// stringDict decodes a PLAIN dictionary page of n byte arrays of scan
+// column col into a dictionary: a page identical to the column's last one
+// gives its dictionary back; otherwise the entries are looked up in memo's
 // numbering (see dictMemo) and the strings not seen before are copied into
 // one new string.
-func stringDict(data []byte, n int, memo *dictMemo) (*columnar.Dict, dictView, error) {
-	if memo.dict != nil && memo.dict.Len() == n && bytes.Equal(data, memo.page) {
-		return memo.dict, memo.view, nil
+func stringDict(data []byte, n int, memo *dictMemo, col int) (*columnar.Dict, dictView, error) {
+	if col >= len(memo.last) {
+		memo.last = append(memo.last, make([]lastDict, col+1-len(memo.last))...)
+	}
+	last := &memo.last[col]
+	if last.dict != nil && last.dict.Len() == n && bytes.Equal(data, last.page) {
+		return last.dict, last.view, nil
 	}
 	// No dictionary goes with the remembered page until it is made (a
 	// page that fails to decode must not give the previous one back).
-	memo.page, memo.dict = append(memo.page[:0], data...), nil
+	last.page, last.dict = append(last.page[:0], data...), nil
 	if memo.full || len(memo.strs)+n > maxInternStrings || memo.bytes+len(data) > maxInternBytes {
 		memo.full = true
-		return plainStringDict(data, n, memo)
+		return plainStringDict(data, n, last)
 	}
 	if memo.space == nil {
 		memo.space = columnar.NewDictSpace()
@@ -409,16 +419,16 @@ func stringDict(data []byte, n int, memo *dictMemo) (*columnar.Dict, dictView, e
 	// The dictionary keeps the strings numbered so far: later appends to
 	// memo.strs do not touch them.
 	byID := memo.strs[:len(memo.strs):len(memo.strs)]
-	memo.dict, memo.view = columnar.NewDictIDs(byID, ids, memo.space), dictView{strs: byID, ids: ids}
-	if memo.dict == nil { // cannot happen: every id was just given
+	last.dict, last.view = columnar.NewDictIDs(byID, ids, memo.space), dictView{strs: byID, ids: ids}
+	if last.dict == nil { // cannot happen: every id was just given
 		return nil, dictView{}, errors.New("dictionary ids out of range")
 	}
-	return memo.dict, memo.view, nil
+	return last.dict, last.view, nil
 }
 
 // plainStringDict is stringDict without the numbering: one string holding
 // the page, entries slicing it.
-func plainStringDict(data []byte, n int, memo *dictMemo) (*columnar.Dict, dictView, error) {
+func plainStringDict(data []byte, n int, last *lastDict) (*columnar.Dict, dictView, error) {
 	all := string(data)
 	strs := make([]string, n)
 	p := 0
@@ -434,8 +444,8 @@ func plainStringDict(data []byte, n int, memo *dictMemo) (*columnar.Dict, dictVi
 		strs[i] = all[p : p+ln]
 		p += ln
 	}
-	memo.dict, memo.view = columnar.NewDict(strs), dictView{strs: strs}
-	return memo.dict, memo.view, nil
+	last.dict, last.view = columnar.NewDict(strs), dictView{strs: strs}
+	return last.dict, last.view, nil
 }
 
 // pageVals is a decoded run of fixed-width values (one slice used).
