@@ -17,7 +17,8 @@
 // sorted by name (byte order) with no duplicate names, so equal series
 // compare equal element by element; all records of one event share one time
 // and one Dimensions slice, which callers must treat as read-only; nothing
-// returned aliases the input bytes or the Mapper's scratch space. Every
+// returned aliases the input bytes or the Mapper's scratch space (MapInto's
+// dimensions live in the arena its caller passes). Every
 // event that cannot be mapped gives an *Error whose message tells an
 // operator what was wrong (it becomes the dead letter's reason).
 package event
@@ -25,7 +26,7 @@ package event
 import (
 	"fmt"
 	"math"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -136,7 +137,34 @@ type Mapper struct {
 	// previous events: devices send the same keys in the same order, so a
 	// byte comparison usually finds the string without hashing.
 	posNames, posValues []string
+	// Where each of dims and meas came from: a field's index, or
+	// len(fields)+k for extra attribute k. Sorted along with them.
+	dimPos, measPos []int32
+	shape shape
 }
+
+// shape is what the last event mapped without a problem in its keys
+// taught: its keys (and extra attribute names) in order, what each key is,
+// and the order of its dimensions and measures by name. Devices send the
+// same keys in the same order event after event, and an event with exactly
+// these keys needs none of the per-key work again (classifying, checking
+// names, interning them, sorting, looking for duplicates and clashes): all
+// of it depends on the keys alone. Its values are still checked one by
+// one; any problem with one sends the event down the full path, which
+// gives the error.
+type shape struct {
+	ok        bool
+	keys      []string // the fields' keys
+	names     []string // per field: the measure or dimension name ("" for time and timeunit)
+	extra     []string // the extra attributes' names
+	dimOrder  []int32  // dimensions by name: field index, or len(keys)+k for extra k
+	measOrder []int32  // measures by name: field index
+	timeIdx   int      // -1: none
+	unitIdx   int      // -1: none
+}
+
+// keyIsMeasure reports a measure's key.
+func keyIsMeasure(k []byte) bool { return hasSuffixFold(k, measureSuffix) }
 
 // Interning bounds: device ids and names repeat from event to event, so
 // sharing their strings saves an allocation per value and memory in every
@@ -206,11 +234,132 @@ func NewMapper(opts Options) (*Mapper, error) {
 // mode one record holding all measures. A time more than the future
 // threshold ahead of arrival is replaced by arrival and reported in corr.
 func (m *Mapper) Map(dst []tsdb.Record, data []byte, arrival time.Time, extra []stream.Attr) (recs []tsdb.Record, corr *Correction, err error) {
+	recs, _, corr, err = m.MapInto(dst, nil, data, arrival, extra)
+	return recs, corr, err
+}
+
+// MapInto is Map with the records' dimensions appended to dims, an arena
+// the caller owns and reuses, instead of a new slice per event: the
+// event's records (and its Correction) share the part of the arena they
+// use, so the caller may reuse the arena (dims[:0]) once it is done with
+// every record made into it. It returns the records and the arena; on
+// error both are returned unchanged.
+func (m *Mapper) MapInto(dst []tsdb.Record, dims []tsdb.Dimension, data []byte, arrival time.Time, extra []stream.Attr) (recs []tsdb.Record, arena []tsdb.Dimension, corr *Correction, err error) {
 	fields, err := m.dec.Decode(m.fields[:0], data)
 	m.fields = fields[:0]
 	if err != nil {
-		return dst, nil, err
+		return dst, dims, nil, err
 	}
+	if !m.sameShape(fields, extra) {
+		if err := m.mapKeys(fields, extra); err != nil {
+			return dst, dims, nil, err
+		}
+	} else if !m.mapValues(fields, extra) {
+		// A value the shape's path does not take: the full path says
+		// what is wrong with it.
+		if err := m.mapKeys(fields, extra); err != nil {
+			return dst, dims, nil, err
+		}
+	}
+
+	// Time.
+	sh := &m.shape
+	unit := 6 // milliseconds: the scale from the unit to nanoseconds
+	if sh.unitIdx >= 0 {
+		if unit, err = parseUnit(&fields[sh.unitIdx]); err != nil {
+			return dst, dims, nil, err
+		}
+	}
+	arr, ok := unixNano(arrival)
+	if !ok {
+		return dst, dims, nil, &Error{Reason: fmt.Sprintf("arrival time %v is outside 1970-01-01 .. 2262-04-11", arrival)}
+	}
+	t := arr
+	if sh.timeIdx >= 0 {
+		if t, err = parseTime(&fields[sh.timeIdx], unit); err != nil {
+			return dst, dims, nil, err
+		}
+	}
+
+	var ds []tsdb.Dimension
+	if len(m.dims) > 0 {
+		start := len(dims)
+		dims = append(dims, m.dims...)
+		ds = dims[start:len(dims):len(dims)]
+	}
+	if t-arr > m.future { // both ≥ 0, so no overflow
+		corr = &Correction{Dimensions: ds, Original: t, Corrected: arr}
+		t = arr
+	}
+	if m.mode == Multi {
+		multi := make([]tsdb.MeasureValue, len(m.meas))
+		copy(multi, m.meas)
+		dst = append(dst, tsdb.Record{Dimensions: ds, MeasureName: m.multiName, Time: t, Multi: multi})
+	} else {
+		for _, mv := range m.meas {
+			dst = append(dst, tsdb.Record{Dimensions: ds, MeasureName: mv.Name, Time: t, Value: mv.Value})
+		}
+	}
+	return dst, dims, corr, nil
+}
+
+// sameShape reports whether the event's keys and extra attribute names
+// are exactly those of m.shape.
+func (m *Mapper) sameShape(fields []Field, extra []stream.Attr) bool {
+	sh := &m.shape
+	if !sh.ok || len(fields) != len(sh.keys) || len(extra) != len(sh.extra) {
+		return false
+	}
+	for i := range fields {
+		if string(fields[i].Key) != sh.keys[i] { // no allocation for the comparison
+			return false
+		}
+	}
+	for k := range extra {
+		if extra[k].Name != sh.extra[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// mapValues fills m.dims and m.meas, sorted, for an event of m.shape's
+// keys. It reports false, leaving the error to mapKeys, if a value is not
+// one it takes.
+func (m *Mapper) mapValues(fields []Field, extra []stream.Attr) bool {
+	sh := &m.shape
+	n := len(fields)
+	m.dims, m.meas = m.dims[:0], m.meas[:0]
+	for _, p := range sh.dimOrder {
+		if int(p) >= n {
+			a := &extra[int(p)-n]
+			if len(a.Value) > MaxValueLen {
+				return false
+			}
+			m.dims = append(m.dims, tsdb.Dimension{Name: a.Name, Value: a.Value})
+			continue
+		}
+		f := &fields[p]
+		if f.Kind == KindNull || len(f.Value) > MaxValueLen {
+			return false
+		}
+		m.dims = append(m.dims, tsdb.Dimension{Name: sh.names[p], Value: cached(m.posValues, int(p), f.Value, &m.values)})
+	}
+	for _, p := range sh.measOrder {
+		v, err := m.measureValue(int(p), &fields[p])
+		if err != nil {
+			return false
+		}
+		m.meas = append(m.meas, tsdb.MeasureValue{Name: sh.names[p], Value: v})
+	}
+	return true
+}
+
+// mapKeys is the full path: it classifies and checks every key, fills
+// m.dims and m.meas, sorted, and on success makes the event's keys
+// m.shape.
+func (m *Mapper) mapKeys(fields []Field, extra []stream.Attr) error {
+	m.shape.ok = false
 	// At most MaxDimensions+MaxMeasures+2 positions are used before a
 	// limit error, which bounds these caches.
 	for len(m.posNames) < len(fields) && len(m.posNames) < MaxDimensions+MaxMeasures+2 {
@@ -218,61 +367,63 @@ func (m *Mapper) Map(dst []tsdb.Record, data []byte, arrival time.Time, extra []
 		m.posValues = append(m.posValues, "")
 	}
 	m.dims, m.meas = m.dims[:0], m.meas[:0]
+	m.dimPos, m.measPos = m.dimPos[:0], m.measPos[:0]
 	timeIdx, unitIdx := -1, -1
 	for i := range fields {
 		f := &fields[i]
 		k := f.Key
 		switch {
-		case hasSuffixFold(k, measureSuffix):
+		case keyIsMeasure(k):
 			if err := m.addMeasure(i, f); err != nil {
-				return dst, nil, err
+				return err
 			}
 		case equalFold(k, "time"):
 			if timeIdx >= 0 {
-				return dst, nil, &Error{Field: fieldName(k), Reason: fmt.Sprintf("duplicate time key (also %q)", fieldName(fields[timeIdx].Key))}
+				return &Error{Field: fieldName(k), Reason: fmt.Sprintf("duplicate time key (also %q)", fieldName(fields[timeIdx].Key))}
 			}
 			timeIdx = i
 		case equalFold(k, "timeunit"):
 			if unitIdx >= 0 {
-				return dst, nil, &Error{Field: fieldName(k), Reason: fmt.Sprintf("duplicate timeunit key (also %q)", fieldName(fields[unitIdx].Key))}
+				return &Error{Field: fieldName(k), Reason: fmt.Sprintf("duplicate timeunit key (also %q)", fieldName(fields[unitIdx].Key))}
 			}
 			unitIdx = i
 		default:
 			if err := m.addDimension(i, f); err != nil {
-				return dst, nil, err
+				return err
 			}
 		}
 	}
 	if len(m.meas) == 0 {
-		return dst, nil, &Error{Reason: "no measures: keys ending in _measure"}
+		return &Error{Reason: "no measures: keys ending in _measure"}
 	}
 
 	// Extra attributes fill in dimensions the event lacks.
 	nEvent := len(m.dims)
-	for _, a := range extra {
+	for k, a := range extra {
 		if m.hasDimensionFold(a.Name) {
 			continue
 		}
 		if err := checkDimension([]byte(a.Name), len(a.Value)); err != nil {
 			err.Reason += " (attribute from outside the payload)"
-			return dst, nil, err
+			return err
 		}
 		m.dims = append(m.dims, tsdb.Dimension{Name: a.Name, Value: a.Value})
+		m.dimPos = append(m.dimPos, int32(len(fields)+k))
 	}
 	if len(m.dims) > MaxDimensions {
-		return dst, nil, &Error{Reason: fmt.Sprintf("%d dimensions (%d in the event), limit is %d", len(m.dims), nEvent, MaxDimensions)}
+		return &Error{Reason: fmt.Sprintf("%d dimensions (%d in the event), limit is %d", len(m.dims), nEvent, MaxDimensions)}
 	}
 
-	sortDims(m.dims)
+	sortDims(m.dims, m.dimPos)
 	for i := 1; i < len(m.dims); i++ {
 		if m.dims[i].Name == m.dims[i-1].Name {
-			return dst, nil, &Error{Field: fieldName([]byte(m.dims[i].Name)), Reason: "duplicate key"}
+			return &Error{Field: fieldName([]byte(m.dims[i].Name)), Reason: "duplicate key"}
 		}
 	}
-	sortMeasures(m.meas)
+	sortMeasures(m.meas, m.measPos)
 	for i := 1; i < len(m.meas); i++ {
 		if m.meas[i].Name == m.meas[i-1].Name {
-			return dst, nil, &Error{Reason: fmt.Sprintf("two keys name the measure %q (keys ending in _measure must differ in more than the suffix's case)", fieldName([]byte(m.meas[i].Name)))}
+			return &Error{Reason: fmt.Sprintf("two keys name the measure %q (keys ending in _measure must differ in more than the suffix's case)", fieldName([]byte(m.meas[i].Name)))}
 		}
 	}
 	if m.mode == Multi {
@@ -284,48 +435,34 @@ func (m *Mapper) Map(dst []tsdb.Record, data []byte, arrival time.Time, extra []
 			case c > 0:
 				j++
 			default:
-				return dst, nil, &Error{Field: fieldName([]byte(m.dims[i].Name)), Reason: "a dimension and a measure have the same name, which multi-measure records do not allow"}
+				return &Error{Field: fieldName([]byte(m.dims[i].Name)), Reason: "a dimension and a measure have the same name, which multi-measure records do not allow"}
 			}
 		}
 	}
 
-	// Time.
-	unit := 6 // milliseconds: the scale from the unit to nanoseconds
-	if unitIdx >= 0 {
-		if unit, err = parseUnit(&fields[unitIdx]); err != nil {
-			return dst, nil, err
+	// The keys are good: remember them.
+	sh := &m.shape
+	sh.keys, sh.names, sh.extra = sh.keys[:0], sh.names[:0], sh.extra[:0]
+	for i := range fields {
+		sh.keys = append(sh.keys, m.names.get(fields[i].Key))
+		sh.names = append(sh.names, "")
+	}
+	for _, a := range extra {
+		sh.extra = append(sh.extra, a.Name)
+	}
+	for i, p := range m.dimPos {
+		if int(p) < len(fields) {
+			sh.names[p] = m.dims[i].Name
 		}
 	}
-	arr, ok := unixNano(arrival)
-	if !ok {
-		return dst, nil, &Error{Reason: fmt.Sprintf("arrival time %v is outside 1970-01-01 .. 2262-04-11", arrival)}
+	for i, p := range m.measPos {
+		sh.names[p] = m.meas[i].Name
 	}
-	t := arr
-	if timeIdx >= 0 {
-		if t, err = parseTime(&fields[timeIdx], unit); err != nil {
-			return dst, nil, err
-		}
-	}
-
-	var dims []tsdb.Dimension
-	if len(m.dims) > 0 {
-		dims = make([]tsdb.Dimension, len(m.dims))
-		copy(dims, m.dims)
-	}
-	if t-arr > m.future { // both ≥ 0, so no overflow
-		corr = &Correction{Dimensions: dims, Original: t, Corrected: arr}
-		t = arr
-	}
-	if m.mode == Multi {
-		multi := make([]tsdb.MeasureValue, len(m.meas))
-		copy(multi, m.meas)
-		dst = append(dst, tsdb.Record{Dimensions: dims, MeasureName: m.multiName, Time: t, Multi: multi})
-	} else {
-		for _, mv := range m.meas {
-			dst = append(dst, tsdb.Record{Dimensions: dims, MeasureName: mv.Name, Time: t, Value: mv.Value})
-		}
-	}
-	return dst, corr, nil
+	sh.dimOrder = append(sh.dimOrder[:0], m.dimPos...)
+	sh.measOrder = append(sh.measOrder[:0], m.measPos...)
+	sh.timeIdx, sh.unitIdx = timeIdx, unitIdx
+	sh.ok = true
+	return nil
 }
 
 func (m *Mapper) addMeasure(pos int, f *Field) error {
@@ -340,7 +477,17 @@ func (m *Mapper) addMeasure(pos int, f *Field) error {
 	case len(m.meas) == MaxMeasures:
 		return &Error{Reason: fmt.Sprintf("more than %d measures", MaxMeasures)}
 	}
-	var v tsdb.Value
+	v, err := m.measureValue(pos, f)
+	if err != nil {
+		return err
+	}
+	m.meas = append(m.meas, tsdb.MeasureValue{Name: cached(m.posNames, pos, name, &m.names), Value: v})
+	m.measPos = append(m.measPos, int32(pos))
+	return nil
+}
+
+// measureValue converts the value of measure field f, at position pos.
+func (m *Mapper) measureValue(pos int, f *Field) (tsdb.Value, error) {
 	switch f.Kind {
 	case KindNumber:
 		x, ok := fastFloat(f.Value)
@@ -349,33 +496,29 @@ func (m *Mapper) addMeasure(pos int, f *Field) error {
 			x, err = strconv.ParseFloat(unsafeString(f.Value), 64)
 		}
 		if err != nil || math.IsInf(x, 0) {
-			return &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure value %s is out of the range of a double", fieldName(f.Value))}
+			return tsdb.Value{}, &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure value %s is out of the range of a double", fieldName(f.Value))}
 		}
-		v = tsdb.Value{Type: columnar.Float64, F: x}
+		return tsdb.Value{Type: columnar.Float64, F: x}, nil
 	case KindBool:
-		v = tsdb.Value{Type: columnar.Bool, B: f.Value[0] == 't'}
+		return tsdb.Value{Type: columnar.Bool, B: f.Value[0] == 't'}, nil
 	case KindNull:
-		return &Error{Field: fieldName(f.Key), Reason: "measure value is null"}
-	default:
-		if _, ok := parseDecimal(f.Value); ok {
-			x, ok := fastFloat(f.Value)
-			var err error
-			if !ok {
-				x, err = strconv.ParseFloat(unsafeString(f.Value), 64)
-			}
-			if err != nil || math.IsInf(x, 0) {
-				return &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure value %q is out of the range of a double", fieldName(f.Value))}
-			}
-			v = tsdb.Value{Type: columnar.Float64, F: x}
-			break
-		}
-		if len(f.Value) > MaxValueLen {
-			return &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure value is %d bytes, limit is %d", len(f.Value), MaxValueLen)}
-		}
-		v = tsdb.Value{Type: columnar.String, S: cached(m.posValues, pos, f.Value, &m.values)}
+		return tsdb.Value{}, &Error{Field: fieldName(f.Key), Reason: "measure value is null"}
 	}
-	m.meas = append(m.meas, tsdb.MeasureValue{Name: cached(m.posNames, pos, name, &m.names), Value: v})
-	return nil
+	if _, ok := parseDecimal(f.Value); ok {
+		x, ok := fastFloat(f.Value)
+		var err error
+		if !ok {
+			x, err = strconv.ParseFloat(unsafeString(f.Value), 64)
+		}
+		if err != nil || math.IsInf(x, 0) {
+			return tsdb.Value{}, &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure value %q is out of the range of a double", fieldName(f.Value))}
+		}
+		return tsdb.Value{Type: columnar.Float64, F: x}, nil
+	}
+	if len(f.Value) > MaxValueLen {
+		return tsdb.Value{}, &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("measure value is %d bytes, limit is %d", len(f.Value), MaxValueLen)}
+	}
+	return tsdb.Value{Type: columnar.String, S: cached(m.posValues, pos, f.Value, &m.values)}, nil
 }
 
 func (m *Mapper) addDimension(pos int, f *Field) error {
@@ -393,6 +536,7 @@ func (m *Mapper) addDimension(pos int, f *Field) error {
 		Name:  cached(m.posNames, pos, f.Key, &m.names),
 		Value: cached(m.posValues, pos, f.Value, &m.values),
 	})
+	m.dimPos = append(m.dimPos, int32(pos))
 	return nil
 }
 
@@ -441,6 +585,9 @@ func parseUnit(f *Field) (int, error) {
 func parseTime(f *Field, scale int) (int64, error) {
 	switch f.Kind {
 	case KindNumber, KindString:
+		if ns, ok := wholeTime(f.Value, scale); ok {
+			return ns, nil
+		}
 		if d, ok := parseDecimal(f.Value); ok {
 			ns, st := d.nanos(scale)
 			switch st {
@@ -464,6 +611,30 @@ func parseTime(f *Field, scale int) (int64, error) {
 		}
 	}
 	return 0, &Error{Field: fieldName(f.Key), Reason: fmt.Sprintf("time is %s, want a number or a string", f.Kind)}
+}
+
+// pow10i holds the powers of ten a time unit scales by.
+var pow10i = [...]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
+
+// wholeTime converts the common time, a whole number of units in plain
+// digits, to nanoseconds; anything else (a fraction, an exponent, a sign,
+// a value out of range) reports false and is left to the decimal path,
+// which gives the same result for what this takes.
+func wholeTime(b []byte, scale int) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0') // < 10^18: no overflow
+	}
+	if v > math.MaxInt64/pow10i[scale] {
+		return 0, false
+	}
+	return v * pow10i[scale], true
 }
 
 // unixNano returns t in ns since the epoch if that is in [0, MaxInt64].
@@ -548,30 +719,56 @@ func equalFoldString(a, b string) bool {
 	return true
 }
 
-// sortDims and sortMeasures sort by name; events are small, so insertion
-// sort beats the generic sort and allocates nothing.
-func sortDims(d []tsdb.Dimension) {
+// sortDims and sortMeasures sort by name, moving pos along; events are
+// small, so insertion sort beats the generic sort and allocates nothing.
+func sortDims(d []tsdb.Dimension, pos []int32) {
 	if len(d) > 12 {
-		slices.SortFunc(d, func(a, b tsdb.Dimension) int { return strings.Compare(a.Name, b.Name) })
+		sort.Sort(dimSorter{d, pos})
 		return
 	}
 	for i := 1; i < len(d); i++ {
 		for j := i; j > 0 && d[j].Name < d[j-1].Name; j-- {
 			d[j], d[j-1] = d[j-1], d[j]
+			pos[j], pos[j-1] = pos[j-1], pos[j]
 		}
 	}
 }
 
-func sortMeasures(d []tsdb.MeasureValue) {
+func sortMeasures(d []tsdb.MeasureValue, pos []int32) {
 	if len(d) > 12 {
-		slices.SortFunc(d, func(a, b tsdb.MeasureValue) int { return strings.Compare(a.Name, b.Name) })
+		sort.Sort(measSorter{d, pos})
 		return
 	}
 	for i := 1; i < len(d); i++ {
 		for j := i; j > 0 && d[j].Name < d[j-1].Name; j-- {
 			d[j], d[j-1] = d[j-1], d[j]
+			pos[j], pos[j-1] = pos[j-1], pos[j]
 		}
 	}
+}
+
+type dimSorter struct {
+	d   []tsdb.Dimension
+	pos []int32
+}
+
+func (s dimSorter) Len() int           { return len(s.d) }
+func (s dimSorter) Less(i, j int) bool { return s.d[i].Name < s.d[j].Name }
+func (s dimSorter) Swap(i, j int) {
+	s.d[i], s.d[j] = s.d[j], s.d[i]
+	s.pos[i], s.pos[j] = s.pos[j], s.pos[i]
+}
+
+type measSorter struct {
+	d   []tsdb.MeasureValue
+	pos []int32
+}
+
+func (s measSorter) Len() int           { return len(s.d) }
+func (s measSorter) Less(i, j int) bool { return s.d[i].Name < s.d[j].Name }
+func (s measSorter) Swap(i, j int) {
+	s.d[i], s.d[j] = s.d[j], s.d[i]
+	s.pos[i], s.pos[j] = s.pos[j], s.pos[i]
 }
 
 // pow10 holds the powers of ten that float64 represents exactly.

@@ -3,6 +3,7 @@ package event_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/event"
+	"github.com/sluice-dev/sluice/internal/stream"
 	"github.com/sluice-dev/sluice/internal/tsdb"
 )
 
@@ -259,4 +261,76 @@ func TestDecodeSpecialAtEveryOffset(t *testing.T) {
 			}
 		}
 	}
+}
+
+// mapResult renders what Map made of an event, for comparing mappers.
+func mapResult(recs []tsdb.Record, corr *event.Correction, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var b strings.Builder
+	for _, r := range recs {
+		fmt.Fprintf(&b, "%v %q %d %v %v\n", r.Dimensions, r.MeasureName, r.Time, r.Value, r.Multi)
+	}
+	if corr != nil {
+		fmt.Fprintf(&b, "corr %v %d %d\n", corr.Dimensions, corr.Original, corr.Corrected)
+	}
+	return b.String()
+}
+
+// FuzzMapShape checks that what a Mapper learnt from the event before
+// (the keys of the last event it mapped) never changes what it makes of
+// the next: mapping b after a gives what a fresh Mapper makes of b, in
+// both modes, with and without extra attributes. The seeds include pairs
+// of events with the same keys and values the shortcut must not take.
+//
+//	go test ./internal/event -run '^$' -fuzz FuzzMapShape -fuzztime 60s
+func FuzzMapShape(f *testing.F) {
+	same := []string{
+		`{"DeviceID": "a", "Time": 5, "x_measure": 1, "y_measure": "s"}`,
+		`{"DeviceID": null, "Time": 5, "x_measure": 1, "y_measure": "s"}`,
+		`{"DeviceID": "a", "Time": "x", "x_measure": 1, "y_measure": "s"}`,
+		`{"DeviceID": "a", "Time": 5, "x_measure": null, "y_measure": "s"}`,
+		`{"DeviceID": "a", "Time": 5, "x_measure": 1e999, "y_measure": "s"}`,
+		`{"DeviceID": "a", "Time": 5, "x_measure": "2.5", "y_measure": true}`,
+		`{"DeviceID": 7, "Time": 1e3, "x_measure": 1, "y_measure": "` + strings.Repeat("v", 2049) + `"}`,
+		`{"DeviceID": "` + strings.Repeat("d", 2049) + `", "Time": 5, "x_measure": 1, "y_measure": "s"}`,
+		`{"DeviceID": "a", "Time": 99999999999999999, "x_measure": 1, "y_measure": "s"}`,
+		`{"DeviceID": "a", "Time": 1609757175225, "TimeUnit": "s", "x_measure": 1, "y_measure": "s"}`,
+		`{"DeviceID": "a", "Time": 1609757175225, "TimeUnit": "bad", "x_measure": 1, "y_measure": "s"}`,
+	}
+	for _, a := range same {
+		for _, b := range same {
+			f.Add([]byte(a), []byte(b), uint8(0))
+			f.Add([]byte(a), []byte(b), uint8(3))
+		}
+	}
+	f.Add([]byte(seedEvent), []byte(seedEvent), uint8(1))
+	f.Add([]byte(`{"metrics_measure": 1, "x": "1"}`), []byte(`{"metrics_measure": 1, "x": "1"}`), uint8(2))
+	arrival := time.Unix(0, 1609757175225499000)
+	f.Fuzz(func(t *testing.T, a, b []byte, opt uint8) {
+		opts := event.Options{}
+		if opt&1 != 0 {
+			opts.Mode = event.Multi
+			if opt&4 != 0 {
+				opts.MultiMeasureName = "x"
+			}
+		}
+		var extra []stream.Attr
+		if opt&2 != 0 {
+			extra = []stream.Attr{{Name: "DeviceID", Value: "topic"}, {Name: "gw", Value: strings.Repeat("g", int(opt>>3)*300)}}
+		}
+		warm, _ := event.NewMapper(opts)
+		fresh, _ := event.NewMapper(opts)
+		warm.Map(nil, a, arrival, extra)
+		warm.Map(nil, a, arrival, extra) // and once more: the shape path
+		recs, dims, corr, err := warm.MapInto(nil, make([]tsdb.Dimension, 1, 4), b, arrival, extra)
+		got := mapResult(recs, corr, err)
+		if want := mapResult(fresh.Map(nil, b, arrival, extra)); got != want {
+			t.Fatalf("after %q, %q maps to\n%s\nfresh mapper:\n%s", a, b, got, want)
+		}
+		if err == nil && len(recs) > 0 && len(recs[0].Dimensions) > 0 && &dims[1] != &recs[0].Dimensions[0] {
+			t.Fatalf("dimensions not in the arena after its first element")
+		}
+	})
 }

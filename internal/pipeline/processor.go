@@ -293,7 +293,8 @@ type batch struct {
 	seq         uint64 // 1, 2, … per worker
 	msgs        []*stream.Message
 	recs        []tsdb.Record
-	src         []recSource // where each of recs came from
+	dims        []tsdb.Dimension // arena of recs' dimensions (event.Mapper.MapInto)
+	src         []recSource      // where each of recs came from
 	deadLetters []deadLetter
 	corrections []tsdb.Record
 	rejects     []tsdb.Reject // the store's, of recs
@@ -468,7 +469,7 @@ func (w *worker) add(m *stream.Message) {
 	err := stream.DecodeFrame(m.Data, func(i int, r stream.Record) error {
 		events++
 		before := len(b.recs)
-		recs, corr, err := w.mapper.Map(b.recs, r.Data, m.Time, r.Attrs)
+		recs, dims, corr, err := w.mapper.MapInto(b.recs, b.dims, r.Data, m.Time, r.Attrs)
 		for k := len(b.src); k < len(recs); k++ {
 			b.src = append(b.src, recSource{seq: m.Seq, index: i, arrival: m.Time})
 		}
@@ -487,7 +488,7 @@ func (w *worker) add(m *stream.Message) {
 			}
 			w.correction(m, corr)
 		}
-		b.recs = recs
+		b.recs, b.dims = recs, dims
 		return nil
 	})
 	w.p.metrics.events.Add(float64(events))
@@ -730,6 +731,8 @@ func (w *worker) recycle(b *batch) {
 	b.msgs = b.msgs[:0]
 	clear(b.recs) // and to the records' dimensions and strings
 	b.recs = b.recs[:0]
+	clear(b.dims)
+	b.dims = b.dims[:0]
 	b.src = b.src[:0]
 	clear(b.deadLetters)
 	b.deadLetters = b.deadLetters[:0]

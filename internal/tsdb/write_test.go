@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -311,5 +313,84 @@ func TestHeadLayout(t *testing.T) {
 	}
 	if got := unsafe.Offsetof(series{}.measure); got != 128 {
 		t.Errorf("series.measure at %d, want 128 (the second pair of lines)", got)
+	}
+}
+
+// TestMemSeriesPut: random puts into one memSeries (new times, repeats,
+// inserts, versions other than 1, a second value column, scans capturing
+// the slices in between) agree with a map, never write into the shared
+// all-ones versions array, keep ms.fast true to its definition and leave
+// what a scan captured unchanged.
+func TestMemSeriesPut(t *testing.T) {
+	for seed := range int64(50) {
+		rng := rand.New(rand.NewSource(seed))
+		m := newMemtable()
+		s := &series{id: uint64(seed + 1)}
+		want := map[int64]point{}
+		type capture struct {
+			times, versions []int64
+			vals            []float64
+			copyT, copyV    []int64
+			copyF           []float64
+		}
+		var caps []capture
+		for range 300 {
+			tm := int64(rng.Intn(200))
+			if rng.Intn(2) == 0 {
+				tm = int64(200 + len(want)) // appends after the newest
+			}
+			v := int64(1)
+			if rng.Intn(10) == 0 {
+				v = int64(1 + rng.Intn(3))
+			}
+			p := point{t: tm, v: v, fields: []fieldValue{{singleField(columnar.Float64), Double(float64(rng.Intn(100)))}}}
+			if rng.Intn(40) == 0 {
+				p.fields = []fieldValue{{"other", Bigint(1)}}
+			}
+			ms := m.put(s, p)
+			want[tm] = p
+			if rng.Intn(8) == 0 {
+				// What a scan does: capture the slices, mark shared.
+				ms.shared.Store(true)
+				c := capture{times: ms.times[:len(ms.times):len(ms.times)], versions: ms.versions[:len(ms.versions):len(ms.versions)]}
+				c.copyT, c.copyV = slices.Clone(c.times), slices.Clone(c.versions)
+				if ms.fields[0].col.Type == columnar.Float64 {
+					c.vals = ms.fields[0].col.Floats[:len(ms.times):len(ms.times)]
+					c.copyF = slices.Clone(c.vals)
+				}
+				caps = append(caps, c)
+			}
+			wantFast := columnar.Unknown
+			if len(ms.fields) == 1 && ms.fields[0] == &ms.fc0 && ms.col0.Nulls == nil && ms.fc0.name == singleField(ms.col0.Type) {
+				wantFast = ms.col0.Type
+			}
+			if ms.fast != wantFast {
+				t.Fatalf("seed %d: fast = %v, want %v", seed, ms.fast, wantFast)
+			}
+		}
+		for i, one := range ones {
+			if one != 1 {
+				t.Fatalf("seed %d: ones[%d] = %d", seed, i, one)
+			}
+		}
+		ms := m.series[s.id]
+		if len(ms.times) != len(want) || len(ms.versions) != len(ms.times) {
+			t.Fatalf("seed %d: %d times, %d versions, want %d", seed, len(ms.times), len(ms.versions), len(want))
+		}
+		for i, tm := range ms.times {
+			if i > 0 && tm <= ms.times[i-1] {
+				t.Fatalf("seed %d: times not sorted at %d", seed, i)
+			}
+			got := ms.pointAt(i)
+			w := want[tm]
+			if got.v != w.v || !sameValues(got.fields, w.fields) {
+				t.Fatalf("seed %d: time %d: got %+v, want %+v", seed, tm, got, w)
+			}
+		}
+		for _, c := range caps {
+			if !slices.Equal(c.times, c.copyT) || !slices.Equal(c.versions, c.copyV) || !slices.Equal(c.vals, c.copyF) {
+				t.Fatalf("seed %d: a captured slice changed", seed)
+			}
+		}
 	}
 }
