@@ -140,7 +140,7 @@ type Mapper struct {
 	// Where each of dims and meas came from: a field's index, or
 	// len(fields)+k for extra attribute k. Sorted along with them.
 	dimPos, measPos []int32
-	shape shape
+	shape           shape
 }
 
 // shape is what the last event mapped without a problem in its keys
