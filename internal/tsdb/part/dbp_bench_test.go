@@ -20,7 +20,7 @@ func BenchmarkDBPDecode(b *testing.B) {
 			x += r.Int64N(2*step+1) - step
 			vals[i] = x
 		}
-		enc8 := appendDBP(nil, vals, dbpMinis)
+		enc8 := appendDBP(nil, vals, dbpMinis, true)
 		enc8 = append(enc8, make([]byte, 8)...)[:len(enc8)]
 		b.Run(fmt.Sprintf("step=%d/to=int64", step), func(b *testing.B) {
 			out := make([]int64, 0, len(vals))

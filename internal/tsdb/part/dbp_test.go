@@ -52,9 +52,13 @@ func dbpCases() map[string][]int64 {
 func TestDBPRoundTrip(t *testing.T) {
 	var pq delta.BinaryPackedEncoding
 	for name, vals := range dbpCases() {
-		for _, minis := range []int{dbpMinis, dbpTimeMinis} {
-			t.Run(fmt.Sprintf("case=%s/minis=%d", name, minis), func(t *testing.T) {
-				enc := appendDBP(nil, vals, minis)
+		for _, c := range []struct {
+			minis  int
+			nibble bool
+		}{{dbpMinis, false}, {dbpMinis, true}, {dbpTimeMinis, false}} {
+			minis := c.minis
+			t.Run(fmt.Sprintf("case=%s/minis=%d/nibble=%v", name, minis, c.nibble), func(t *testing.T) {
+				enc := appendDBP(nil, vals, minis, c.nibble)
 				// parquet-go reads what we write.
 				got, err := pq.DecodeInt64(nil, enc)
 				if err != nil {
@@ -81,7 +85,7 @@ func TestDBPRoundTrip(t *testing.T) {
 				if err != nil || !slices.Equal(mine, vals) {
 					t.Fatalf("decoding parquet-go's encoding: %v", err)
 				}
-				if minis == dbpMinis && len(enc) > len(theirs) {
+				if minis == dbpMinis && !c.nibble && len(enc) > len(theirs) {
 					t.Errorf("%d bytes, parquet-go %d", len(enc), len(theirs))
 				}
 			})
@@ -93,7 +97,7 @@ func TestDBPRoundTrip(t *testing.T) {
 // values and nothing more.
 func TestDBPRegularTimesSize(t *testing.T) {
 	vals := dbpCases()["regular_times"]
-	enc := appendDBP(nil, vals, dbpMinis)
+	enc := appendDBP(nil, vals, dbpMinis, true)
 	if blocks := (len(vals) + 127) / 128; len(enc) > 20+blocks*9 {
 		t.Errorf("%d values of regular times take %d bytes, want <= %d", len(vals), len(enc), 20+blocks*9)
 	}
@@ -147,7 +151,7 @@ func TestDBPOtherBlockSizes(t *testing.T) {
 }
 
 func TestDBPCorrupt(t *testing.T) {
-	good := appendDBP(nil, dbpCases()["walk_wide"], dbpMinis)
+	good := appendDBP(nil, dbpCases()["walk_wide"], dbpMinis, false)
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -176,7 +180,7 @@ func FuzzDBP(f *testing.F) {
 			b = binary.LittleEndian.AppendUint64(b, uint64(v))
 		}
 		f.Add(b, uint8(0))
-		f.Add(appendDBP(nil, vals[:min(len(vals), 300)], dbpMinis), uint8(1))
+		f.Add(appendDBP(nil, vals[:min(len(vals), 300)], dbpMinis, true), uint8(1))
 	}
 	var pq delta.BinaryPackedEncoding
 	f.Fuzz(func(t *testing.T, b []byte, mode uint8) {
@@ -195,7 +199,7 @@ func FuzzDBP(f *testing.F) {
 				vals[i] >>= (mode >> 2) % 64 // narrower values
 			}
 		}
-		enc := appendDBP(nil, vals, []int{4, 8, 64}[int(mode>>1)%3])
+		enc := appendDBP(nil, vals, []int{4, 8, 64}[int(mode>>1)%3], mode&8 != 0)
 		mine, rest, err := decodeDBP(nil, enc)
 		if err != nil || len(rest) != 0 || !slices.Equal(mine, vals) {
 			t.Fatalf("round trip: err %v rest %d", err, len(rest))

@@ -35,6 +35,7 @@ func TestSizesDump(t *testing.T) {
 	// compaction would, and report again.
 	dir := t.TempDir()
 	pageRows, _ := strconv.Atoi(os.Getenv("SLUICE_PART_PAGE_ROWS"))
+	groupRows, _ := strconv.Atoi(os.Getenv("SLUICE_PART_GROUP_ROWS"))
 	var out []string
 	for i, f := range files {
 		r, err := part.Open(f)
@@ -60,12 +61,17 @@ func TestSizesDump(t *testing.T) {
 			t.Fatal(err)
 		}
 		path := filepath.Join(dir, fmt.Sprintf("%d.parquet", i))
-		if _, err := part.Write(path, all, m.Dims, part.WriterOptions{Minutes: true, CompressionLevel: 4, PageRows: pageRows}); err != nil {
+		if _, err := part.Write(path, all, m.Dims, part.WriterOptions{Minutes: true, CompressionLevel: 4, PageRows: pageRows, RowGroupRows: groupRows}); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, path)
 	}
 	t.Log("rewritten:\n" + sizeTable(t, out))
+	if os.Getenv("SLUICE_PART_EACH") != "" {
+		for i, f := range out {
+			t.Logf("%s rewritten:\n%s", files[i], sizeTable(t, []string{f}))
+		}
+	}
 }
 
 func sizeTable(t *testing.T, files []string) string {

@@ -259,7 +259,7 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 	p.pages, p.groups = layout(seriesStarts, n, opts.PageRows, opts.RowGroupRows)
 	p.meta.RowGroups = len(p.groups) - 1
 	group := parquet.Group{}
-	dbp := &deltaEncoding{}
+	dbp := &deltaEncoding{nibble: true}
 	dbpTime := &deltaEncoding{minis: dbpTimeMinis}
 	for i, name := range b.Names {
 		c := b.Cols[i]
