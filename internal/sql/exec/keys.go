@@ -21,18 +21,18 @@ type groupTable struct {
 	strs  map[string]int32
 	null  int32 // group of the NULL key in single-key modes; -1 none
 	// modeStr over dictionary-coded columns: dictG[code] is 1 + the group
-	// of entry code of dict, 0 when not looked up yet. Holding the *Dict
-	// keeps it (immutable) alive, so the address cannot be reused. dicts
-	// keeps the arrays of a few recent dictionaries (scans read several
-	// files at once, each with its own).
+	// of entry code of dict, 0 when not looked up yet (nil for a numbered
+	// dict). Holding the *Dict keeps it (immutable) alive, so the address
+	// cannot be reused. dicts keeps the arrays of a few recent
+	// dictionaries (scans read several files at once, each with its own).
 	dict  *columnar.Dict
 	dictG []int32
 	dicts map[*columnar.Dict][]int32
-	// Dictionaries numbered in a columnar.DictSpace: idG[id] is 1 + the
-	// group of string id of the current dictionary's space (0: not known
-	// yet), so an entry of a new dictionary whose string was met in an
-	// earlier one costs an array lookup, not a hash of the string. spaces
-	// keeps the arrays by space (a scan has one per scan worker).
+	// Dictionaries numbered in a columnar.DictSpace: ids are the current
+	// one's, idG[id] is 1 + the group of string id of its space (0: not
+	// known yet), so a row whose string was met in an earlier dictionary
+	// costs two array lookups, not a hash of the string. spaces keeps the
+	// arrays by space (a scan has one per scan worker).
 	ids    []int32
 	idG    *[]int32
 	spaces map[*columnar.DictSpace]*[]int32
@@ -223,11 +223,16 @@ func (t *groupTable) find(cols []*columnar.Column, n int, gids []int32, insert, 
 }
 
 // findCodes is find for one dictionary-coded VARCHAR key: each entry of
-// the dictionary is looked up once (per dictionary), then rows map to
-// groups by their codes without hashing strings.
+// the dictionary is looked up once (per dictionary, or per string for
+// numbered dictionaries: see findIDs), then rows map to groups by their
+// codes without hashing strings.
 func (t *groupTable) findCodes(c *columnar.Column, codes []int32, d *columnar.Dict, gids []int32, insert, skipNeg bool) {
 	if t.dict != d {
 		t.switchDict(d)
+	}
+	if t.ids != nil {
+		t.findIDs(c, codes, gids, insert, skipNeg)
+		return
 	}
 	dictG := t.dictG
 	if c.Nulls == nil && !skipNeg {
@@ -245,10 +250,7 @@ func (t *groupTable) findCodes(c *columnar.Column, codes []int32, d *columnar.Di
 			continue
 		}
 		if c.IsNull(i) {
-			if t.null < 0 && insert {
-				t.null = t.newGroup([]*columnar.Column{c}, i)
-			}
-			gids[i] = t.null
+			t.findNull(c, i, gids, insert)
 			continue
 		}
 		g := dictG[code]
@@ -259,25 +261,58 @@ func (t *groupTable) findCodes(c *columnar.Column, codes []int32, d *columnar.Di
 	}
 }
 
+// findIDs is findCodes for a dictionary numbered in a columnar.DictSpace:
+// rows map to groups through their strings' ids (idG), which earlier
+// dictionaries of the space filled in, so a new dictionary costs nothing
+// up front and only strings new to the space are hashed.
+func (t *groupTable) findIDs(c *columnar.Column, codes []int32, gids []int32, insert, skipNeg bool) {
+	ids, idG := t.ids, *t.idG
+	plain := c.Nulls == nil && !skipNeg
+	for i, code := range codes {
+		if !plain {
+			if skipNeg && gids[i] < 0 {
+				continue
+			}
+			if c.IsNull(i) {
+				t.findNull(c, i, gids, insert)
+				continue
+			}
+		}
+		if id := ids[code]; int(id) < len(idG) {
+			if g := idG[id]; g != 0 {
+				gids[i] = g - 1
+				continue
+			}
+		}
+		gids[i] = t.findEntry(c, i, code, insert)
+		idG = *t.idG // may have grown
+	}
+}
+
+// findNull sets gids[i] to the group of the NULL key (row i of c).
+func (t *groupTable) findNull(c *columnar.Column, i int, gids []int32, insert bool) {
+	if t.null < 0 && insert {
+		t.null = t.newGroup([]*columnar.Column{c}, i)
+	}
+	gids[i] = t.null
+}
+
 // maxDicts bounds the dictionaries a groupTable remembers.
 const maxDicts = 8
 
-// switchDict makes d the current dictionary, with the groups found for
-// its entries before if it is one of the recent ones.
+// switchDict makes d the current dictionary: for a numbered one, the
+// groups of its space's ids; otherwise the groups found for its entries
+// before if it is one of the recent ones.
 func (t *groupTable) switchDict(d *columnar.Dict) {
-	if t.dicts == nil {
-		t.dicts = make(map[*columnar.Dict][]int32)
-		if len(t.strs) == 0 {
-			// The first dictionary hints at how many groups to expect:
-			// growing the map entry by entry costs more than the
-			// lookups.
-			t.strs = make(map[string]int32, min(d.Len(), 1<<16))
-		}
+	if len(t.strs) == 0 && t.dicts == nil && t.spaces == nil {
+		// The first dictionary hints at how many groups to expect:
+		// growing the map entry by entry costs more than the lookups.
+		t.strs = make(map[string]int32, min(d.Len(), 1<<16))
 	}
-	if t.dict != nil {
+	if t.dict != nil && t.dictG != nil {
 		t.dicts[t.dict] = t.dictG
 	}
-	t.dict = d
+	t.dict, t.dictG = d, nil
 	t.ids, t.idG = nil, nil
 	if ids, space := d.IDs(); space != nil {
 		if t.spaces == nil {
@@ -289,6 +324,10 @@ func (t *groupTable) switchDict(d *columnar.Dict) {
 			t.spaces[space] = g
 		}
 		t.ids, t.idG = ids, g
+		return
+	}
+	if t.dicts == nil {
+		t.dicts = make(map[*columnar.Dict][]int32)
 	}
 	if g, ok := t.dicts[d]; ok {
 		t.dictG = g
@@ -304,7 +343,6 @@ func (t *groupTable) switchDict(d *columnar.Dict) {
 			delete(t.dicts, k)
 		}
 	}
-	t.dictG = nil
 	for k, g := range t.free {
 		if cap(g) >= d.Len() {
 			t.dictG = g[:d.Len()]
@@ -322,18 +360,10 @@ func (t *groupTable) switchDict(d *columnar.Dict) {
 }
 
 // findEntry looks up (and with insert, adds) the group of dictionary
-// entry code, found at row i of c, and remembers it in dictG (and by id,
+// entry code, found at row i of c, and remembers it (in dictG, or by id
 // for a numbered dictionary); -1 when absent and not inserted (not
 // remembered: a later insert may add it).
 func (t *groupTable) findEntry(c *columnar.Column, i int, code int32, insert bool) int32 {
-	var id int32 = -1
-	if t.ids != nil {
-		id = t.ids[code]
-		if idG := *t.idG; int(id) < len(idG) && idG[id] != 0 {
-			t.dictG[code] = idG[id]
-			return idG[id] - 1
-		}
-	}
 	s := t.dict.Str(code)
 	g, ok := t.strs[s]
 	if !ok {
@@ -343,17 +373,19 @@ func (t *groupTable) findEntry(c *columnar.Column, i int, code int32, insert boo
 		g = t.newGroup([]*columnar.Column{c}, i)
 		t.strs[s] = g
 	}
-	t.dictG[code] = g + 1
-	if id >= 0 {
-		idG := *t.idG
-		if int(id) >= len(idG) {
-			n := max(int(id)+1, 2*len(idG), 1024)
-			t.bytes += 4 * int64(n-len(idG))
-			idG = append(idG, make([]int32, n-len(idG))...)
-			*t.idG = idG
-		}
-		idG[id] = g + 1
+	if t.ids == nil {
+		t.dictG[code] = g + 1
+		return g
 	}
+	id := t.ids[code]
+	idG := *t.idG
+	if int(id) >= len(idG) {
+		n := max(int(id)+1, 2*len(idG), 1024)
+		t.bytes += 4 * int64(n-len(idG))
+		idG = append(idG, make([]int32, n-len(idG))...)
+		*t.idG = idG
+	}
+	idG[id] = g + 1
 	return g
 }
 
