@@ -16,10 +16,10 @@ import (
 // and callers scan instead.
 const KeySeries = "sluice.series"
 
-// seriesEncoding is the version byte of KeySeries' binary layout: 2 is
-// layout 1 (below) after the byte compressed as one zstd frame; the
-// reader also takes 1 (parts of format 1).
-const seriesEncoding = 2
+// seriesEncoding is the version byte of KeySeries' binary layout (see
+// appendSeriesStats); the reader also takes 1, the layout of format-1
+// parts. Other encodings read as absent: such parts are scanned.
+const seriesEncoding = 3
 
 // maxSeriesBody bounds the decompressed KeySeries.
 const maxSeriesBody = 1 << 30
@@ -40,15 +40,24 @@ type SeriesStat struct {
 
 // appendSeriesStats encodes the series of a validated plan:
 //
-//	byte    seriesEncoding
-//	uvarint number of strings, then each as uvarint length + bytes
-//	uvarint number of series, then per series:
-//	  uvarint string index of the measure name
-//	  per dimension of Meta.Dims: uvarint string index + 1, 0 = NULL
-//	  uvarint rows, uvarint MinTime - Meta.MinTime, uvarint MaxTime - MinTime
+//	byte    seriesEncoding (3)
+//	zstd frame of:
+//	  uvarint number of strings, then each as uvarint length + bytes
+//	  uvarint N, the number of series
+//	  byte    k: times below are in units of 10^k ns (the largest k <= 9
+//	          dividing every time difference below)
+//	  then streams of N values each, series in file order:
+//	    uvarint string number of the measure name
+//	    per dimension of Meta.Dims: varint (string number + 1, 0 = NULL)
+//	            minus the previous series' (0 for the first)
+//	    uvarint rows
+//	    uvarint (MinTime - Meta.MinTime) / 10^k
+//	    uvarint (MaxTime - MinTime) / 10^k
 //
 // Strings are numbered in order of first use, so a device id shared by
-// four measures is stored once.
+// four measures is stored once. Field-by-field streams let zstd see what
+// repeats: consecutive device numbers, equal row counts and spans, and each
+// device's start offset once per measure.
 func appendSeriesStats(dst []byte, meta *Meta, mn *columnar.Column, dims []*columnar.Column, times []int64, starts []int) []byte {
 	ids := map[string]uint64{}
 	var strs []string
@@ -60,32 +69,60 @@ func appendSeriesStats(dst []byte, meta *Meta, mn *columnar.Column, dims []*colu
 		strs = append(strs, s)
 		return uint64(len(strs) - 1)
 	}
-	var body []byte
-	body = binary.AppendUvarint(body, uint64(len(starts)))
-	for k, start := range starts {
-		end := len(times)
-		if k+1 < len(starts) {
-			end = starts[k+1]
+	n := len(starts)
+	end := func(k int) int {
+		if k+1 < n {
+			return starts[k+1]
 		}
-		body = binary.AppendUvarint(body, id(mn.Strs[start]))
-		for _, d := range dims {
-			if d.IsNull(start) {
-				body = append(body, 0)
-			} else {
-				body = binary.AppendUvarint(body, id(d.Strs[start])+1)
+		return len(times)
+	}
+	mids := make([]uint64, n)
+	dimIDs := make([]uint64, n*len(dims)) // series-major
+	for k, start := range starts {
+		mids[k] = id(mn.Strs[start])
+		for j, d := range dims {
+			if !d.IsNull(start) {
+				dimIDs[k*len(dims)+j] = id(d.Strs[start]) + 1
 			}
 		}
-		body = binary.AppendUvarint(body, uint64(end-start))
-		body = binary.AppendUvarint(body, uint64(times[start]-meta.MinTime))
-		body = binary.AppendUvarint(body, uint64(times[end-1]-times[start]))
 	}
+	exp := 9
+	for k, start := range starts {
+		for _, d := range [2]int64{times[start] - meta.MinTime, times[end(k)-1] - times[start]} {
+			for exp > 0 && d%pow10[exp] != 0 {
+				exp--
+			}
+		}
+	}
+	unit := pow10[exp]
 	var plain []byte
 	plain = binary.AppendUvarint(plain, uint64(len(strs)))
 	for _, s := range strs {
 		plain = binary.AppendUvarint(plain, uint64(len(s)))
 		plain = append(plain, s...)
 	}
-	plain = append(plain, body...)
+	plain = binary.AppendUvarint(plain, uint64(n))
+	plain = append(plain, byte(exp))
+	for _, m := range mids {
+		plain = binary.AppendUvarint(plain, m)
+	}
+	for j := range dims {
+		var prev uint64
+		for k := range n {
+			v := dimIDs[k*len(dims)+j]
+			plain = binary.AppendVarint(plain, int64(v-prev))
+			prev = v
+		}
+	}
+	for k, start := range starts {
+		plain = binary.AppendUvarint(plain, uint64(end(k)-start))
+	}
+	for _, start := range starts {
+		plain = binary.AppendUvarint(plain, uint64((times[start]-meta.MinTime)/unit))
+	}
+	for k, start := range starts {
+		plain = binary.AppendUvarint(plain, uint64((times[end(k)-1]-times[start])/unit))
+	}
 	zw, err := newFooterEncoder()
 	if err != nil {
 		panic(err) // only for invalid options
@@ -95,90 +132,172 @@ func appendSeriesStats(dst []byte, meta *Meta, mn *columnar.Column, dims []*colu
 	return zw.EncodeAll(plain, dst)
 }
 
-// decodeSeriesStats decodes and validates KeySeries against meta.
+// decodeSeriesStats decodes and validates KeySeries against meta; an
+// unknown encoding gives nil, nil.
 func decodeSeriesStats(b []byte, meta *Meta) ([]SeriesStat, error) {
-	if len(b) == 0 || (b[0] != 1 && b[0] != 2) {
-		return nil, fmt.Errorf("unknown series statistics encoding")
+	if len(b) == 0 {
+		return nil, fmt.Errorf("empty series statistics")
 	}
-	if b[0] == 2 {
+	switch b[0] {
+	case 1:
+		return decodeSeriesRows(b[1:], meta)
+	case 3:
 		dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxSeriesBody))
 		if err != nil {
 			return nil, err
 		}
 		defer dec.Close()
-		if b, err = dec.DecodeAll(b[1:], nil); err != nil {
+		body, err := dec.DecodeAll(b[1:], nil)
+		if err != nil {
 			return nil, fmt.Errorf("series statistics: %v", err)
 		}
-	} else {
-		b = b[1:]
+		return decodeSeriesStreams(body, meta)
 	}
-	bad := fmt.Errorf("truncated series statistics")
-	uv := func() (uint64, bool) {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			return 0, false
-		}
-		b = b[n:]
-		return v, true
-	}
-	ns, ok := uv()
-	if !ok || ns > uint64(len(b)) {
-		return nil, bad
+	return nil, nil
+}
+
+var errSeries = fmt.Errorf("truncated or inconsistent series statistics")
+
+// seriesStrings reads the string table at the start of both layouts.
+func seriesStrings(r *varints) ([]string, bool) {
+	ns := r.u()
+	if r.bad || ns > uint64(len(r.b)) {
+		return nil, false
 	}
 	strs := make([]string, ns)
 	for i := range strs {
-		l, ok := uv()
-		if !ok || l > uint64(len(b)) {
-			return nil, bad
+		l := r.u()
+		if r.bad || l > uint64(len(r.b)) {
+			return nil, false
 		}
-		strs[i] = string(b[:l])
-		b = b[l:]
+		strs[i] = string(r.b[:l])
+		r.b = r.b[l:]
 	}
-	n, ok := uv()
-	if !ok || n != uint64(meta.Series) || n > uint64(len(b)) {
-		return nil, fmt.Errorf("series statistics list %d series, meta %d", n, meta.Series)
-	}
-	nd := len(meta.Dims)
+	return strs, true
+}
+
+// newSeries allocates n SeriesStats sharing one backing array of dims.
+func newSeries(n, nd int) []SeriesStat {
 	out := make([]SeriesStat, n)
-	// One backing array for every series' dims.
-	dimVals := make([]string, int(n)*nd)
+	dimVals := make([]string, n*nd)
+	for i := range out {
+		out[i].Dims = dimVals[i*nd : (i+1)*nd : (i+1)*nd]
+	}
+	return out
+}
+
+// setDim sets dimension j of s from a string number + 1 (0 = NULL).
+func setDim(s *SeriesStat, j, nd int, v uint64, strs []string) bool {
+	if v > uint64(len(strs)) {
+		return false
+	}
+	if v == 0 {
+		if s.Nulls == nil {
+			s.Nulls = make([]bool, nd)
+		}
+		s.Nulls[j] = true
+		return true
+	}
+	s.Dims[j] = strs[v-1]
+	return true
+}
+
+// finishSeries checks rows and times of decoded series and fills Start.
+func finishSeries(out []SeriesStat, meta *Meta, rows, lo, width []uint64, unit int64) error {
 	var start int64
 	span := uint64(meta.MaxTime - meta.MinTime)
 	for i := range out {
 		s := &out[i]
-		m, ok := uv()
-		if !ok || m >= ns {
-			return nil, bad
+		if rows[i] == 0 || rows[i] > uint64(meta.Rows-start) || lo[i] > span/uint64(unit) || width[i] > (span-lo[i]*uint64(unit))/uint64(unit) {
+			return errSeries
 		}
-		s.Measure = strs[m]
-		s.Dims = dimVals[i*nd : (i+1)*nd : (i+1)*nd]
-		for j := range nd {
-			v, ok := uv()
-			if !ok || v > ns {
-				return nil, bad
-			}
-			if v == 0 {
-				if s.Nulls == nil {
-					s.Nulls = make([]bool, nd)
-				}
-				s.Nulls[j] = true
-				continue
-			}
-			s.Dims[j] = strs[v-1]
-		}
-		rows, ok1 := uv()
-		lo, ok2 := uv()
-		width, ok3 := uv()
-		if !ok1 || !ok2 || !ok3 || rows == 0 || rows > uint64(meta.Rows-start) || lo > span || width > span-lo {
-			return nil, bad
-		}
-		s.Start, s.Rows = start, int64(rows)
-		s.MinTime = meta.MinTime + int64(lo)
-		s.MaxTime = s.MinTime + int64(width)
-		start += int64(rows)
+		s.Start, s.Rows = start, int64(rows[i])
+		s.MinTime = meta.MinTime + int64(lo[i])*unit
+		s.MaxTime = s.MinTime + int64(width[i])*unit
+		start += int64(rows[i])
 	}
-	if start != meta.Rows || len(b) != 0 {
-		return nil, fmt.Errorf("series statistics cover %d rows, meta %d", start, meta.Rows)
+	if start != meta.Rows {
+		return fmt.Errorf("series statistics cover %d rows, meta %d", start, meta.Rows)
+	}
+	return nil
+}
+
+// decodeSeriesStreams decodes encoding 3's body.
+func decodeSeriesStreams(b []byte, meta *Meta) ([]SeriesStat, error) {
+	r := &varints{b: b}
+	strs, ok := seriesStrings(r)
+	if !ok {
+		return nil, errSeries
+	}
+	n := r.u()
+	if r.bad || n != uint64(meta.Series) || n > uint64(len(r.b)) || len(r.b) < 1 || r.b[0] > 9 {
+		return nil, fmt.Errorf("series statistics list %d series, meta %d", n, meta.Series)
+	}
+	unit := pow10[r.b[0]]
+	r.b = r.b[1:]
+	nd := len(meta.Dims)
+	out := newSeries(int(n), nd)
+	for i := range out {
+		m := r.u()
+		if r.bad || m >= uint64(len(strs)) {
+			return nil, errSeries
+		}
+		out[i].Measure = strs[m]
+	}
+	for j := range nd {
+		var v uint64
+		for i := range out {
+			v += uint64(r.s())
+			if r.bad || !setDim(&out[i], j, nd, v, strs) {
+				return nil, errSeries
+			}
+		}
+	}
+	cols := make([]uint64, 3*n)
+	for i := range cols {
+		cols[i] = r.u()
+	}
+	if r.bad || len(r.b) != 0 {
+		return nil, errSeries
+	}
+	if err := finishSeries(out, meta, cols[:n], cols[n:2*n], cols[2*n:], unit); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// decodeSeriesRows decodes encoding 1's body (series one after another).
+func decodeSeriesRows(b []byte, meta *Meta) ([]SeriesStat, error) {
+	r := &varints{b: b}
+	strs, ok := seriesStrings(r)
+	if !ok {
+		return nil, errSeries
+	}
+	n := r.u()
+	if r.bad || n != uint64(meta.Series) || n > uint64(len(r.b)) {
+		return nil, fmt.Errorf("series statistics list %d series, meta %d", n, meta.Series)
+	}
+	nd := len(meta.Dims)
+	out := newSeries(int(n), nd)
+	rows, lo, width := make([]uint64, n), make([]uint64, n), make([]uint64, n)
+	for i := range out {
+		m := r.u()
+		if r.bad || m >= uint64(len(strs)) {
+			return nil, errSeries
+		}
+		out[i].Measure = strs[m]
+		for j := range nd {
+			if v := r.u(); r.bad || !setDim(&out[i], j, nd, v, strs) {
+				return nil, errSeries
+			}
+		}
+		rows[i], lo[i], width[i] = r.u(), r.u(), r.u()
+	}
+	if r.bad || len(r.b) != 0 {
+		return nil, errSeries
+	}
+	if err := finishSeries(out, meta, rows, lo, width, 1); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
