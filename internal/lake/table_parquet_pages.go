@@ -61,9 +61,11 @@ type chunkReader struct {
 //     seen before share the earlier string (no copy). Device ids repeat
 //     in every file in a different order (the order devices happened to
 //     report in), so without ids every reader would hash every entry of
-//     every dictionary again. The numbering stops growing at
-//     maxInternStrings or maxInternBytes (high-cardinality columns); later
-//     dictionaries then have no ids.
+//     every dictionary again. A column whose dictionaries are mostly new
+//     strings (a high-cardinality column: numbering them would only cost)
+//     stops being numbered, and the numbering stops growing at
+//     maxInternStrings or maxInternBytes; later dictionaries then have no
+//     ids.
 type dictMemo struct {
 	last []lastDict // by scan column
 
@@ -78,15 +80,16 @@ type dictMemo struct {
 
 // lastDict is the last dictionary of a column.
 type lastDict struct {
-	page []byte // its page (a copy)
-	dict *columnar.Dict
-	view dictView // of dict
+	page  []byte // its page (a copy)
+	dict  *columnar.Dict
+	view  dictView // of dict
+	plain bool     // the column's dictionaries are not numbered
 }
 
 // Bounds of a scan worker's string numbering (see dictMemo).
 const (
-	maxInternStrings = 1 << 20
-	maxInternBytes   = 64 << 20
+	maxInternStrings = 1 << 18
+	maxInternBytes   = 16 << 20
 )
 
 // fastChunk reports whether the fast path reads leaf l into a column of
@@ -360,10 +363,15 @@ func stringDict(data []byte, n int, memo *dictMemo, col int) (*columnar.Dict, di
 	// No dictionary goes with the remembered page until it is made (a
 	// page that fails to decode must not give the previous one back).
 	last.page, last.dict = append(last.page[:0], data...), nil
-	if memo.full || len(memo.strs)+n > maxInternStrings || memo.bytes+len(data) > maxInternBytes {
+	if !last.plain && (len(memo.strs)+n > maxInternStrings || memo.bytes+len(data) > maxInternBytes) {
 		memo.full = true
+	}
+	if last.plain || memo.full {
 		return plainStringDict(data, n, last)
 	}
+	// Numbered before: a column whose next dictionary is mostly new
+	// strings is not numbered from then on.
+	numbered := last.view.ids != nil
 	if memo.space == nil {
 		memo.space = columnar.NewDictSpace()
 		memo.ids = make(map[string]int32, n)
@@ -389,6 +397,9 @@ func stringDict(data []byte, n int, memo *dictMemo, col int) (*columnar.Dict, di
 			missBytes += ln
 		}
 		p += ln
+	}
+	if numbered && 2*len(memo.miss) > n {
+		last.plain = true
 	}
 	if len(memo.miss) > 0 {
 		// One allocation for the new strings.

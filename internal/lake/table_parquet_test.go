@@ -2,6 +2,7 @@ package lake
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -252,4 +253,118 @@ func TestParquetDictIDs(t *testing.T) {
 	if len(results[0]) != 900*6+100*15 {
 		t.Fatalf("%d rows", len(results[0]))
 	}
+}
+
+// TestStringDictNumbering checks stringDict's numbering of dictionary
+// pages: ids shared by equal strings across pages and columns, the last
+// page of a column given back, and a column whose dictionaries are
+// mostly new strings left unnumbered from then on.
+func TestStringDictNumbering(t *testing.T) {
+	page := func(strs ...string) []byte {
+		var b []byte
+		for _, s := range strs {
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+			b = append(b, s...)
+		}
+		return b
+	}
+	var memo dictMemo
+	steps := []struct {
+		col      int
+		strs     []string
+		numbered bool
+		same     bool // the column's previous *Dict given back
+	}{
+		{0, []string{"b", "a", "c"}, true, false},
+		{0, []string{"b", "a", "c"}, true, true},
+		{0, []string{"c", "a", "b", "d"}, true, false},
+		{1, []string{"x1", "a", "x2"}, true, false},
+		{1, []string{"y1", "y2", "y3", "a"}, true, false}, // mostly new: column 1 stops here
+		{1, []string{"a", "b"}, false, false},
+		{0, []string{"d", "b"}, true, false},
+	}
+	ids := map[string]int32{}
+	var prev [2]*columnar.Dict
+	for k, st := range steps {
+		d, view, err := stringDict(page(st.strs...), len(st.strs), &memo, st.col)
+		if err != nil {
+			t.Fatalf("step %d: %v", k, err)
+		}
+		if d.Len() != len(st.strs) {
+			t.Fatalf("step %d: %d entries, want %d", k, d.Len(), len(st.strs))
+		}
+		got := make([]string, len(st.strs))
+		if err := view.strings(got, []int32{0, 1, 2, 3}[:len(st.strs)]); err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range st.strs {
+			if d.Str(int32(i)) != s || got[i] != s {
+				t.Errorf("step %d: entry %d is %q / %q, want %q", k, i, d.Str(int32(i)), got[i], s)
+			}
+		}
+		dids, space := d.IDs()
+		if (space != nil) != st.numbered {
+			t.Errorf("step %d: numbered %v, want %v", k, space != nil, st.numbered)
+		}
+		for i, s := range st.strs {
+			if space == nil {
+				break
+			}
+			if id, ok := ids[s]; ok && id != dids[i] {
+				t.Errorf("step %d: %q has id %d, earlier %d", k, s, dids[i], id)
+			}
+			ids[s] = dids[i]
+		}
+		if (d == prev[st.col]) != st.same {
+			t.Errorf("step %d: same dictionary as before %v, want %v", k, d == prev[st.col], st.same)
+		}
+		prev[st.col] = d
+	}
+	if _, _, err := stringDict(page("a")[:3], 1, &memo, 0); err == nil {
+		t.Error("a truncated page decoded")
+	}
+	if d, _, err := stringDict(page("d", "b"), 2, &memo, 0); err != nil || d == prev[0] {
+		t.Errorf("after a bad page: %v, dictionary reused %v", err, d == prev[0])
+	}
+}
+
+// FuzzStringDict feeds stringDict arbitrary dictionary pages, one after
+// the other in one memo: it must not panic, and what it decodes must be
+// the entries plainStringDict decodes.
+func FuzzStringDict(f *testing.F) {
+	f.Add([]byte("\x01\x00\x00\x00a\x02\x00\x00\x00bc"), uint8(2), []byte("\x02\x00\x00\x00bc"), uint8(1))
+	f.Add([]byte("\x00\x00\x00\x00"), uint8(1), []byte("\xff\xff\xff\xff"), uint8(1))
+	f.Fuzz(func(t *testing.T, p1 []byte, n1 uint8, p2 []byte, n2 uint8) {
+		var memo dictMemo
+		for k, pg := range []struct {
+			data []byte
+			n    int
+		}{{p1, int(n1)}, {p2, int(n2)}, {p1, int(n1)}} {
+			d, view, err := stringDict(pg.data, pg.n, &memo, k%2)
+			var want lastDict
+			wd, _, werr := plainStringDict(pg.data, pg.n, &want)
+			if (err != nil) != (werr != nil) {
+				t.Fatalf("page %d: error %v, plain decoding %v", k, err, werr)
+			}
+			if err != nil {
+				continue
+			}
+			if d.Len() != pg.n || wd.Len() != pg.n {
+				t.Fatalf("page %d: %d and %d entries, want %d", k, d.Len(), wd.Len(), pg.n)
+			}
+			idx := make([]int32, pg.n)
+			for i := range idx {
+				idx[i] = int32(i)
+			}
+			got := make([]string, pg.n)
+			if err := view.strings(got, idx); err != nil {
+				t.Fatal(err)
+			}
+			for i := range pg.n {
+				if d.Str(int32(i)) != wd.Str(int32(i)) || got[i] != wd.Str(int32(i)) {
+					t.Fatalf("page %d entry %d: %q / %q, want %q", k, i, d.Str(int32(i)), got[i], wd.Str(int32(i)))
+				}
+			}
+		}
+	})
 }
