@@ -331,6 +331,9 @@ func unpackDeltasFloat(out []float64, src []byte, w uint, minD, prev int64, p fl
 		}
 		return prev
 	}
+	if w == 4 || w == 8 {
+		return unpackBytesFloat(out, src, w, minD, prev, p)
+	}
 	mask := uint64(1)<<w - 1
 	full := src[:cap(src)]
 	k := len(out)
@@ -351,6 +354,35 @@ func unpackDeltasFloat(out []float64, src []byte, w uint, minD, prev int64, p fl
 		prev += minD + int64(readBits(src, bit, w)&mask)
 		out[i] = float64(prev) / p
 		bit += w
+	}
+	return prev
+}
+
+// unpackBytesFloat is unpackDeltasFloat for widths 4 (two values a byte,
+// low nibble first: the nibble padding of appendDBP) and 8, without bit
+// arithmetic.
+func unpackBytesFloat(out []float64, src []byte, w uint, minD, prev int64, p float64) int64 {
+	if w == 8 {
+		src = src[:len(out)]
+		for i, b := range src {
+			prev += minD + int64(b)
+			out[i] = float64(prev) / p
+		}
+		return prev
+	}
+	n := len(out)
+	pairs := src[:n/2]
+	out2 := out[:2*len(pairs)]
+	for j, b := range pairs {
+		o := out2[2*j : 2*j+2 : 2*j+2]
+		prev += minD + int64(b&15)
+		o[0] = float64(prev) / p
+		prev += minD + int64(b>>4)
+		o[1] = float64(prev) / p
+	}
+	if n%2 == 1 {
+		prev += minD + int64(src[n/2]&15)
+		out[n-1] = float64(prev) / p
 	}
 	return prev
 }
