@@ -67,7 +67,7 @@ func FuzzDecodeMinutes(f *testing.F) {
 	f.Add(body)
 	f.Add(body[:len(body)/2])
 	f.Fuzz(func(t *testing.T, body []byte) {
-		m, err := decodeMinutesBody(body, &meta, series)
+		m, err := decodeMinutesBody(body, &meta, series, minutesEncoding)
 		if err != nil {
 			return
 		}
