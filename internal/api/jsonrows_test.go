@@ -157,3 +157,24 @@ func TestAppendRowsJSONNulls(t *testing.T) {
 		}
 	}
 }
+
+// go test -bench AppendRowsJSONStrings ./internal/api/
+func BenchmarkAppendRowsJSONStrings(b *testing.B) {
+	// The latest value of every series, as Q4 of sluice bench query
+	// returns it: device id, measure name, value.
+	bt := &columnar.Batch{}
+	dc := bt.Add("DeviceID", columnar.NewColumn(columnar.String, 0))
+	mc := bt.Add("measure_name", columnar.NewColumn(columnar.String, 0))
+	vc := bt.Add("value", columnar.NewColumn(columnar.Float64, 0))
+	for i := range 4000 {
+		dc.AppendString(strconv.Itoa(i/4) + "-0000-4000-8000-000000000000")
+		mc.AppendString([]string{"humidity", "temperature", "voltage", "watt"}[i%4])
+		vc.AppendFloat(float64(2000+i%300) / 100)
+	}
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		buf = appendRowsJSON(buf[:0], bt, 0, bt.Len())
+	}
+	b.SetBytes(int64(len(buf)))
+}
