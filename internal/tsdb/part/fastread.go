@@ -102,9 +102,9 @@ func (r *Reader) readFast(g int, cm *colMeta, locs []format.PageLocation, lo, hi
 	s := r.getScratch()
 	defer r.putScratch(s)
 	m := markOf(dst)
-	err := r.readFastPages(g, cm, locs, lo, hi, dst, s, func(_ int, plo, _ int64, page []byte) error {
+	err := r.readFastPages(g, cm, locs, lo, hi, s, func(plo int64, body []byte) error {
 		a, z := max(lo, plo)-plo, min(hi, plo+int64(s.hdr.numRows))-plo
-		return r.decodePage(cm, page, int(a), int(z), dst, s)
+		return r.decodePage(cm, body, int(a), int(z), dst, s)
 	})
 	if err != nil {
 		m.restore(dst)
@@ -113,9 +113,9 @@ func (r *Reader) readFast(g int, cm *colMeta, locs []format.PageLocation, lo, hi
 }
 
 // readFastPages reads the pages of chunk (g, cm) that hold rows [lo, hi)
-// with one ReadAt and calls fn with each page's index, first and end row
-// and bytes (header included), after parsing its header into s.hdr.
-func (r *Reader) readFastPages(g int, cm *colMeta, locs []format.PageLocation, lo, hi int64, dst *columnar.Column, s *fastScratch, fn func(p int, plo, phi int64, page []byte) error) error {
+// with one ReadAt and calls fn with each page's first row and body (the
+// bytes after its header), after parsing the header into s.hdr.
+func (r *Reader) readFastPages(g int, cm *colMeta, locs []format.PageLocation, lo, hi int64, s *fastScratch, fn func(plo int64, body []byte) error) error {
 	if lo >= hi {
 		return nil
 	}
@@ -158,7 +158,7 @@ func (r *Reader) readFastPages(g int, cm *colMeta, locs []format.PageLocation, l
 			s.hdr.defLen < 0 || s.hdr.defLen > s.hdr.compressed || (!cm.optional && s.hdr.defLen != 0) {
 			return fmt.Errorf("%w: column %q of row group %d page %d: header disagrees with the offset index", ErrCorrupt, cm.info.Name, g, p)
 		}
-		if err := fn(p, plo, phi, page[n:]); err != nil {
+		if err := fn(plo, page[n:]); err != nil {
 			return err
 		}
 		r.fastPages.Add(1)
@@ -350,15 +350,15 @@ func decodeLevels(dst, src []byte, n int) ([]byte, error) {
 // pageHeader is the part of Parquet's Thrift PageHeader the fast path
 // uses.
 type pageHeader struct {
-	typ                     int32
-	uncompressed            int32
-	compressed              int32
-	hasV2                   bool
-	numValues, numNulls     int32
-	numRows, encoding       int32
-	defLen, repLen          int32
-	isCompressed            bool
-	otherPage, badStructure bool
+	typ                 int32
+	uncompressed        int32
+	compressed          int32
+	hasV2               bool
+	numValues, numNulls int32
+	numRows, encoding   int32
+	defLen, repLen      int32
+	isCompressed        bool
+	otherPage           bool
 }
 
 // fast reports whether the page is one readFast decodes.
