@@ -172,14 +172,18 @@ func decodeDBP(dst []int64, src []byte) ([]int64, []byte, error) {
 	dst = append(dst, make([]int64, h.count)...)
 	out := dst[base:]
 	out[0] = h.first
-	rest, err := decodeDBPBlocks(out[1:], h, src, h.first)
+	rest, err := decodeDBPBlocks(out[1:], h, src, h.first, 0)
 	return dst, rest, err
 }
 
-// decodeDBPBlocks fills out (the values after the first) from the blocks
-// in src and returns the bytes after the last block used.
-func decodeDBPBlocks(out []int64, h dbpHeader, src []byte, prev int64) ([]byte, error) {
+// decodeDBPBlocks fills out with the values after the first skip values
+// following the first (so out[0] is value 1+skip of the stream) from the
+// blocks in src, and returns the bytes after the last block used. Skipped
+// miniblocks are summed, not stored (O(1) for width 0: a constant version
+// column, regular times).
+func decodeDBPBlocks(out []int64, h dbpHeader, src []byte, prev int64, skip int) ([]byte, error) {
 	mini := h.block / h.minis
+	var tmp []int64
 	for len(out) > 0 {
 		minD, n := binary.Varint(src)
 		if n <= 0 || len(src) < n+h.minis {
@@ -191,7 +195,6 @@ func decodeDBPBlocks(out []int64, h dbpHeader, src []byte, prev int64) ([]byte, 
 			if len(out) == 0 {
 				break
 			}
-			k := min(mini, len(out))
 			if w > 64 {
 				return nil, fmt.Errorf("%w: bit width %d", errDBP, w)
 			}
@@ -199,12 +202,47 @@ func decodeDBPBlocks(out []int64, h dbpHeader, src []byte, prev int64) ([]byte, 
 			if len(src) < size {
 				return nil, fmt.Errorf("%w: miniblock of %d bytes, %d left", errDBP, size, len(src))
 			}
-			prev = unpackDeltas(out[:k], src[:size], uint(w), minD, prev)
+			switch {
+			case skip >= mini:
+				prev = sumDeltas(src[:size], uint(w), minD, prev, mini)
+				skip -= mini
+			case skip > 0:
+				k := min(mini-skip, len(out))
+				if cap(tmp) < skip+k {
+					tmp = make([]int64, skip+k)
+				}
+				prev = unpackDeltas(tmp[:skip+k], src[:size], uint(w), minD, prev)
+				copy(out, tmp[skip:skip+k])
+				out = out[k:]
+				skip = 0
+			default:
+				k := min(mini, len(out))
+				prev = unpackDeltas(out[:k], src[:size], uint(w), minD, prev)
+				out = out[k:]
+			}
 			src = src[size:]
-			out = out[k:]
 		}
 	}
 	return src, nil
+}
+
+// sumDeltas returns prev plus k deltas of w bits from src, each plus minD.
+func sumDeltas(src []byte, w uint, minD, prev int64, k int) int64 {
+	prev += minD * int64(k)
+	if w == 0 {
+		return prev
+	}
+	mask := uint64(1)<<w - 1
+	if w == 64 {
+		mask = ^uint64(0)
+	}
+	var sum uint64
+	bit := uint(0)
+	for range k {
+		sum += readBits(src, bit, w) & mask
+		bit += w
+	}
+	return prev + int64(sum)
 }
 
 // unpackDeltas decodes len(out) values of w bits from src (which holds at
@@ -277,7 +315,7 @@ func readBits(src []byte, bit, w uint) uint64 {
 // decodeDBPFloats is decodeDBPBlocks for decimal columns of the given
 // scale: each value m goes to out as enc.FromMantissa(m, scale), in the
 // same pass.
-func decodeDBPFloats(out []float64, h dbpHeader, src []byte, prev int64, scale int) error {
+func decodeDBPFloats(out []float64, h dbpHeader, src []byte, prev int64, scale, skip int) error {
 	mini := h.block / h.minis
 	p := enc.Pow10(scale)
 	var tmp []int64
@@ -292,7 +330,6 @@ func decodeDBPFloats(out []float64, h dbpHeader, src []byte, prev int64, scale i
 			if len(out) == 0 {
 				break
 			}
-			k := min(mini, len(out))
 			if w > 64 {
 				return fmt.Errorf("%w: bit width %d", errDBP, w)
 			}
@@ -300,20 +337,29 @@ func decodeDBPFloats(out []float64, h dbpHeader, src []byte, prev int64, scale i
 			if len(src) < size {
 				return fmt.Errorf("%w: miniblock of %d bytes, %d left", errDBP, size, len(src))
 			}
-			if w <= 56 {
-				prev = unpackDeltasFloat(out[:k], src[:size], uint(w), minD, prev, p)
-			} else {
-				// Rare (deltas over 56 bits): via integers.
-				if cap(tmp) < k {
-					tmp = make([]int64, k)
+			switch {
+			case skip >= mini:
+				prev = sumDeltas(src[:size], uint(w), minD, prev, mini)
+				skip -= mini
+			case skip > 0 || w > 56:
+				// A miniblock that starts before the first value wanted,
+				// or has deltas over 56 bits (rare): via integers.
+				k := min(mini-skip, len(out))
+				if cap(tmp) < skip+k {
+					tmp = make([]int64, skip+k)
 				}
-				prev = unpackDeltas(tmp[:k], src[:size], uint(w), minD, prev)
-				for i, m := range tmp[:k] {
+				prev = unpackDeltas(tmp[:skip+k], src[:size], uint(w), minD, prev)
+				for i, m := range tmp[skip : skip+k] {
 					out[i] = enc.FromMantissa(m, scale)
 				}
+				out = out[k:]
+				skip = 0
+			default:
+				k := min(mini, len(out))
+				prev = unpackDeltasFloat(out[:k], src[:size], uint(w), minD, prev, p)
+				out = out[k:]
 			}
 			src = src[size:]
-			out = out[k:]
 		}
 	}
 	return nil

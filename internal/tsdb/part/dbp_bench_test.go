@@ -60,7 +60,7 @@ func BenchmarkDBPDecode(b *testing.B) {
 			for b.Loop() {
 				h, rest, _ := readDBPHeader(enc8)
 				fl[0] = enc.FromMantissa(h.first, 2)
-				if err := decodeDBPFloats(fl[1:], h, rest, h.first, 2); err != nil {
+				if err := decodeDBPFloats(fl[1:], h, rest, h.first, 2, 0); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -213,7 +213,8 @@ func FuzzDBP(f *testing.F) {
 }
 
 // checkFloats decodes b (the DBP encoding of vals) as decimals at several
-// scales and wants enc.FromMantissa of each value.
+// scales and wants enc.FromMantissa of each value; and decodes it from
+// several starting values on, as integers and as decimals.
 func checkFloats(t *testing.T, b []byte, vals []int64) {
 	t.Helper()
 	if len(vals) == 0 {
@@ -223,10 +224,29 @@ func checkFloats(t *testing.T, b []byte, vals []int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, skip := range []int{1, 2, 31, 32, 33, 100, 127, 128, 129, 1000, len(vals) - 2} {
+		if skip <= 0 || skip >= len(vals)-1 {
+			continue
+		}
+		n := min(len(vals)-1-skip, 77)
+		ints := make([]int64, n)
+		if _, err := decodeDBPBlocks(ints, h, rest, h.first, skip); err != nil || !slices.Equal(ints, vals[1+skip:1+skip+n]) {
+			t.Fatalf("skip %d: %v, %v want %v", skip, err, ints[:min(4, n)], vals[1+skip:1+skip+min(4, n)])
+		}
+		fl := make([]float64, n)
+		if err := decodeDBPFloats(fl, h, rest, h.first, 2, skip); err != nil {
+			t.Fatalf("skip %d: %v", skip, err)
+		}
+		for i, f := range fl {
+			if math.Float64bits(f) != math.Float64bits(encpkg.FromMantissa(vals[1+skip+i], 2)) {
+				t.Fatalf("skip %d value %d: %v", skip, i, f)
+			}
+		}
+	}
 	for _, s := range []int{0, 1, 2, 9} {
 		out := make([]float64, len(vals))
 		out[0] = encpkg.FromMantissa(h.first, s)
-		if err := decodeDBPFloats(out[1:], h, rest, h.first, s); err != nil {
+		if err := decodeDBPFloats(out[1:], h, rest, h.first, s, 0); err != nil {
 			t.Fatalf("scale %d: %v", s, err)
 		}
 		for i, m := range vals {

@@ -237,23 +237,32 @@ func (r *Reader) decodePage(cm *colMeta, body []byte, a, z int, dst *columnar.Co
 		return fmt.Errorf("%w: column %q: %v (%d values, want %d)", ErrCorrupt, cm.info.Name, err, dh.count, nn)
 	}
 	// Values to decode: with NULLs all of them (rows and values are not
-	// aligned), else up to row z. They are decoded straight into dst.
-	want := nn
+	// aligned), else rows [a, z), the ones before a summed, not stored.
+	// They are decoded straight into dst.
+	from, to := 0, nn
 	if lv == nil {
-		want = z
+		from, to = a, z
 	}
 	start := dst.Len()
-	if want > 0 {
+	if want := to - from; want > 0 {
 		if cm.info.Decimal {
 			dst.Floats = slices.Grow(dst.Floats, want)[:start+want]
 			out := dst.Floats[start:]
-			out[0] = enc.FromMantissa(dh.first, cm.info.Scale)
-			err = decodeDBPFloats(out[1:], dh, rest, dh.first, cm.info.Scale)
+			if from == 0 {
+				out[0] = enc.FromMantissa(dh.first, cm.info.Scale)
+				err = decodeDBPFloats(out[1:], dh, rest, dh.first, cm.info.Scale, 0)
+			} else {
+				err = decodeDBPFloats(out, dh, rest, dh.first, cm.info.Scale, from-1)
+			}
 		} else {
 			dst.Ints = slices.Grow(dst.Ints, want)[:start+want]
 			out := dst.Ints[start:]
-			out[0] = dh.first
-			_, err = decodeDBPBlocks(out[1:], dh, rest, dh.first)
+			if from == 0 {
+				out[0] = dh.first
+				_, err = decodeDBPBlocks(out[1:], dh, rest, dh.first, 0)
+			} else {
+				_, err = decodeDBPBlocks(out, dh, rest, dh.first, from-1)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("%w: column %q: %v", ErrCorrupt, cm.info.Name, err)
@@ -265,13 +274,6 @@ func (r *Reader) decodePage(cm *colMeta, body []byte, a, z int, dst *columnar.Co
 			keepRows(dst, start, a, z)
 		}
 		return nil
-	}
-	if a > 0 {
-		if cm.info.Decimal {
-			dst.Floats = append(dst.Floats[:start], dst.Floats[start+a:start+z]...)
-		} else {
-			dst.Ints = append(dst.Ints[:start], dst.Ints[start+a:start+z]...)
-		}
 	}
 	if dst.Nulls != nil {
 		dst.SpreadLevels(nil, start, z-a)
