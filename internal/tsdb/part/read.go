@@ -28,6 +28,7 @@ type Reader struct {
 	timeCol  int // index into cols
 	mnCol    int
 	rgRows   []int64
+	rgStart  []int64 // first row (of the part) of each row group
 	hasIndex bool       // offset indexes present for every chunk
 	colIndex []bool     // per chunk (row group × leaf): has a column index
 	cache    *PageCache // nil: no page cache
@@ -248,6 +249,7 @@ func (r *Reader) check(version int) error {
 			}
 		}
 		r.rgRows = append(r.rgRows, rg.NumRows)
+		r.rgStart = append(r.rgStart, total)
 		total += rg.NumRows
 	}
 	if total != m.Rows {

@@ -793,6 +793,9 @@ func gather(dst, src *columnar.Column, sel []int32) {
 // readColumn decodes rows [lo, hi) of column c of row group g into dst.
 func (r *Reader) readColumn(g, c int, pages parquet.Pages, lo, hi int64, dst *columnar.Column) error {
 	cm := &r.cols[c]
+	if r.fillFromSeries(g, cm, lo, hi, dst) {
+		return nil
+	}
 	if r.cache != nil {
 		if _, oi, ok := r.chunkIndex(g, cm.leaf); ok {
 			return r.readColumnCached(g, cm, oi.PageLocations, pages, lo, hi, dst)
@@ -997,4 +1000,46 @@ func appendBools(page parquet.Page, n int, dst *columnar.Column) error {
 		}
 	}
 	return nil
+}
+
+// fillFromSeries appends rows [lo, hi) of row group g of a measure_name or
+// dimension column from the series statistics instead of decoding pages:
+// both are constant within a series, and their pages are coarse (up to
+// 8 × PageRows rows, see write.go), which a one-series read would decode
+// whole. It reports false when the part has no statistics or the column is
+// another.
+func (r *Reader) fillFromSeries(g int, cm *colMeta, lo, hi int64, dst *columnar.Column) bool {
+	if r.noFast || !(cm.info.Dim || cm.info.Name == ColMeasureName) || cm.info.Type != columnar.String {
+		return false
+	}
+	stats, err := r.Series()
+	if err != nil || stats == nil {
+		return false
+	}
+	j := slices.Index(r.meta.Dims, cm.info.Name) // -1 for measure_name
+	row, end := r.rgStart[g]+lo, r.rgStart[g]+hi
+	if last := &stats[len(stats)-1]; end > last.Start+last.Rows {
+		return false // cannot happen: the statistics cover every row
+	}
+	k := sort.Search(len(stats), func(i int) bool { return stats[i].Start+stats[i].Rows > row })
+	for ; row < end; k++ {
+		st := &stats[k]
+		n := min(end, st.Start+st.Rows) - row
+		switch {
+		case j < 0:
+			for range n {
+				dst.AppendString(st.Measure)
+			}
+		case st.Nulls != nil && st.Nulls[j]:
+			for range n {
+				dst.AppendNull()
+			}
+		default:
+			for range n {
+				dst.AppendString(st.Dims[j])
+			}
+		}
+		row += n
+	}
+	return true
 }
