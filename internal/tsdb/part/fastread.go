@@ -184,6 +184,9 @@ func pageOf(locs []format.PageLocation, row int64) int {
 // header, described by s.hdr) to dst.
 func (r *Reader) decodePage(cm *colMeta, body []byte, a, z int, dst *columnar.Column, s *fastScratch) error {
 	h := &s.hdr
+	if h.defLen < 0 || int(h.defLen) > len(body) || h.numRows < 0 || a < 0 || a > z || z > int(h.numRows) {
+		return fmt.Errorf("%w: column %q: page header does not fit its page", ErrCorrupt, cm.info.Name)
+	}
 	levels := body[:h.defLen]
 	data := body[h.defLen:]
 	if h.isCompressed && r.codec(cm) == format.Zstd {

@@ -28,7 +28,7 @@ type Reader struct {
 	timeCol  int // index into cols
 	mnCol    int
 	rgRows   []int64
-	rgStart  []int64 // first row (of the part) of each row group
+	rgStart  []int64    // first row (of the part) of each row group
 	hasIndex bool       // offset indexes present for every chunk
 	colIndex []bool     // per chunk (row group × leaf): has a column index
 	cache    *PageCache // nil: no page cache
