@@ -67,6 +67,16 @@ type Column struct {
 	Strs   []string
 	Nulls  []bool // nil: no NULLs; else Nulls[i] reports whether row i is NULL
 
+	// ann is what the producer told readers about the storage (codes,
+	// hold); nil for most columns. It is never modified once attached, so
+	// copies of a Column may share it: setters attach a new one.
+	ann *annotations
+}
+
+// annotations of a column's storage. One pointer in Column rather than
+// fields of their own: columns are embedded in per-series memtable
+// entries, where every byte counts per series.
+type annotations struct {
 	// dictionary codes of Strs (see SetCodes); valid only while Strs
 	// still starts at strs0 and has len(codes) rows.
 	codes []int32
@@ -74,6 +84,21 @@ type Column struct {
 	strs0 *string
 	// hold reference-counts the storage for its producer (see Retain).
 	hold *Hold
+}
+
+// annotate attaches a copy of c's annotations changed by f, or none if
+// the result holds nothing.
+func (c *Column) annotate(f func(a *annotations)) {
+	var a annotations
+	if c.ann != nil {
+		a = *c.ann
+	}
+	f(&a)
+	if a.dict == nil && a.hold == nil {
+		c.ann = nil
+		return
+	}
+	c.ann = &a
 }
 
 // NewColumn returns an empty column of type t with room for n rows.

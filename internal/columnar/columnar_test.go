@@ -112,7 +112,25 @@ func TestHold(t *testing.T) {
 		t.Fatalf("release ran %d times after an extra Release", runs)
 	}
 	c.Reset()
-	if c.hold != nil {
+	if c.ann != nil && c.ann.hold != nil {
 		t.Fatal("a reset column kept its hold")
+	}
+}
+
+// TestAnnotationsCopied: a copy of a column keeps what it had when copied,
+// whatever is later set on or dropped from the original.
+func TestAnnotationsCopied(t *testing.T) {
+	c := &Column{Type: String, Strs: []string{"a", "b"}}
+	c.SetCodes([]int32{0, 1}, NewDict([]string{"a", "b"}))
+	h := NewHold(nil)
+	c.SetHold(h)
+	cp := *c
+	c.dropCodes()
+	c.SetHold(nil)
+	if codes, _ := cp.Codes(); len(codes) != 2 || cp.ann.hold != h {
+		t.Fatalf("the copy lost its annotations: %v %v", codes, cp.ann)
+	}
+	if codes, _ := c.Codes(); codes != nil || c.ann != nil {
+		t.Fatalf("the original kept annotations: %v %v", codes, c.ann)
 	}
 }

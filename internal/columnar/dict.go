@@ -81,7 +81,7 @@ func (c *Column) SetCodes(codes []int32, d *Dict) {
 	if c.Type != String || d == nil || len(codes) != len(c.Strs) || len(codes) == 0 {
 		return
 	}
-	c.codes, c.dict, c.strs0 = codes, d, &c.Strs[0]
+	c.annotate(func(a *annotations) { a.codes, a.dict, a.strs0 = codes, d, &c.Strs[0] })
 }
 
 // Codes returns the column's dictionary codes and dictionary, or nil, nil
@@ -93,20 +93,22 @@ func (c *Column) SetCodes(codes []int32, d *Dict) {
 // it out.) Readers must check Nulls first: a NULL row's code means
 // nothing.
 func (c *Column) Codes() ([]int32, *Dict) {
-	if c.dict == nil || c.Type != String || len(c.Strs) != len(c.codes) || len(c.Strs) == 0 || &c.Strs[0] != c.strs0 {
+	a := c.ann
+	if a == nil || a.dict == nil || c.Type != String || len(c.Strs) != len(a.codes) || len(c.Strs) == 0 || &c.Strs[0] != a.strs0 {
 		return nil, nil
 	}
-	return c.codes, c.dict
+	return a.codes, a.dict
 }
 
 // dropCodes forgets the dictionary codes.
-func (c *Column) dropCodes() { c.codes, c.dict, c.strs0 = nil, nil, nil }
+func (c *Column) dropCodes() {
+	if c.ann != nil && c.ann.dict != nil {
+		c.annotate(func(a *annotations) { a.codes, a.dict, a.strs0 = nil, nil, nil })
+	}
+}
 
 // dropAnnotations forgets codes and hold: the column's rows are about to
 // be rewritten in place, so neither describes them any more.
 func (c *Column) dropAnnotations() {
-	if c.dict != nil || c.hold != nil {
-		c.dropCodes()
-		c.hold = nil
-	}
+	c.ann = nil
 }

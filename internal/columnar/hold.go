@@ -34,7 +34,7 @@ func (h *Hold) Release() {
 
 // SetHold attaches h to c: c's storage is not reused while h has
 // references. Reset and SpreadLevels drop it (the rows are rewritten).
-func (c *Column) SetHold(h *Hold) { c.hold = h }
+func (c *Column) SetHold(h *Hold) { c.annotate(func(a *annotations) { a.hold = h }) }
 
 // Retain takes a reference on the hold of c's storage and returns it, or
 // returns nil when c has none (its storage then belongs to its producer
@@ -42,7 +42,10 @@ func (c *Column) SetHold(h *Hold) { c.hold = h }
 // and calls Retain before the callback returns may read c until it calls
 // Release on the returned hold, exactly once.
 func (c *Column) Retain() *Hold {
-	h := c.hold
+	if c.ann == nil {
+		return nil
+	}
+	h := c.ann.hold
 	if h == nil {
 		return nil
 	}

@@ -308,8 +308,8 @@ func TestConcurrentWritesAndFlushes(t *testing.T) {
 // TestHeadLayout pins the sizes the write path's cache-line layout relies
 // on (see series and memSeries).
 func TestHeadLayout(t *testing.T) {
-	if got := unsafe.Sizeof(series{}); got != 256 {
-		t.Errorf("series is %d bytes, want 256", got)
+	if got := unsafe.Sizeof(series{}); got > 256 {
+		t.Errorf("series is %d bytes, want at most 256", got)
 	}
 	if got := unsafe.Offsetof(series{}.measure); got != 128 {
 		t.Errorf("series.measure at %d, want 128 (the second pair of lines)", got)
@@ -392,5 +392,21 @@ func TestMemSeriesPut(t *testing.T) {
 				t.Fatalf("seed %d: a captured slice changed", seed)
 			}
 		}
+	}
+}
+
+// TestGrow: a series' first point costs room for one (memory per series),
+// its second grows straight to minGrow, longer slices grow as append does.
+func TestGrow(t *testing.T) {
+	var s []int64
+	for i, wantCap := range []int{1, minGrow, minGrow} {
+		s = append(grow(s), int64(i))
+		if cap(s) != wantCap {
+			t.Fatalf("after %d appends cap %d, want %d", i+1, cap(s), wantCap)
+		}
+	}
+	s = s[:minGrow]
+	if got := append(grow(s), 0); cap(got) <= minGrow {
+		t.Fatalf("a full slice of %d grew to cap %d", minGrow, cap(got))
 	}
 }
