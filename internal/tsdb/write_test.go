@@ -395,17 +395,20 @@ func TestMemSeriesPut(t *testing.T) {
 	}
 }
 
-// TestGrow: a series' first point costs room for one (memory per series),
-// its second grows straight to minGrow, longer slices grow as append does.
+// TestGrow: a series' first point costs room for a few, not minGrow
+// (memory per series); a short full slice grows straight to minGrow;
+// longer slices grow as append does.
 func TestGrow(t *testing.T) {
-	var s []int64
-	for i, wantCap := range []int{1, minGrow, minGrow} {
-		s = append(grow(s), int64(i))
-		if cap(s) != wantCap {
-			t.Fatalf("after %d appends cap %d, want %d", i+1, cap(s), wantCap)
-		}
+	s := append(grow([]int64(nil)), 1)
+	if cap(s) >= minGrow {
+		t.Fatalf("first append: cap %d, want less than %d", cap(s), minGrow)
 	}
-	s = s[:minGrow]
+	for len(s) < minGrow {
+		s = append(grow(s), 1)
+	}
+	if cap(s) != minGrow {
+		t.Fatalf("after %d appends cap %d, want %d", minGrow, cap(s), minGrow)
+	}
 	if got := append(grow(s), 0); cap(got) <= minGrow {
 		t.Fatalf("a full slice of %d grew to cap %d", minGrow, cap(got))
 	}
