@@ -45,7 +45,7 @@ func TestSuitesQuick(t *testing.T) {
 		{"storage", []string{
 			"write/durable/batch=10000/writers=1", "write/durable/batch=10000/writers=4",
 			"disk/bytes_per_point/parts", "disk/bytes_per_point/index_included",
-			"scan/double/all_measures/per_core", "series_hour/parts/p50", "series_hour/parts/p99",
+			"scan/double/all_measures/cold/per_core", "scan/double/all_measures/cached/per_core", "series_hour/parts/p50", "series_hour/parts/p99",
 			"series_hour/hot/p99", "latest/p50", "latest/p99", "memory/bytes_per_series",
 		}},
 		{"pipeline", []string{
