@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/api"
+	"github.com/sluice-dev/sluice/internal/cputime"
 	sluicesql "github.com/sluice-dev/sluice/internal/sql"
 	"github.com/sluice-dev/sluice/internal/tsdb"
 )
@@ -87,7 +88,7 @@ func BenchmarkQuery(b *testing.B) {
 			b.Run(fmt.Sprintf("query=%s/cache=%s", q.name, cache), func(b *testing.B) {
 				var body bytes.Buffer
 				b.ReportAllocs()
-				cpu0 := processCPU()
+				cpu0 := cputime.Now()
 				for i := range b.N {
 					req, _ := json.Marshal(map[string]any{"sql": fmt.Sprintf(q.sql, ids[i*7%devices]), "max_rows": 10_000_000})
 					resp, err := client.Post(hs.URL+"/v1/query", "application/json", bytes.NewReader(req))
@@ -101,7 +102,7 @@ func BenchmarkQuery(b *testing.B) {
 						b.Fatalf("HTTP %d %v: %s", resp.StatusCode, err, body.Bytes())
 					}
 				}
-				if cpu := processCPU() - cpu0; cpu > 0 {
+				if cpu := cputime.Now() - cpu0; cpu > 0 {
 					// Server and client CPU together: steadier than
 					// ns/op on a machine others share.
 					b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")

@@ -38,9 +38,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gonum.org/v1/gonum/stat/distuv"
+
 	"github.com/sluice-dev/sluice/internal/insights"
 	"github.com/sluice-dev/sluice/internal/simulate"
-	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // defaultM4Dir is where the M4 Hourly set lives, relative to the

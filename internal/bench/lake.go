@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluice-dev/sluice/internal/cputime"
 	"github.com/sluice-dev/sluice/internal/lake"
 	"github.com/sluice-dev/sluice/internal/pipeline"
 	"github.com/sluice-dev/sluice/internal/simulate"
@@ -203,7 +204,7 @@ func (b *lakeBench) delivery() error {
 			return err
 		}
 		start := time.Now()
-		cpu0, cpuOK := cpuTime()
+		cpu0, cpuOK := cputime.Process()
 		if err := lw.Start(b.ctx); err != nil {
 			return err
 		}
@@ -228,7 +229,7 @@ func (b *lakeBench) delivery() error {
 		})
 		err = lw.Flush(b.ctx)
 		el := time.Since(start)
-		cpu1, _ := cpuTime()
+		cpu1, _ := cputime.Process()
 		close(stopWatch)
 		stop()
 		if err == nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sluice-dev/sluice/internal/cputime"
 	"github.com/sluice-dev/sluice/internal/lake"
 	sluicesql "github.com/sluice-dev/sluice/internal/sql"
 	"github.com/sluice-dev/sluice/internal/tsdb"
@@ -103,11 +104,11 @@ func lakeScan(r *run, dirs map[string]string, reps int) error {
 		for range reps {
 			for _, l := range lakes {
 				before := l.cat.Stats().Rows
-				cpu0, cpuOK := cpuTime()
+				cpu0, cpuOK := cputime.Process()
 				start := time.Now()
 				res, err := l.eng.Query(ctx, q.sql, nil)
 				el := time.Since(start)
-				cpu1, _ := cpuTime()
+				cpu1, _ := cputime.Process()
 				if err != nil {
 					stop()
 					return fmt.Errorf("lake scan %s, query %s: %w", l.name, q.name, err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-dev/sluice/internal/cputime"
 	"github.com/sluice-dev/sluice/internal/lake"
 	sluicesql "github.com/sluice-dev/sluice/internal/sql"
 	"github.com/sluice-dev/sluice/internal/tsdb"
@@ -54,13 +55,13 @@ func BenchmarkLakeScan(b *testing.B) {
 				eng := sluicesql.New(db, sluicesql.Options{Lake: cat, Timeout: 10 * time.Minute})
 				b.ReportAllocs()
 				before := cat.Stats().Rows
-				cpu0, _ := cpuTime()
+				cpu0, _ := cputime.Process()
 				for b.Loop() {
 					if _, err := eng.Query(ctx, q.sql, nil); err != nil {
 						b.Fatal(err)
 					}
 				}
-				cpu1, _ := cpuTime()
+				cpu1, _ := cputime.Process()
 				rows := float64(cat.Stats().Rows - before)
 				b.ReportMetric(rows/b.Elapsed().Seconds(), "rows/s")
 				b.ReportMetric(rows/(cpu1-cpu0).Seconds(), "rows/cpu-s")

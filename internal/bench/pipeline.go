@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-dev/sluice/internal/app"
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/config"
+	"github.com/sluice-dev/sluice/internal/cputime"
 	"github.com/sluice-dev/sluice/internal/simulate"
 	"github.com/sluice-dev/sluice/internal/tsdb"
 )
@@ -307,7 +308,7 @@ func (p *pipelineBench) load(label string, d time.Duration, senders, per int, ra
 		slot  atomic.Int64
 	)
 	fail := func(err error) { once.Do(func() { first = err; cancel() }) }
-	cpu0, cpuOK := cpuTime()
+	cpu0, cpuOK := cputime.Process()
 	begin := time.Now()
 	var interval time.Duration
 	if rate > 0 {
@@ -378,7 +379,7 @@ func (p *pipelineBench) load(label string, d time.Duration, senders, per int, ra
 		res.storedEv = (pts - base) / 4
 		if pts >= want {
 			res.stored = res.waited
-			if cpu1, _ := cpuTime(); cpuOK {
+			if cpu1, _ := cputime.Process(); cpuOK {
 				res.cpu = cpu1 - cpu0
 			}
 			break

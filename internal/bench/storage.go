@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/cputime"
 	"github.com/sluice-dev/sluice/internal/tsdb"
 	"github.com/sluice-dev/sluice/internal/tsdb/part"
 )
@@ -317,7 +318,7 @@ func (s *storageBench) write(f *fleet, label string, writers, t0, t1 int) (point
 		first error
 	)
 	fail := func(err error) { once.Do(func() { first = err; cancel() }) }
-	cpu0, cpuOK := cpuTime()
+	cpu0, cpuOK := cputime.Process()
 	begin := time.Now()
 	for w := range writers {
 		wg.Add(1)
@@ -353,7 +354,7 @@ func (s *storageBench) write(f *fleet, label string, writers, t0, t1 int) (point
 	}
 	wg.Wait()
 	wall = time.Since(begin)
-	if cpu1, _ := cpuTime(); cpuOK {
+	if cpu1, _ := cputime.Process(); cpuOK {
 		cpu = cpu1 - cpu0
 	}
 	if first != nil {
@@ -392,7 +393,7 @@ func (s *storageBench) scan(name, mode string, measures []string, points int64, 
 		var rows int64
 		req := tsdb.ScanRequest{Database: benchDB, Table: benchTable, MinTime: math.MinInt64, MaxTime: math.MaxInt64,
 			MeasureNames: measures, Columns: []string{valueCol}, OnlyColumns: true}
-		cpu0, cpuOK := cpuTime()
+		cpu0, cpuOK := cputime.Process()
 		begin := time.Now()
 		err := s.db.Scan(s.ctx, req, func(b *columnar.Batch) error {
 			c := b.Col(valueCol)
@@ -419,7 +420,7 @@ func (s *storageBench) scan(name, mode string, measures []string, points int64, 
 			return nil
 		})
 		wall := time.Since(begin)
-		cpu1, _ := cpuTime()
+		cpu1, _ := cputime.Process()
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", name, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-dev/sluice/internal/cputime"
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/stream"
 	"github.com/sluice-dev/sluice/internal/tsdb"
@@ -38,7 +39,7 @@ func BenchmarkMap(b *testing.B) {
 					dst := make([]tsdb.Record, 0, 64)
 					b.SetBytes(int64(len(data)))
 					b.ReportAllocs()
-					cpu0 := processCPU()
+					cpu0 := cputime.Now()
 					for b.Loop() {
 						dst, _, err = m.Map(dst[:0], data, arrival, attrs)
 						if err != nil {
@@ -69,7 +70,7 @@ func BenchmarkMapInto(b *testing.B) {
 			arena := make([]tsdb.Dimension, 0, 64)
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := cputime.Now()
 			for b.Loop() {
 				dst, arena, _, err = m.MapInto(dst[:0], arena[:0], data, arrival, nil)
 				if err != nil {
@@ -84,7 +85,7 @@ func BenchmarkMapInto(b *testing.B) {
 // reportCPU reports the process's CPU time per op since cpu0: on a shared
 // machine a steadier figure than ns/op.
 func reportCPU(b *testing.B, cpu0 time.Duration) {
-	if cpu := processCPU() - cpu0; cpu > 0 && b.N > 0 {
+	if cpu := cputime.Now() - cpu0; cpu > 0 && b.N > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }

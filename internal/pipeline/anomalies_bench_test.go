@@ -5,20 +5,14 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sluice-dev/sluice/internal/cputime"
 	"github.com/sluice-dev/sluice/internal/event"
 	"github.com/sluice-dev/sluice/internal/insights"
 	"github.com/sluice-dev/sluice/internal/tsdb"
 )
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // seedEvents returns n events of the seed's shape (a device, two more
 // dimensions, four numeric measures), devices round-robin, one event a
@@ -68,13 +62,13 @@ func BenchmarkProcessorCPU(b *testing.B) {
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
-				cpu0 := cpuTime()
+				cpu0 := cputime.Now()
 				if err := p.Start(context.Background()); err != nil {
 					b.Fatal(err)
 				}
 				r.p = p // wait counts the messages this processor acks
 				r.wait()
-				cpu := cpuTime() - cpu0
+				cpu := cputime.Now() - cpu0
 				b.StopTimer()
 				p.Shutdown(context.Background())
 				b.ReportMetric(float64(cpu.Nanoseconds())/float64(4*b.N), "cpu-ns/point")

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/cputime"
 	"github.com/sluice-dev/sluice/internal/tsdb"
 )
 
@@ -192,7 +193,7 @@ func benchmarkWrite(b *testing.B, noSync bool, batch, writers, devices, dims int
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpu0 := time.Now(), processCPU()
+	start, cpu0 := time.Now(), cputime.Now()
 	var wg sync.WaitGroup
 	for w := range writers {
 		n := b.N / writers
@@ -220,7 +221,7 @@ func benchmarkWrite(b *testing.B, noSync bool, batch, writers, devices, dims int
 	b.ReportMetric(float64(b.N*batch)/time.Since(start).Seconds(), "points/s")
 	// The machine is shared: CPU time spent by this process (writers, the
 	// commit goroutine, GC) is the steadier figure.
-	if cpu := processCPU() - cpu0; cpu > 0 {
+	if cpu := cputime.Now() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(b.N*batch)/cpu.Seconds(), "points/cpu-s")
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*batch), "cpu-ns/point")
 	}

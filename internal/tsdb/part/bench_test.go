@@ -8,11 +8,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/cputime"
 	"github.com/sluice-dev/sluice/internal/tsdb/part"
 )
 
@@ -75,17 +74,6 @@ func seedBatch(devices, seconds int) *columnar.Batch {
 	return b
 }
 
-// cpuTime is the process's user+system CPU time. The benchmark machine is
-// shared, so rates are also reported per CPU-second ("points/cpu-s"), which
-// other processes do not dilute.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 var seedOnce = sync.OnceValue(func() *columnar.Batch { return seedBatch(250, 3600) })
 
 // TestBytesPerPoint measures both DOUBLE paths on a smaller seed-shaped
@@ -124,7 +112,7 @@ func BenchmarkWrite(b *testing.B) {
 			dir := b.TempDir()
 			var m part.Meta
 			i := 0
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			for b.Loop() {
 				var err error
 				m, err = part.Write(filepath.Join(dir, fmt.Sprint(i)), batch, []string{"DeviceID"}, part.WriterOptions{NoDecimal: noDecimal})
@@ -135,7 +123,7 @@ func BenchmarkWrite(b *testing.B) {
 			}
 			b.ReportMetric(float64(m.Bytes)/float64(batch.Len()), "B/point")
 			b.ReportMetric(float64(batch.Len())*float64(b.N)/b.Elapsed().Seconds(), "points/s")
-			b.ReportMetric(float64(batch.Len())*float64(b.N)/(cpuTime()-cpu0).Seconds(), "points/cpu-s")
+			b.ReportMetric(float64(batch.Len())*float64(b.N)/(cputime.Now()-cpu0).Seconds(), "points/cpu-s")
 		})
 	}
 }
@@ -166,7 +154,7 @@ func BenchmarkScanDouble(b *testing.B) {
 			f.ProjectOnly = c.projectOnly
 			b.ReportAllocs()
 			var sum float64
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			for b.Loop() {
 				err := pr.Scan(context.Background(), f, func(bt *columnar.Batch) error {
 					for _, v := range bt.Col("measure_value::double").Floats {
@@ -179,7 +167,7 @@ func BenchmarkScanDouble(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(m.Rows)*float64(b.N)/b.Elapsed().Seconds(), "points/s")
-			b.ReportMetric(float64(m.Rows)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "points/cpu-s")
+			b.ReportMetric(float64(m.Rows)*float64(b.N)/(cputime.Now()-cpu0).Seconds(), "points/cpu-s")
 			_ = sum
 		})
 	}
@@ -209,7 +197,7 @@ func BenchmarkSeriesHour(b *testing.B) {
 			b.ReportAllocs()
 			var st part.ScanStats
 			i := 0
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			for b.Loop() {
 				f.Dims = []part.DimFilter{{Name: "DeviceID", Values: []string{devs[(i*3600*7)%len(devs)]}}}
 				var err error
@@ -222,7 +210,7 @@ func BenchmarkSeriesHour(b *testing.B) {
 			}
 			b.ReportMetric(float64(m.Bytes)/float64(m.Rows), "B/point")
 			b.ReportMetric(float64(st.RowsRead), "rows-decoded")
-			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64((cputime.Now()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -245,7 +233,7 @@ func BenchmarkSeriesWindow(b *testing.B) {
 	f.ProjectOnly = true
 	b.ReportAllocs()
 	i := 0
-	cpu0 := cpuTime()
+	cpu0 := cputime.Now()
 	for b.Loop() {
 		f.Dims = []part.DimFilter{{Name: "DeviceID", Values: []string{devs[(i*3600*7)%len(devs)]}}}
 		n := 0
@@ -255,5 +243,5 @@ func BenchmarkSeriesWindow(b *testing.B) {
 		}
 		i++
 	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((cputime.Now()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/cputime"
 	"github.com/sluice-dev/sluice/internal/tsdb/part"
 )
 
@@ -171,7 +172,7 @@ func BenchmarkScanFiles(b *testing.B) {
 			}
 			b.ReportAllocs()
 			var rows int64
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			for b.Loop() {
 				for _, r := range readers {
 					err := r.Scan(context.Background(), f, func(bt *columnar.Batch) error {
@@ -183,8 +184,8 @@ func BenchmarkScanFiles(b *testing.B) {
 					}
 				}
 			}
-			b.ReportMetric(float64(rows)/(cpuTime()-cpu0).Seconds(), "points/cpu-s")
-			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(rows), "cpu-ns/point")
+			b.ReportMetric(float64(rows)/(cputime.Now()-cpu0).Seconds(), "points/cpu-s")
+			b.ReportMetric(float64((cputime.Now()-cpu0).Nanoseconds())/float64(rows), "cpu-ns/point")
 		})
 	}
 }
