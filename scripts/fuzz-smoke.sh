@@ -27,6 +27,9 @@ targets=(
   "FuzzReadSeries         ./internal/insights/csvio/ 200000"
   "FuzzScanObject         ./internal/lake/           300000"
   "FuzzReplay             ./internal/tsdb/wal/        20000"
+  "FuzzFastPage           ./internal/tsdb/part/       20000"
+  "FuzzDecodeSeries       ./internal/tsdb/part/       50000"
+  "FuzzStringDict         ./internal/lake/            50000"
 )
 for t in "${targets[@]}"; do
   read -r name pkg execs <<<"$t"
