@@ -187,19 +187,23 @@ func valueEnd(b []byte) int {
 
 // checkEvent returns "" if ev is a syntactically valid JSON object of at
 // most max bytes, else the reason it is not. It checks syntax only; the
-// event is never decoded here.
-func checkEvent(ev []byte, max int64) string {
+// event is never decoded here. key is the object's partition key (see
+// scanEvent).
+func checkEvent(ev []byte, max int64) (key []byte, reason string) {
 	switch {
 	case len(ev) == 0:
-		return reasonEmpty
+		return nil, reasonEmpty
 	case int64(len(ev)) > max:
-		return reasonTooLarge
-	case !validJSON(ev):
-		return reasonInvalid
-	case ev[0] != '{':
-		return reasonNotObject
+		return nil, reasonTooLarge
 	}
-	return ""
+	key, ok := scanEvent(ev)
+	switch {
+	case !ok:
+		return nil, reasonInvalid
+	case ev[0] != '{':
+		return nil, reasonNotObject
+	}
+	return key, ""
 }
 
 // deviceIDKey is what findDeviceID looks for.

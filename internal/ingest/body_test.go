@@ -56,7 +56,7 @@ func TestSplitBody(t *testing.T) {
 func TestCheckEvent(t *testing.T) {
 	f := func(ev string, max int64, want string) {
 		t.Helper()
-		if got := checkEvent([]byte(ev), max); got != want {
+		if _, got := checkEvent([]byte(ev), max); got != want {
 			t.Errorf("checkEvent(%q, %d) = %q, want %q", ev, max, got, want)
 		}
 	}
@@ -71,25 +71,40 @@ func TestCheckEvent(t *testing.T) {
 	f(`nope`, 100, reasonInvalid)
 }
 
-func TestFindDeviceID(t *testing.T) {
-	f := func(ev, want string) {
-		t.Helper()
-		if got := string(findDeviceID([]byte(ev))); got != want {
-			t.Errorf("findDeviceID(%q) = %q, want %q", ev, got, want)
+// TestCheckEventKey: the partition key is the first top-level "DeviceID"
+// member's value, found by the same pass that checks the syntax.
+func TestCheckEventKey(t *testing.T) {
+	tests := []struct {
+		ev, key, reason string
+	}{
+		{`{"DeviceID":"d-1","x":2}`, "d-1", ""},
+		{`{"x": 1, "DeviceID" :  "12345678-9012"}`, "12345678-9012", ""},
+		{`{"DeviceID":42}`, "42", ""},
+		{`{"DeviceID":-4.5e3,"a":1}`, "-4.5e3", ""},
+		{`{"DeviceID":"a\"b"}`, "", ""},
+		{`{"DeviceID":null}`, "", ""},
+		{`{"DeviceID":null,"DeviceID":"late"}`, "", ""},
+		{`{"DeviceID":"first","DeviceID":"second"}`, "first", ""},
+		{`{"meta":{"DeviceID":"nested"},"DeviceID":"top"}`, "top", ""},
+		{`{"meta":{"DeviceID":"nested"}}`, "", ""},
+		{`{"deviceid":"x"}`, "", ""},
+		{`{"note":"DeviceID","DeviceID":"d"}`, "d", ""},
+		{`{"a":1}`, "", ""},
+		{` {"DeviceID":"sp"} `, "", reasonNotObject}, // the splitter trims events
+		{`{}`, "", ""},
+		{`{"DeviceID"`, "", reasonInvalid},
+		{`{"DeviceID":`, "", reasonInvalid},
+		{`{"DeviceID":"unterminated`, "", reasonInvalid},
+		{`{"DeviceID":"d"}}`, "", reasonInvalid},
+		{`{"DeviceID":"d",}`, "", reasonInvalid},
+		{`["DeviceID","d"]`, "", reasonNotObject},
+	}
+	for _, tt := range tests {
+		key, reason := checkEvent([]byte(tt.ev), 1<<20)
+		if string(key) != tt.key || reason != tt.reason {
+			t.Errorf("checkEvent(%q) = %q, %q; want %q, %q", tt.ev, key, reason, tt.key, tt.reason)
 		}
 	}
-	f(`{"DeviceID":"d-1","x":2}`, "d-1")
-	f(`{"x": 1, "DeviceID" :  "12345678-9012"}`, "12345678-9012")
-	f(`{"DeviceID":42}`, "42")
-	f(`{"DeviceID":-4.5e3,"a":1}`, "-4.5e3")
-	f(`{"DeviceID":"a\"b"}`, "")
-	f(`{"DeviceID":null}`, "")
-	f(`{"deviceid":"x"}`, "")
-	f(`{"note":"DeviceID","DeviceID":"d"}`, "d")
-	f(`{"a":1}`, "")
-	f(`{"DeviceID"`, "")
-	f(`{"DeviceID":`, "")
-	f(`{"DeviceID":"unterminated`, "")
 }
 
 func TestTopicMatch(t *testing.T) {
@@ -184,8 +199,7 @@ func FuzzSplitBody(f *testing.F) {
 			if len(ev) > 0 && !aliases(body, ev) {
 				t.Fatalf("event %q does not alias the body", ev)
 			}
-			_ = findDeviceID(ev)
-			_ = checkEvent(ev, 1<<20)
+			_, _ = checkEvent(ev, 1<<20)
 		}
 
 		// Valid NDJSON object lines round-trip.
@@ -263,9 +277,54 @@ func FuzzValidJSON(f *testing.F) {
 	for _, s := range []string{`{"a":[1,2,{"b":null}],"c":"\u00e9"}`, `-0.5e-7`, `[1,]`, `"\ud800"`, `{"a":tru}`} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(`{"x":{"DeviceID":1},"DeviceID":"d"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := validJSON(b), json.Valid(b); got != want {
+		want := json.Valid(b)
+		if got := validJSON(b); got != want {
 			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", b, got, want)
 		}
+		key, ok := scanEvent(b)
+		if ok != want {
+			t.Fatalf("scanEvent(%q) ok = %v, json.Valid says %v", b, ok, want)
+		}
+		if key == nil {
+			return
+		}
+		if got, want := string(key), firstDeviceID(t, b); got != want {
+			t.Fatalf("scanEvent(%q) key %q, encoding/json finds %q", b, got, want)
+		}
 	})
+}
+
+// firstDeviceID finds with encoding/json what scanEvent's key should be:
+// the first top-level member written "DeviceID" (without escapes), its
+// value if an unescaped string or a number; "" otherwise.
+func firstDeviceID(t *testing.T, b []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		off := dec.InputOffset()
+		if _, err := dec.Token(); err != nil {
+			t.Fatalf("decode %q: %v", b, err)
+		}
+		name := bytes.TrimLeft(b[off:dec.InputOffset()], " \t\r\n,")
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			t.Fatalf("decode %q: %v", b, err)
+		}
+		if string(name) != `"DeviceID"` {
+			continue
+		}
+		switch {
+		case raw[0] == '"' && !bytes.ContainsRune(raw, '\\'):
+			return string(raw[1 : len(raw)-1])
+		case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
+			return string(raw)
+		}
+		return ""
+	}
+	return ""
 }

@@ -200,7 +200,8 @@ func (st *reqState) encodeEvents(groupCommitBytes, maxRecordBytes int64) (accept
 		if !ok {
 			break
 		}
-		if reason := checkEvent(ev, maxRecordBytes); reason != "" {
+		key, reason := checkEvent(ev, maxRecordBytes)
+		if reason != "" {
 			if len(st.errs) < maxReportedErrors {
 				st.errs = append(st.errs, recordError{i, reason})
 			}
@@ -208,7 +209,6 @@ func (st *reqState) encodeEvents(groupCommitBytes, maxRecordBytes int64) (accept
 			st.reasons[reasonIndex(reason)]++
 			continue
 		}
-		key := findDeviceID(ev)
 		// AppendRecord copies the key into the encoded buffer at once, so a
 		// string view of the body's bytes is safe and saves an allocation.
 		// checkEvent found a valid JSON object; without line breaks it can

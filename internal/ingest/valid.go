@@ -12,6 +12,75 @@ func validJSON(b []byte) bool {
 	return ok && skipSpace(b, i) == len(b)
 }
 
+// scanEvent is checkEvent's syntax check and findDeviceID's search in one
+// pass over an event: ok reports what validJSON(ev) reports, and key is the
+// value of the object's first top-level "DeviceID" member as findDeviceID
+// would return it (an unescaped string without its quotes, or a number),
+// nil if there is none or ev is not an object. Matching the member while
+// the keys are scanned anyway spares a second pass over every event.
+func scanEvent(ev []byte) (key []byte, ok bool) {
+	i := skipSpace(ev, 0)
+	if i >= len(ev) || ev[i] != '{' {
+		return nil, validJSON(ev)
+	}
+	i = skipSpace(ev, i+1)
+	if i < len(ev) && ev[i] == '}' {
+		return nil, skipSpace(ev, i+1) == len(ev)
+	}
+	found := false
+	for {
+		if i >= len(ev) || ev[i] != '"' {
+			return nil, false
+		}
+		start := i + 1
+		if i, ok = scanString(ev, start); !ok {
+			return nil, false
+		}
+		isKey := !found && string(ev[start:i-1]) == "DeviceID"
+		i = skipSpace(ev, i)
+		if i >= len(ev) || ev[i] != ':' {
+			return nil, false
+		}
+		v := skipSpace(ev, i+1)
+		if i, ok = scanValue(ev, v, 1); !ok {
+			return nil, false
+		}
+		if isKey {
+			key, found = deviceIDValue(ev[v:i]), true
+		}
+		i = skipSpace(ev, i)
+		if i >= len(ev) {
+			return nil, false
+		}
+		switch ev[i] {
+		case ',':
+			i = skipSpace(ev, i+1)
+		case '}':
+			return key, skipSpace(ev, i+1) == len(ev)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// deviceIDValue returns the partition key a valid JSON value v gives: a
+// string without escapes (without its quotes), a number as written, or nil.
+func deviceIDValue(v []byte) []byte {
+	switch c := v[0]; {
+	case c == '"':
+		s := v[1 : len(v)-1]
+		for _, c := range s {
+			if c == '\\' {
+				return nil
+			}
+		}
+		return s
+	case c == '-' || (c >= '0' && c <= '9'):
+		return v
+	}
+	return nil
+}
+
 // maxNesting is encoding/json's limit on nested objects and arrays.
 const maxNesting = 10000
 
