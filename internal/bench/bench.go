@@ -170,6 +170,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "table", "output `format`: table or json")
 	quick := fs.Bool("quick", false, "a ~10 s smoke run with small sizes (flags given explicitly still win)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (inspect with go tool pprof -top)")
+	memprofile := fs.String("memprofile", "", "write a heap profile to `file` when the live heap is largest (sampled every 250 ms; inspect with go tool pprof -sample_index=inuse_space -top)")
 	only := fs.String("only", "", "comma-separated measurement `groups` to run (default all; see the result names' first part)")
 	tmp := fs.String("dir", "", "parent `directory` for the run's temporary data (default the system's)")
 	keep := fs.Bool("keep", false, "keep the run's data directory and print its path")
@@ -241,6 +242,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			pprof.StopCPUProfile()
 			f.Close()
 		}()
+	}
+	if *memprofile != "" {
+		stop, err := profileHeapPeak(ctx, *memprofile, stderr)
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", name, err)
+		}
+		defer stop()
 	}
 	if l, ok := loadAverage(); ok && l > float64(runtime.NumCPU())/2 {
 		r.logf("note: load average %.1f on %d CPUs before the run: if other processes are busy, the figures will be low", l, runtime.NumCPU())
