@@ -1,11 +1,13 @@
 package tsdb
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -15,30 +17,35 @@ import (
 func (db *DB) Compact(ctx context.Context) error {
 	db.flushMu.Lock()
 	defer db.flushMu.Unlock()
-	return db.compactLocked(ctx, func(p int64, n int) bool { return true })
+	return db.compactLocked(ctx, func(_ int64, ps []*partRef) []*partRef {
+		if needsCompaction(ps) {
+			return ps
+		}
+		return nil
+	})
 }
 
-// compactLocked compacts the partitions for which pick says so. flushMu is
-// held, so the set of parts changes only here.
-func (db *DB) compactLocked(ctx context.Context, pick func(partition int64, parts int) bool) error {
+// compactLocked merges, in each partition, the parts pick chooses (none,
+// or at least two). flushMu is held, so the set of parts changes only
+// here.
+func (db *DB) compactLocked(ctx context.Context, pick func(partition int64, parts []*partRef) []*partRef) error {
 	if err := db.applyRetention(); err != nil {
 		return err
 	}
 	for _, t := range db.sortedTables() {
 		t.mu.RLock()
-		var todo []int64
+		todo := map[int64][]*partRef{}
 		for p, ps := range t.partitions {
-			if needsCompaction(ps) && pick(p, len(ps)) {
-				todo = append(todo, p)
+			if merge := pick(p, ps); len(merge) >= 2 {
+				todo[p] = merge
 			}
 		}
 		t.mu.RUnlock()
-		sort.Slice(todo, func(i, j int) bool { return todo[i] < todo[j] })
-		for _, p := range todo {
+		for _, p := range slices.Sorted(maps.Keys(todo)) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := db.compactPartition(ctx, t, p); err != nil {
+			if err := db.compactPartition(ctx, t, p, todo[p]); err != nil {
 				db.metrics.compactionErrors.Inc()
 				return fmt.Errorf("tsdb: compact table %d partition %s: %w", t.id, fmtTime(p), err)
 			}
@@ -47,11 +54,15 @@ func (db *DB) compactLocked(ctx context.Context, pick func(partition int64, part
 	return nil
 }
 
-func (db *DB) compactPartition(ctx context.Context, t *table, p int64) error {
+// compactPartition merges parts, some or all of partition p's, into one
+// part per decimal scale. Versions resolve the same whatever parts are
+// merged together: the write path rejects a second value with the same
+// version (it looks at the parts too), so the highest version of a point
+// is unique.
+func (db *DB) compactPartition(ctx context.Context, t *table, p int64, parts []*partRef) error {
 	start := time.Now()
 	req := ScanRequest{MinTime: math.MinInt64, MaxTime: math.MaxInt64}
 	t.mu.RLock()
-	parts := append([]*partRef(nil), t.partitions[p]...)
 	for _, pr := range parts {
 		pr.acquire()
 	}
@@ -108,7 +119,8 @@ func (db *DB) compactPartition(ctx context.Context, t *table, p int64) error {
 	}
 	db.mu.Unlock()
 	t.mu.Lock()
-	t.partitions[p] = made
+	rest := slices.DeleteFunc(slices.Clone(t.partitions[p]), func(pr *partRef) bool { return old[pr.entry.File] })
+	t.partitions[p] = append(rest, made...)
 	t.flushEpoch++
 	t.mu.Unlock()
 	for _, pr := range parts {
@@ -210,7 +222,62 @@ func (db *DB) maintainOnce(ctx context.Context) error {
 		}
 	}
 	current := db.partitionOf(now)
-	return db.compactLocked(ctx, func(p int64, n int) bool { return p < current || n >= 8 })
+	return db.compactLocked(ctx, func(p int64, ps []*partRef) []*partRef {
+		minParts := 4 // the partition being written: fewer, larger merges
+		if p < current {
+			minParts = 2
+		}
+		return pickTiered(ps, minParts)
+	})
+}
+
+// pickTiered chooses the parts the background compaction merges in a
+// partition. Within each kind of part (see needsCompaction), in order of
+// size, it looks for a run of at least minParts parts in which each is at
+// most twice the size of those before it together, starting from the
+// smallest, and merges the first such run. A merge makes a part at least
+// 1.5 times the largest one merged, so a row is rewritten O(log n) times
+// as a partition grows by n flushes, and a partition holds O(log n) parts
+// of each kind. Merging everything on every flush instead (what Compact
+// does) rewrites a busy partition again and again, and rewrites a whole
+// old partition for each late point.
+func pickTiered(ps []*partRef, minParts int) []*partRef {
+	kinds := map[int][]*partRef{}
+	for _, p := range ps {
+		k := partKind(p)
+		kinds[k] = append(kinds[k], p)
+	}
+	var out []*partRef
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+		same := kinds[k]
+		slices.SortStableFunc(same, func(a, b *partRef) int { return cmp.Compare(a.entry.Rows, b.entry.Rows) })
+		rows := make([]int64, len(same))
+		for i, p := range same {
+			rows[i] = p.entry.Rows
+		}
+		if i, n := tierRun(rows, minParts); n > 0 {
+			out = append(out, same[i:i+n]...)
+		}
+	}
+	return out
+}
+
+// tierRun returns the first run rows[i:i+n] of at least minParts parts,
+// whose row counts are given in ascending order, in which each is at most
+// twice the sum of those before it; n is 0 if there is none.
+func tierRun(rows []int64, minParts int) (i, n int) {
+	for i < len(rows) {
+		n, sum := 1, rows[i]
+		for i+n < len(rows) && rows[i+n] <= 2*sum {
+			sum += rows[i+n]
+			n++
+		}
+		if n >= minParts {
+			return i, n
+		}
+		i += n
+	}
+	return 0, 0
 }
 
 // needsCompaction reports whether a partition's parts should be merged:
@@ -225,18 +292,25 @@ func needsCompaction(ps []*partRef) bool {
 	}
 	seen := map[int]bool{}
 	for _, p := range ps {
-		key := -2 // no measure_value::double column
-		meta := p.r.Meta()
-		if c, ok := meta.Column("measure_value::double"); ok {
-			key = -1 // stored as DOUBLE
-			if c.Decimal {
-				key = c.Scale
-			}
-		}
+		key := partKind(p)
 		if seen[key] {
 			return true
 		}
 		seen[key] = true
 	}
 	return false
+}
+
+// partKind is the decimal scale of a part's measure_value::double column,
+// -1 if it holds raw DOUBLEs, -2 if it has no such column.
+func partKind(p *partRef) int {
+	meta := p.r.Meta()
+	c, ok := meta.Column("measure_value::double")
+	switch {
+	case !ok:
+		return -2
+	case !c.Decimal:
+		return -1
+	}
+	return c.Scale
 }

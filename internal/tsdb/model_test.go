@@ -422,10 +422,20 @@ func runModel(t *testing.T, seed int64) {
 			if err := db.Flush(ctx); err != nil {
 				t.Fatalf("step %d: flush: %v", step, err)
 			}
-		case op == 7:
+		case op == 7 && rng.Intn(2) == 0:
 			what = "compact"
 			if err := db.Compact(ctx); err != nil {
 				t.Fatalf("step %d: compact: %v", step, err)
+			}
+		case op == 7:
+			// The background compaction merges some of a partition's
+			// parts, not all.
+			what = "compact (tiered)"
+			db.flushMu.Lock()
+			err := db.compactLocked(ctx, func(_ int64, ps []*partRef) []*partRef { return pickTiered(ps, 2) })
+			db.flushMu.Unlock()
+			if err != nil {
+				t.Fatalf("step %d: tiered compaction: %v", step, err)
 			}
 		case op == 8:
 			what = "restart"
