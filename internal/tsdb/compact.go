@@ -223,12 +223,31 @@ func (db *DB) maintainOnce(ctx context.Context) error {
 	}
 	current := db.partitionOf(now)
 	return db.compactLocked(ctx, func(p int64, ps []*partRef) []*partRef {
-		minParts := 4 // the partition being written: fewer, larger merges
-		if p < current {
-			minParts = 2
+		if p >= current {
+			return pickTiered(ps, 4) // the partition being written: fewer, larger merges
 		}
-		return pickTiered(ps, minParts)
+		if quiet(ps, now) && needsCompaction(ps) {
+			// Scans read a partition of one part per kind without
+			// merging; once late data has stopped coming, one rewrite
+			// buys that for good.
+			return ps
+		}
+		return pickTiered(ps, 2)
 	})
+}
+
+// quietAfter is how long a past partition must go without new parts
+// before the background compaction merges it whole.
+const quietAfter = 5 * time.Minute
+
+// quiet reports whether no part of ps was written in the last quietAfter.
+func quiet(ps []*partRef, now int64) bool {
+	for _, p := range ps {
+		if p.written > now-int64(quietAfter) {
+			return false
+		}
+	}
+	return true
 }
 
 // pickTiered chooses the parts the background compaction merges in a

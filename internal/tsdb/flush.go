@@ -330,7 +330,12 @@ func (db *DB) writePart(t *table, partition int64, b *columnar.Batch, dims []str
 	}
 	e := partEntry{Table: t.id, Partition: partition, File: rel, MinTime: meta.MinTime, MaxTime: meta.MaxTime, Rows: meta.Rows, Bytes: st.Size(), Level: level,
 		Measures: measureNames(b)}
-	return openPartRef(db.dir, e, db.pages)
+	pr, err := openPartRef(db.dir, e, db.pages)
+	if err != nil {
+		return nil, err
+	}
+	pr.written = db.now()
+	return pr, nil
 }
 
 // measureNames returns the distinct measure names of a sorted batch.

@@ -24,6 +24,10 @@ type partRef struct {
 	r     *part.Reader
 	refs  atomic.Int32
 	dead  atomic.Bool
+	// written is when this process wrote the part (DB clock, ns); 0 for
+	// parts found at open. Compaction waits for a partition to be quiet
+	// before merging it whole.
+	written int64
 }
 
 func (p *partRef) acquire() { p.refs.Add(1) }
