@@ -631,12 +631,18 @@ func (t *Table) Scan(ctx context.Context, req plan.ScanRequest, fn func(*columna
 		release func()
 	}
 	out := make(chan item, 2*workers)
+	// The workers number the strings of Parquet dictionaries in one
+	// space, so readers map every worker's dictionaries alike.
+	var num *dictNumbering
+	if t.def.Format == TableParquet {
+		num = newDictNumbering()
+	}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dec := t.newDecoder(want, req.Preds)
+			dec := t.newDecoder(want, req.Preds, num)
 			emit := func(b *columnar.Batch, release func()) error {
 				select {
 				case out <- item{b, release}:
@@ -740,12 +746,12 @@ type fileDecoder interface {
 // by the same decoder: their column buffers may then be reused.
 type emitFunc func(b *columnar.Batch, release func()) error
 
-func (t *Table) newDecoder(want []wantCol, preds []plan.ColPred) fileDecoder {
+func (t *Table) newDecoder(want []wantCol, preds []plan.ColPred, num *dictNumbering) fileDecoder {
 	switch t.def.Format {
 	case TableCSV:
 		return newCSVDecoder(t, want)
 	case TableParquet:
-		return newParquetDecoder(t, want, preds)
+		return newParquetDecoder(t, want, preds, num)
 	}
 	return newJSONDecoder(t, want)
 }

@@ -46,8 +46,10 @@ type rowGroup struct {
 	codes [][]int32 // per column: dictionary codes of a VARCHAR column
 }
 
-func newParquetDecoder(t *Table, want []wantCol, preds []plan.ColPred) *parquetDecoder {
-	return &parquetDecoder{t: t, want: want, preds: preds}
+// newParquetDecoder returns a decoder numbering dictionary strings in
+// num (nil: its own).
+func newParquetDecoder(t *Table, want []wantCol, preds []plan.ColPred, num *dictNumbering) *parquetDecoder {
+	return &parquetDecoder{t: t, want: want, preds: preds, dicts: dictMemo{num: num}}
 }
 
 // rowGroupColumns returns empty columns for the wanted columns with room

@@ -18,6 +18,8 @@ import (
 	"io"
 	"math"
 	"slices"
+	"sync"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/rle"
@@ -55,35 +57,53 @@ type chunkReader struct {
 //     device ids do, the lake writer sorting dictionaries): no new
 //     strings, and readers that remember facts per dictionary (GROUP BY)
 //     find them again;
-//   - every distinct string of them, numbered in a columnar.DictSpace:
-//     each dictionary's entries carry their strings' ids, so readers
-//     carry facts from one dictionary to the next by id, and entries
-//     seen before share the earlier string (no copy). Device ids repeat
-//     in every file in a different order (the order devices happened to
-//     report in), so without ids every reader would hash every entry of
-//     every dictionary again. A column whose dictionaries are mostly new
-//     strings (a high-cardinality column: numbering them would only cost)
-//     stops being numbered, and the numbering stops growing at
-//     maxInternStrings or maxInternBytes; later dictionaries then have no
-//     ids.
+//   - every distinct string of them, numbered in a columnar.DictSpace
+//     that all workers of the scan share (dictNumbering): each
+//     dictionary's entries carry their strings' ids, so readers carry
+//     facts from one dictionary to the next, and from one worker's to
+//     another's, by id (an array index), and entries seen before share
+//     the earlier string (no copy). Device ids repeat in every file, in
+//     whatever order the file's writer put them, so without ids every
+//     reader would hash every entry of every dictionary again. A column
+//     whose dictionaries are mostly new strings (a high-cardinality
+//     column: numbering them would only cost) stops being numbered, and
+//     the numbering stops growing at maxInternStrings or maxInternBytes;
+//     later dictionaries then have no ids.
+//
+// A sorted dictionary that differs from the column's last one (a device
+// more or less) is matched against the last one, when that was sorted
+// too, by a merge walk: entries both hold take the last one's ids by a
+// string comparison, and only the others are looked up in the numbering.
 type dictMemo struct {
-	last []lastDict // by scan column
+	last []lastDict     // by scan column
+	num  *dictNumbering // shared by the scan's workers; made on first use when nil
+	miss []int32        // scratch: entries not numbered yet
+	offs []int32        // scratch: their offsets in the page
+	ents []string       // scratch: the page's entries (views of the page)
+}
 
-	space    *columnar.DictSpace
-	ids      map[string]int32
-	strs     []string // by id
-	bytes    int      // of strs
-	full     bool     // stopped numbering
-	miss     []int32  // scratch: entries not numbered yet
-	missOffs []int32  // scratch: their offsets in the page
+// dictNumbering is the numbering of strings that the dictionaries of one
+// scan share (see dictMemo); safe for concurrent use.
+type dictNumbering struct {
+	mu    sync.Mutex
+	space *columnar.DictSpace
+	ids   map[string]int32
+	strs  []string // by id
+	bytes int      // of strs
+	full  bool     // stopped numbering
+}
+
+func newDictNumbering() *dictNumbering {
+	return &dictNumbering{space: columnar.NewDictSpace(), ids: make(map[string]int32)}
 }
 
 // lastDict is the last dictionary of a column.
 type lastDict struct {
-	page  []byte // its page (a copy)
-	dict  *columnar.Dict
-	view  dictView // of dict
-	plain bool     // the column's dictionaries are not numbered
+	page   []byte // its page (a copy)
+	dict   *columnar.Dict
+	view   dictView // of dict
+	plain  bool     // the column's dictionaries are not numbered
+	sorted bool     // its entries ascend strictly (a merge walk may match them)
 }
 
 // Bounds of a scan worker's string numbering (see dictMemo).
@@ -320,38 +340,31 @@ func (r *chunkReader) decompress(codec interface {
 }
 
 // dictView is how a reader of a string dictionary finds entry code:
-// strs[code], or, for a numbered one, strs[ids[code]].
+// strs[code] (for a numbered dictionary, its strings by code, resolved
+// once per dictionary rather than through the ids once per row).
 type dictView struct {
 	strs []string
-	ids  []int32
 }
 
 // strings sets out[k] to entry idx[k].
 func (v dictView) strings(out []string, idx []int32) error {
-	if v.ids == nil {
-		for k, i := range idx {
-			if uint(i) >= uint(len(v.strs)) {
-				return fmt.Errorf("dictionary index %d out of %d", i, len(v.strs))
-			}
-			out[k] = v.strs[i]
-		}
-		return nil
-	}
-	ids, strs := v.ids, v.strs
+	strs := v.strs
+	out = out[:len(idx)]
 	for k, i := range idx {
-		if uint(i) >= uint(len(ids)) {
-			return fmt.Errorf("dictionary index %d out of %d", i, len(ids))
+		if uint(i) >= uint(len(strs)) {
+			return fmt.Errorf("dictionary index %d out of %d", i, len(strs))
 		}
-		out[k] = strs[ids[i]] // ids are in range (NewDictIDs checked)
+		out[k] = strs[i]
 	}
 	return nil
 }
 
 // stringDict decodes a PLAIN dictionary page of n byte arrays of scan
 // column col into a dictionary: a page identical to the column's last one
-// gives its dictionary back; otherwise the entries are looked up in memo's
-// numbering (see dictMemo) and the strings not seen before are copied into
-// one new string.
+// gives its dictionary back; otherwise the entries are matched with the
+// last dictionary's (both sorted) or looked up in the scan's numbering
+// (see dictMemo), and the strings not seen before are copied into one new
+// string.
 func stringDict(data []byte, n int, memo *dictMemo, col int) (*columnar.Dict, dictView, error) {
 	if col >= len(memo.last) {
 		memo.last = append(memo.last, make([]lastDict, col+1-len(memo.last))...)
@@ -360,27 +373,16 @@ func stringDict(data []byte, n int, memo *dictMemo, col int) (*columnar.Dict, di
 	if last.dict != nil && last.dict.Len() == n && bytes.Equal(data, last.page) {
 		return last.dict, last.view, nil
 	}
-	// No dictionary goes with the remembered page until it is made (a
-	// page that fails to decode must not give the previous one back).
-	last.page, last.dict = append(last.page[:0], data...), nil
-	if !last.plain && (len(memo.strs)+n > maxInternStrings || memo.bytes+len(data) > maxInternBytes) {
-		memo.full = true
-	}
-	if last.plain || memo.full {
+	if last.plain {
+		last.page, last.dict = append(last.page[:0], data...), nil
 		return plainStringDict(data, n, last)
 	}
-	// Numbered before: a column whose next dictionary is mostly new
-	// strings is not numbered from then on.
-	numbered := last.view.ids != nil
-	if memo.space == nil {
-		memo.space = columnar.NewDictSpace()
-		memo.ids = make(map[string]int32, n)
-	}
-	ids := make([]int32, n)
-	memo.miss, memo.missOffs = memo.miss[:0], memo.missOffs[:0]
-	missBytes := 0
+	// The entries, as views of the page (no copy yet), and whether they
+	// ascend.
+	ents := slices.Grow(memo.ents[:0], n)
+	sorted := true
 	p := 0
-	for i := range ids {
+	for i := range n {
 		if len(data)-p < 4 {
 			return nil, dictView{}, fmt.Errorf("dictionary page ends at entry %d of %d", i, n)
 		}
@@ -389,52 +391,115 @@ func stringDict(data []byte, n int, memo *dictMemo, col int) (*columnar.Dict, di
 		if ln < 0 || ln > len(data)-p {
 			return nil, dictView{}, fmt.Errorf("dictionary entry %d of %d bytes past the page end", i, ln)
 		}
-		if id, ok := memo.ids[string(data[p:p+ln])]; ok { // no allocation for the lookup
-			ids[i] = id
-		} else {
-			memo.miss = append(memo.miss, int32(i))
-			memo.missOffs = append(memo.missOffs, int32(p))
-			missBytes += ln
+		e := unsafe.String(unsafe.SliceData(data[p:]), ln)
+		if i > 0 && sorted && e <= ents[i-1] {
+			sorted = false
 		}
+		ents = append(ents, e)
 		p += ln
 	}
+	memo.ents = ents
+	if memo.num == nil {
+		memo.num = newDictNumbering()
+	}
+	num := memo.num
+	var prevIDs []int32
+	var prevSpace *columnar.DictSpace
+	if last.dict != nil {
+		prevIDs, prevSpace = last.dict.IDs()
+	}
+	ids := make([]int32, n)
+	memo.miss = memo.miss[:0]
+	if sorted && last.sorted && prevSpace == num.space {
+		// Sorted like the last one: the entries both hold take its ids.
+		prev := last.view.strs
+		j := 0
+		for i, e := range ents {
+			for j < len(prev) && prev[j] < e {
+				j++
+			}
+			if j < len(prev) && prev[j] == e {
+				ids[i] = prevIDs[j]
+				j++
+				continue
+			}
+			memo.miss = append(memo.miss, int32(i))
+		}
+	} else {
+		for i := range ents {
+			memo.miss = append(memo.miss, int32(i))
+		}
+	}
+	// Numbered before: a column whose next dictionary is mostly new
+	// strings is not numbered from then on.
+	numbered := prevSpace != nil
+	// No dictionary goes with the remembered page until it is made.
+	last.page, last.dict, last.sorted = append(last.page[:0], data...), nil, false
+	num.mu.Lock()
+	defer num.mu.Unlock()
+	if !num.full && (len(num.strs)+len(memo.miss) > maxInternStrings || num.bytes+len(data) > maxInternBytes) {
+		num.full = true
+	}
+	if num.full {
+		return plainStringDict(data, n, last)
+	}
+	if len(num.strs) == 0 {
+		// The first dictionary hints at how many strings to expect.
+		num.ids = make(map[string]int32, len(memo.miss))
+		num.strs = make([]string, 0, len(memo.miss))
+	}
+	// Look the rest up; the strings new to the numbering stay in miss.
+	k, missBytes := 0, 0
+	for _, i := range memo.miss {
+		if id, ok := num.ids[ents[i]]; ok { // no allocation for the lookup
+			ids[i] = id
+			continue
+		}
+		memo.miss[k] = i
+		k++
+		missBytes += len(ents[i])
+	}
+	memo.miss = memo.miss[:k]
 	if numbered && 2*len(memo.miss) > n {
 		last.plain = true
 	}
 	if len(memo.miss) > 0 {
-		// One allocation for the new strings.
+		// One allocation for the new strings (buf is not written again).
 		buf := make([]byte, 0, missBytes)
-		for k := range memo.miss {
-			o := int(memo.missOffs[k])
-			buf = append(buf, data[o:o+int(binary.LittleEndian.Uint32(data[o-4:]))]...)
+		for _, i := range memo.miss {
+			buf = append(buf, ents[i]...)
 		}
-		all := string(buf)
+		all := unsafe.String(unsafe.SliceData(buf), len(buf))
 		q := 0
-		for k, i := range memo.miss {
-			o := int(memo.missOffs[k])
-			ln := int(binary.LittleEndian.Uint32(data[o-4:]))
+		for _, i := range memo.miss {
+			ln := len(ents[i])
 			str := all[q : q+ln]
 			q += ln
 			// A page may repeat an entry (parquet-go never writes one,
 			// others might): the first copy numbers it.
-			id, ok := memo.ids[str]
+			id, ok := num.ids[str]
 			if !ok {
-				id = int32(len(memo.strs))
-				memo.ids[str] = id
-				memo.strs = append(memo.strs, str)
-				memo.bytes += ln
+				id = int32(len(num.strs))
+				num.ids[str] = id
+				num.strs = append(num.strs, str)
+				num.bytes += ln
 			}
 			ids[i] = id
 		}
 	}
 	// The dictionary keeps the strings numbered so far: later appends to
-	// memo.strs do not touch them.
-	byID := memo.strs[:len(memo.strs):len(memo.strs)]
-	last.dict, last.view = columnar.NewDictIDs(byID, ids, memo.space), dictView{strs: byID, ids: ids}
-	if last.dict == nil { // cannot happen: every id was just given
+	// num.strs (by any worker) do not touch them.
+	byID := num.strs[:len(num.strs):len(num.strs)]
+	d := columnar.NewDictIDs(byID, ids, num.space)
+	if d == nil { // cannot happen: every id was just given
 		return nil, dictView{}, errors.New("dictionary ids out of range")
 	}
-	return last.dict, last.view, nil
+	strs := make([]string, n)
+	for i, id := range ids {
+		strs[i] = byID[id]
+	}
+	last.dict, last.view, last.sorted = d, dictView{strs: strs}, sorted
+	return d, last.view, nil
 }
 
 // plainStringDict is stringDict without the numbering: one string holding
@@ -455,7 +520,7 @@ func plainStringDict(data []byte, n int, last *lastDict) (*columnar.Dict, dictVi
 		strs[i] = all[p : p+ln]
 		p += ln
 	}
-	last.dict, last.view = columnar.NewDict(strs), dictView{strs: strs}
+	last.dict, last.view, last.sorted = columnar.NewDict(strs), dictView{strs: strs}, false
 	return last.dict, last.view, nil
 }
 

@@ -282,9 +282,18 @@ func TestStringDictNumbering(t *testing.T) {
 		{1, []string{"y1", "y2", "y3", "a"}, true, false}, // mostly new: column 1 stops here
 		{1, []string{"a", "b"}, false, false},
 		{0, []string{"d", "b"}, true, false},
+		// Sorted pages: a merge walk with the last one (entries gone,
+		// added, at either end), then unsorted and sorted again.
+		{2, []string{"a", "b", "c", "e"}, true, false},
+		{2, []string{"0", "b", "c", "d", "e"}, true, false},
+		{2, []string{"b", "d", "f"}, true, false},
+		{2, []string{"d", "b", "f"}, true, false},
+		{2, []string{"b", "c", "d", "f", "g"}, true, false},
+		{2, []string{"b", "c", "d", "f", "g"}, true, true},
+		{2, []string{"a", "b", "c", "d", "f", "g", "h"}, true, false},
 	}
-	ids := map[string]int32{}
-	var prev [2]*columnar.Dict
+	ids, strOf := map[string]int32{}, map[int32]string{}
+	var prev [3]*columnar.Dict
 	for k, st := range steps {
 		d, view, err := stringDict(page(st.strs...), len(st.strs), &memo, st.col)
 		if err != nil {
@@ -294,7 +303,7 @@ func TestStringDictNumbering(t *testing.T) {
 			t.Fatalf("step %d: %d entries, want %d", k, d.Len(), len(st.strs))
 		}
 		got := make([]string, len(st.strs))
-		if err := view.strings(got, []int32{0, 1, 2, 3}[:len(st.strs)]); err != nil {
+		if err := view.strings(got, []int32{0, 1, 2, 3, 4, 5, 6}[:len(st.strs)]); err != nil {
 			t.Fatal(err)
 		}
 		for i, s := range st.strs {
@@ -313,18 +322,92 @@ func TestStringDictNumbering(t *testing.T) {
 			if id, ok := ids[s]; ok && id != dids[i] {
 				t.Errorf("step %d: %q has id %d, earlier %d", k, s, dids[i], id)
 			}
-			ids[s] = dids[i]
+			if o, ok := strOf[dids[i]]; ok && o != s {
+				t.Errorf("step %d: %q has id %d, as %q does", k, s, dids[i], o)
+			}
+			ids[s], strOf[dids[i]] = dids[i], s
 		}
 		if (d == prev[st.col]) != st.same {
 			t.Errorf("step %d: same dictionary as before %v, want %v", k, d == prev[st.col], st.same)
 		}
 		prev[st.col] = d
 	}
-	if _, _, err := stringDict(page("a")[:3], 1, &memo, 0); err == nil {
-		t.Error("a truncated page decoded")
+	// A bad page is never remembered: it fails every time, and the
+	// column's last good dictionary is still the one its page gives.
+	for range 2 {
+		if _, _, err := stringDict(page("a")[:3], 1, &memo, 0); err == nil {
+			t.Error("a truncated page decoded")
+		}
 	}
-	if d, _, err := stringDict(page("d", "b"), 2, &memo, 0); err != nil || d == prev[0] {
+	if d, _, err := stringDict(page("d", "b"), 2, &memo, 0); err != nil || d != prev[0] || d.Str(0) != "d" || d.Str(1) != "b" {
 		t.Errorf("after a bad page: %v, dictionary reused %v", err, d == prev[0])
+	}
+}
+
+// TestStringDictShared decodes dictionaries on several workers sharing
+// one numbering, as a scan's workers do: every worker must see the same
+// id for the same string and different ids for different strings (run
+// with -race).
+func TestStringDictShared(t *testing.T) {
+	num := newDictNumbering()
+	const workers = 4
+	got := make([]map[string]int32, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			memo := dictMemo{num: num}
+			got[w] = map[string]int32{}
+			for f := range 30 {
+				var strs []string
+				for i := range 200 {
+					if (i+f+w)%7 != 0 { // each page a slightly different set
+						strs = append(strs, fmt.Sprintf("dev-%04d", i))
+					}
+				}
+				if f%3 == 2 { // some unsorted
+					strs[0], strs[len(strs)-1] = strs[len(strs)-1], strs[0]
+				}
+				var page []byte
+				for _, s := range strs {
+					page = binary.LittleEndian.AppendUint32(page, uint32(len(s)))
+					page = append(page, s...)
+				}
+				d, _, err := stringDict(page, len(strs), &memo, 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				dids, space := d.IDs()
+				if space == nil {
+					t.Error("not numbered")
+					return
+				}
+				for i, s := range strs {
+					if d.Str(int32(i)) != s {
+						t.Errorf("entry %d is %q, want %q", i, d.Str(int32(i)), s)
+					}
+					if id, ok := got[w][s]; ok && id != dids[i] {
+						t.Errorf("worker %d: %q has id %d, earlier %d", w, s, dids[i], id)
+					}
+					got[w][s] = dids[i]
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	strOf := map[int32]string{}
+	for w := range workers {
+		for s, id := range got[w] {
+			if id != got[0][s] {
+				t.Errorf("worker %d: %q has id %d, worker 0 %d", w, s, id, got[0][s])
+			}
+			if o, ok := strOf[id]; ok && o != s {
+				t.Errorf("id %d for %q and %q", id, s, o)
+			}
+			strOf[id] = s
+		}
 	}
 }
 

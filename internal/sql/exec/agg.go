@@ -514,7 +514,7 @@ func (a *aggregator) mergeFrom(p *aggregator) error {
 	to := make([]int32, p.groups.n)
 	if len(a.o.keys) == 0 {
 		// both have the single group 0
-	} else {
+	} else if !a.groups.mergeIDs(p.groups, to) {
 		a.groups.find(p.groups.keys, p.groups.n, to, true, false)
 	}
 	for k, f := range a.funcs {

@@ -21,12 +21,15 @@ import (
 // an operator that reads a batch after its callback without retaining it
 // (or after releasing it) sees garbage. With spaces > 0, dictionary d's
 // strings are numbered in DictSpace d%spaces (as a lake scan's workers
-// number theirs), each space in an order of its own.
+// number theirs), each space in an order of its own. With mixed, every
+// third dictionary is not numbered and every fifth page has no codes (a
+// scan mixing files, some of them not dictionary-coded).
 type codedTable struct {
 	cols   []plan.Column // k VARCHAR, v DOUBLE, u DOUBLE (never read by the queries)
 	rows   [][]any
 	dicts  int
 	spaces int
+	mixed  bool
 	page   int
 
 	mu       sync.Mutex
@@ -77,7 +80,7 @@ func (t *codedTable) Scan(ctx context.Context, req plan.ScanRequest, fn func(*co
 		rng := rand.New(rand.NewPCG(uint64(d), 9))
 		rng.Shuffle(len(strs), func(i, j int) { strs[i], strs[j] = strs[j], strs[i] })
 		dicts[d] = columnar.NewDict(strs)
-		if t.spaces > 0 {
+		if t.spaces > 0 && !(t.mixed && d%3 == 2) {
 			sp := d % t.spaces
 			ids := make([]int32, len(strs))
 			for i, s := range strs {
@@ -114,7 +117,9 @@ func (t *codedTable) Scan(ctx context.Context, req plan.ScanRequest, fn func(*co
 			s, _ := r[0].(string)
 			p.codes = append(p.codes, codeOf[d][s]) // "" (NULL) → 0, any valid code
 		}
-		p.k.SetCodes(p.codes, dicts[d])
+		if !(t.mixed && pi%5 == 4) {
+			p.k.SetCodes(p.codes, dicts[d])
+		}
 		t.live.Add(1)
 		hold := columnar.NewHold(func() {
 			for i := range p.k.Strs {
@@ -145,7 +150,7 @@ func (t *codedTable) Scan(ctx context.Context, req plan.ScanRequest, fn func(*co
 			}
 			view := *c // a view, as lake scans hand out, with codes and hold
 			view.SetHold(hold)
-			if name == "k" {
+			if name == "k" && !(t.mixed && pi%5 == 4) {
 				view.SetCodes(p.codes, dicts[d])
 			}
 			b.Add(name, &view)
@@ -200,7 +205,10 @@ func TestAggregateCodedRetained(t *testing.T) {
 	}
 	for wname, where := range wheres {
 		for _, grouped := range []bool{true, false} {
-			for _, dc := range []struct{ dicts, spaces int }{{1, 0}, {3, 0}, {12, 0}, {1, 1}, {3, 2}, {12, 2}} {
+			for _, dc := range []struct {
+				dicts, spaces int
+				mixed         bool
+			}{{1, 0, false}, {3, 0, false}, {12, 0, false}, {1, 1, false}, {3, 2, false}, {12, 2, false}, {6, 1, true}, {12, 2, true}} {
 				dicts := dc.dicts
 				// A FILTER clause that is an expression keeps the WHERE
 				// a Filter stage; without it, WHERE is applied as a mask.
@@ -208,7 +216,7 @@ func TestAggregateCodedRetained(t *testing.T) {
 				if dicts != 3 {
 					aggs, names = aggs[:len(aggs)-1], names[:len(names)-1]
 				}
-				what := fmt.Sprintf("where %s, grouped %v, %d dictionaries in %d spaces, %d aggregates", wname, grouped, dicts, dc.spaces, len(aggs))
+				what := fmt.Sprintf("where %s, grouped %v, %d dictionaries in %d spaces (mixed %v), %d aggregates", wname, grouped, dicts, dc.spaces, dc.mixed, len(aggs))
 				build := func(tbl plan.Table) plan.Node {
 					var in plan.Node = &plan.Scan{Table: tbl, Name: "t", Columns: cols, Req: plan.ScanRequest{MinTime: math.MinInt64, MaxTime: math.MaxInt64}}
 					if where != nil {
@@ -221,7 +229,7 @@ func TestAggregateCodedRetained(t *testing.T) {
 					}
 					return a
 				}
-				ct := &codedTable{cols: cols, rows: rows, dicts: dicts, spaces: dc.spaces, page: 1000}
+				ct := &codedTable{cols: cols, rows: rows, dicts: dicts, spaces: dc.spaces, mixed: dc.mixed, page: 1000}
 				got := collect(t, build(ct), exec.Options{Parallelism: 3})
 				want := collect(t, build(newTable(cols, rows, 1000)), exec.Options{Parallelism: 1})
 				sameRows(t, what, got, want)

@@ -118,9 +118,10 @@ func (a *countAgg) add(args []*columnar.Column, gids []int32, n int) error {
 			a.n[0] += int64(countKept(gids[:n]))
 			return nil
 		}
+		cnt := a.n
 		for _, g := range gids[:n] {
 			if g >= 0 {
-				a.n[g]++
+				cnt[g]++
 			}
 		}
 	case a.ifTrue:
@@ -340,6 +341,18 @@ func (a *avgAgg) add(args []*columnar.Column, gids []int32, n int) error {
 		}
 		a.sum[0] = sum
 		a.n[0] += int64(countKept(gids[:n]))
+		return nil
+	}
+	if c.Type == columnar.Float64 && c.Nulls == nil {
+		// The common case (GROUP BY over a DOUBLE without NULLs) without
+		// the per-row type and NULL tests.
+		vals, sum, cnt := c.Floats[:n], a.sum, a.n
+		for i, g := range gids[:n] {
+			if g >= 0 {
+				sum[g] += vals[i]
+				cnt[g]++
+			}
+		}
 		return nil
 	}
 	for i, g := range gids[:n] {

@@ -21,24 +21,32 @@ type groupTable struct {
 	strs  map[string]int32
 	null  int32 // group of the NULL key in single-key modes; -1 none
 	// modeStr over dictionary-coded columns: dictG[code] is 1 + the group
-	// of entry code of dict, 0 when not looked up yet (nil for a numbered
-	// dict). Holding the *Dict keeps it (immutable) alive, so the address
-	// cannot be reused. dicts keeps the arrays of a few recent
-	// dictionaries (scans read several files at once, each with its own).
+	// of entry code of dict, 0 when not looked up yet. Holding the *Dict
+	// keeps it (immutable) alive, so the address cannot be reused. dicts
+	// keeps the arrays of a few recent dictionaries (scans read several
+	// files at once, each with its own).
 	dict  *columnar.Dict
 	dictG []int32
 	dicts map[*columnar.Dict][]int32
-	// Dictionaries numbered in a columnar.DictSpace: ids are the current
-	// one's, idG[id] is 1 + the group of string id of its space (0: not
-	// known yet), so a row whose string was met in an earlier dictionary
-	// costs two array lookups, not a hash of the string. spaces keeps the
-	// arrays by space (a scan has one per scan worker).
+	// Dictionaries numbered in a columnar.DictSpace: ids and space are the
+	// current one's, idG[id] is 1 + the group of string id of its space (0:
+	// not known yet), so an entry whose string was met in an earlier
+	// dictionary costs two array lookups, not a hash of the string. spaces
+	// keeps the arrays by space (a lake scan has one).
 	ids    []int32
+	space  *columnar.DictSpace
 	idG    *[]int32
 	spaces map[*columnar.DictSpace]*[]int32
-	free   [][]int32 // dictG arrays of forgotten dictionaries, for reuse
-	buf    []byte
-	bytes  int64 // memory held by maps and keys, approximately
+	// pure is set while every group but the NULL one was made from
+	// dictionaries of this one space: equal ids being equal strings, a
+	// string whose id has no group yet is a new group, no hashing needed,
+	// and strs is left empty until a lookup by string needs it (fillStrs).
+	// pureIDs[g] is the id of group g's string (-1: the NULL group).
+	pure    *columnar.DictSpace
+	pureIDs []int32
+	free    [][]int32 // dictG arrays of forgotten dictionaries, for reuse
+	buf     []byte
+	bytes   int64 // memory held by maps and keys, approximately
 }
 
 const (
@@ -176,6 +184,7 @@ func (t *groupTable) find(cols []*columnar.Column, n int, gids []int32, insert, 
 			t.findCodes(c, codes[:n], d, gids, insert, skipNeg)
 			return
 		}
+		t.fillStrs()
 		for i := 0; i < n; i++ {
 			if skipNeg && gids[i] < 0 {
 				continue
@@ -223,16 +232,12 @@ func (t *groupTable) find(cols []*columnar.Column, n int, gids []int32, insert, 
 }
 
 // findCodes is find for one dictionary-coded VARCHAR key: each entry of
-// the dictionary is looked up once (per dictionary, or per string for
-// numbered dictionaries: see findIDs), then rows map to groups by their
-// codes without hashing strings.
+// the dictionary is looked up once per dictionary (findEntry: by its id
+// when it has one, by its string otherwise), then rows map to groups by
+// their codes without hashing strings.
 func (t *groupTable) findCodes(c *columnar.Column, codes []int32, d *columnar.Dict, gids []int32, insert, skipNeg bool) {
 	if t.dict != d {
 		t.switchDict(d)
-	}
-	if t.ids != nil {
-		t.findIDs(c, codes, gids, insert, skipNeg)
-		return
 	}
 	dictG := t.dictG
 	if c.Nulls == nil && !skipNeg {
@@ -261,38 +266,13 @@ func (t *groupTable) findCodes(c *columnar.Column, codes []int32, d *columnar.Di
 	}
 }
 
-// findIDs is findCodes for a dictionary numbered in a columnar.DictSpace:
-// rows map to groups through their strings' ids (idG), which earlier
-// dictionaries of the space filled in, so a new dictionary costs nothing
-// up front and only strings new to the space are hashed.
-func (t *groupTable) findIDs(c *columnar.Column, codes []int32, gids []int32, insert, skipNeg bool) {
-	ids, idG := t.ids, *t.idG
-	plain := c.Nulls == nil && !skipNeg
-	for i, code := range codes {
-		if !plain {
-			if skipNeg && gids[i] < 0 {
-				continue
-			}
-			if c.IsNull(i) {
-				t.findNull(c, i, gids, insert)
-				continue
-			}
-		}
-		if id := ids[code]; int(id) < len(idG) {
-			if g := idG[id]; g != 0 {
-				gids[i] = g - 1
-				continue
-			}
-		}
-		gids[i] = t.findEntry(c, i, code, insert)
-		idG = *t.idG // may have grown
-	}
-}
-
 // findNull sets gids[i] to the group of the NULL key (row i of c).
 func (t *groupTable) findNull(c *columnar.Column, i int, gids []int32, insert bool) {
 	if t.null < 0 && insert {
 		t.null = t.newGroup([]*columnar.Column{c}, i)
+		if t.pure != nil {
+			t.pureIDs = append(t.pureIDs, -1)
+		}
 	}
 	gids[i] = t.null
 }
@@ -300,20 +280,25 @@ func (t *groupTable) findNull(c *columnar.Column, i int, gids []int32, insert bo
 // maxDicts bounds the dictionaries a groupTable remembers.
 const maxDicts = 8
 
-// switchDict makes d the current dictionary: for a numbered one, the
-// groups of its space's ids; otherwise the groups found for its entries
-// before if it is one of the recent ones.
+// switchDict makes d the current dictionary: the groups found for its
+// entries before if it is one of the recent ones, and for a numbered one
+// the groups of its space's ids.
 func (t *groupTable) switchDict(d *columnar.Dict) {
-	if len(t.strs) == 0 && t.dicts == nil && t.spaces == nil {
+	if t.dicts == nil && t.n == 0 {
 		// The first dictionary hints at how many groups to expect:
-		// growing the map entry by entry costs more than the lookups.
-		t.strs = make(map[string]int32, min(d.Len(), 1<<16))
-	}
-	if t.dict != nil && t.dictG != nil {
-		t.dicts[t.dict] = t.dictG
+		// growing the map and the keys entry by entry costs more than
+		// the lookups. (Groups of a numbered one may need no map: see
+		// pure.)
+		hint := min(d.Len(), 1<<16)
+		if _, space := d.IDs(); space == nil && len(t.strs) == 0 {
+			t.strs = make(map[string]int32, hint)
+		}
+		if k := t.keys[0]; k.Len() == 0 && cap(k.Strs) < hint {
+			k.Strs = make([]string, 0, hint)
+		}
 	}
 	t.dict, t.dictG = d, nil
-	t.ids, t.idG = nil, nil
+	t.ids, t.space, t.idG = nil, nil, nil
 	if ids, space := d.IDs(); space != nil {
 		if t.spaces == nil {
 			t.spaces = make(map[*columnar.DictSpace]*[]int32)
@@ -323,8 +308,7 @@ func (t *groupTable) switchDict(d *columnar.Dict) {
 			g = new([]int32)
 			t.spaces[space] = g
 		}
-		t.ids, t.idG = ids, g
-		return
+		t.ids, t.space, t.idG = ids, space, g
 	}
 	if t.dicts == nil {
 		t.dicts = make(map[*columnar.Dict][]int32)
@@ -360,33 +344,120 @@ func (t *groupTable) switchDict(d *columnar.Dict) {
 }
 
 // findEntry looks up (and with insert, adds) the group of dictionary
-// entry code, found at row i of c, and remembers it (in dictG, or by id
+// entry code, found at row i of c, and remembers it (in dictG, and by id
 // for a numbered dictionary); -1 when absent and not inserted (not
 // remembered: a later insert may add it).
 func (t *groupTable) findEntry(c *columnar.Column, i int, code int32, insert bool) int32 {
-	s := t.dict.Str(code)
-	g, ok := t.strs[s]
-	if !ok {
+	g := int32(-1)
+	var id int32
+	if t.ids != nil {
+		id = t.ids[code]
+		if idG := *t.idG; int(id) < len(idG) {
+			g = idG[id] - 1
+		}
+		if g < 0 && t.pure == nil && len(t.strs) == 0 && t.n == t.nullGroups() {
+			// No group made from a string yet: groups of this space
+			// need no hashing (see pure).
+			t.pure = t.space
+			if t.null >= 0 {
+				t.pureIDs = append(t.pureIDs[:0], -1)
+			}
+		}
+	}
+	switch {
+	case g >= 0:
+	case t.pure != nil && t.pure == t.space:
 		if !insert {
 			return -1
 		}
 		g = t.newGroup([]*columnar.Column{c}, i)
-		t.strs[s] = g
+		t.pureIDs = append(t.pureIDs, id)
+	default:
+		t.fillStrs()
+		s := t.dict.Str(code)
+		var ok bool
+		if g, ok = t.strs[s]; !ok {
+			if !insert {
+				return -1
+			}
+			g = t.newGroup([]*columnar.Column{c}, i)
+			t.strs[s] = g
+		}
 	}
-	if t.ids == nil {
-		t.dictG[code] = g + 1
-		return g
+	t.dictG[code] = g + 1
+	if t.ids != nil {
+		t.setIDGroup(t.idG, id, g)
 	}
-	id := t.ids[code]
-	idG := *t.idG
-	if int(id) >= len(idG) {
-		n := max(int(id)+1, 2*len(idG), 1024)
-		t.bytes += 4 * int64(n-len(idG))
-		idG = append(idG, make([]int32, n-len(idG))...)
-		*t.idG = idG
-	}
-	idG[id] = g + 1
 	return g
+}
+
+// nullGroups is 1 when the NULL key has a group, else 0.
+func (t *groupTable) nullGroups() int {
+	if t.null >= 0 {
+		return 1
+	}
+	return 0
+}
+
+// setIDGroup records that string id of the space whose array is idG is
+// group g.
+func (t *groupTable) setIDGroup(idG *[]int32, id, g int32) {
+	a := *idG
+	if int(id) >= len(a) {
+		n := max(int(id)+1, 2*len(a), 1024)
+		t.bytes += 4 * int64(n-len(a))
+		a = append(a, make([]int32, n-len(a))...)
+		*idG = a
+	}
+	a[id] = g + 1
+}
+
+// fillStrs ends pure mode: strs gets the strings of the groups made by id
+// alone, so that lookups by string find them.
+func (t *groupTable) fillStrs() {
+	if t.pure == nil {
+		return
+	}
+	keys := t.keys[0].Strs
+	if len(t.strs) == 0 {
+		t.strs = make(map[string]int32, len(t.pureIDs))
+	}
+	for g, id := range t.pureIDs {
+		if id >= 0 {
+			t.strs[keys[g]] = int32(g)
+		}
+	}
+	t.pure, t.pureIDs = nil, nil
+}
+
+// mergeIDs sets to[g] to the group of p's group g, adding groups as
+// needed, when both tables hold groups of the same one space made by id
+// alone (see pure): then no string is hashed. It reports false, doing
+// nothing, otherwise.
+func (t *groupTable) mergeIDs(p *groupTable, to []int32) bool {
+	if t.mode != modeStr || t.pure == nil || t.pure != p.pure || len(p.pureIDs) != p.n {
+		return false
+	}
+	idG := t.spaces[t.pure]
+	for g, id := range p.pureIDs {
+		if id < 0 {
+			if t.null < 0 {
+				t.null = t.newGroup(p.keys, g)
+				t.pureIDs = append(t.pureIDs, -1)
+			}
+			to[g] = t.null
+			continue
+		}
+		if a := *idG; int(id) < len(a) && a[id] != 0 {
+			to[g] = a[id] - 1
+			continue
+		}
+		ng := t.newGroup(p.keys, g)
+		t.pureIDs = append(t.pureIDs, id)
+		t.setIDGroup(idG, id, ng)
+		to[g] = ng
+	}
+	return true
 }
 
 // cmpRow orders row i of a against row j of b (same type), NULLs handled

@@ -19,20 +19,26 @@ type scanOp struct{ n *plan.Scan }
 // reusing their storage from batch to batch (nothing writes to a scan's
 // columns). Tables may call the scan's callback from several goroutines.
 type nullColumns struct {
-	mu   sync.Mutex
-	cols map[int]*columnar.Column
+	mu    sync.Mutex
+	cols  map[int]*columnar.Column
+	views map[[2]int]*columnar.Column // by column and rows: batches mostly have a few lengths
 }
 
 func (nc *nullColumns) get(i int, t columnar.Type, rows int) *columnar.Column {
 	nc.mu.Lock()
 	defer nc.mu.Unlock()
+	if v := nc.views[[2]int{i, rows}]; v != nil && v.Type == t {
+		return v
+	}
 	c := nc.cols[i]
-	if c == nil || len(c.Nulls) < rows {
+	if c == nil || c.Type != t || len(c.Nulls) < rows {
 		c = fn.NullColumn(t, max(rows, 8192))
 		if nc.cols == nil {
 			nc.cols = map[int]*columnar.Column{}
+			nc.views = map[[2]int]*columnar.Column{}
 		}
 		nc.cols[i] = c
+		clear(nc.views) // views of the column it replaces
 	}
 	v := *c
 	v.Nulls = v.Nulls[:rows]
@@ -45,6 +51,9 @@ func (nc *nullColumns) get(i int, t columnar.Type, rows int) *columnar.Column {
 		v.Floats = v.Floats[:rows]
 	case t == columnar.String:
 		v.Strs = v.Strs[:rows]
+	}
+	if len(nc.views) < 256 {
+		nc.views[[2]int{i, rows}] = &v
 	}
 	return &v
 }
