@@ -1,6 +1,7 @@
 package tsdb
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sort"
@@ -159,6 +160,37 @@ func (c *counter) add(key []byte, measure string, dims []Dimension, n, lo, hi in
 	s.min, s.max = min(s.min, lo), max(s.max, hi)
 }
 
+// sources are the places one series' points are in a partition.
+type sources struct {
+	parts []partSeries
+	mem   []*memSnap
+}
+
+// disjoint reports whether no two of the sources can hold points of the
+// same time.
+func (src *sources) disjoint() bool {
+	spans := make([][2]int64, 0, len(src.parts)+len(src.mem))
+	for _, ps := range src.parts {
+		spans = append(spans, [2]int64{ps.st.MinTime, ps.st.MaxTime})
+	}
+	for _, m := range src.mem {
+		spans = append(spans, [2]int64{m.times[0], m.times[len(m.times)-1]})
+	}
+	return disjointSpans(spans)
+}
+
+// disjointSpans reports whether no two of the closed time ranges overlap;
+// it sorts spans.
+func disjointSpans(spans [][2]int64) bool {
+	slices.SortFunc(spans, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	for i := 1; i < len(spans); i++ {
+		if spans[i][0] <= spans[i-1][1] {
+			return false
+		}
+	}
+	return true
+}
+
 // partSeries is one series of one part that may match.
 type partSeries struct {
 	r  *part.Reader
@@ -182,10 +214,6 @@ func (c *counter) partition(ctx context.Context, p int64) error {
 	// When no two sources can hold the same series (as Scan decides it),
 	// each series is counted where it is found.
 	single := c.snap.memSrc[p] == 0 && disjointMeasures(parts) || len(parts) == 0 && c.snap.memSrc[p] == 1
-	type sources struct {
-		parts []partSeries
-		mem   []*memSnap
-	}
 	var multi map[string]*sources
 	if !single {
 		multi = map[string]*sources{}
@@ -251,7 +279,21 @@ func (c *counter) partition(ctx context.Context, p int64) error {
 			c.add([]byte(key), m.s.measure, m.s.dims, int64(len(m.times)), m.times[0], m.times[len(m.times)-1])
 			continue
 		}
-		// Several sources: the series' points are the union of their
+		if src.disjoint() {
+			// Flushes cut a series by time: where its sources do not
+			// overlap (the usual case), its counts add up.
+			for _, ps := range src.parts {
+				c.key = append(c.key[:0], key...)
+				if err := c.countPart(ctx, ps.r, ps.st, identityDims(ps)); err != nil {
+					return err
+				}
+			}
+			for _, m := range src.mem {
+				c.add([]byte(key), m.s.measure, m.s.dims, int64(len(m.times)), m.times[0], m.times[len(m.times)-1])
+			}
+			continue
+		}
+		// Overlapping sources: the series' points are the union of their
 		// times (a point in two places is one row, whatever its versions).
 		c.times = c.times[:0]
 		var measure string

@@ -154,9 +154,17 @@ func (m *minuteAgg) add(measure string, dims []Dimension, minute int64, a part.V
 // partition emits the aggregates of partition p.
 func (m *minuteAgg) partition(ctx context.Context, p int64) error {
 	parts := m.snap.parts[p]
-	single := m.snap.memSrc[p] == 0 && disjointMeasures(parts)
-	if !single {
-		return m.scan(ctx, p)
+	if m.snap.memSrc[p] > 0 || !disjointMeasures(parts) {
+		// Several sources may hold a series. Flushes cut series by time,
+		// so usually they do not overlap, and each source's aggregates
+		// add up; only where they may overlap are rows merged.
+		ok, err := m.disjointSources(p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return m.scan(ctx, p)
+		}
 	}
 	all := make([]*part.Minutes, len(parts))
 	for i, pr := range parts {
@@ -230,6 +238,9 @@ func (m *minuteAgg) partition(ctx context.Context, p int64) error {
 			}
 		}
 	}
+	if err := m.memRows(p); err != nil {
+		return err
+	}
 	if len(edges) == 0 {
 		return nil
 	}
@@ -276,6 +287,83 @@ func (m *minuteAgg) partition(ctx context.Context, p int64) error {
 		}
 		if err := m.add(e.measure, e.dims, e.minute, e.agg); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// disjointSources reports whether, in partition p, no series that may
+// match has points of the same time in two sources (parts, memtables),
+// judged by each source's time span of the series within the request.
+func (m *minuteAgg) disjointSources(p int64) (bool, error) {
+	spans := map[string][][2]int64{} // by orderKey
+	var key []byte
+	clamp := func(lo, hi int64) [2]int64 { return [2]int64{max(lo, m.req.MinTime), min(hi, m.req.MaxTime)} }
+	for _, pr := range m.snap.parts[p] {
+		stats, err := pr.r.Series()
+		if err != nil || stats == nil {
+			return false, err
+		}
+		dimNames := pr.r.Meta().Dims
+		for _, rg := range candidateSeries(stats, dimNames, m.req) {
+			for k := rg[0]; k < rg[1]; k++ {
+				st := &stats[k]
+				if st.MaxTime < m.req.MinTime || st.MinTime > m.req.MaxTime {
+					continue
+				}
+				m.sdims = m.sdims[:0]
+				for j, name := range dimNames {
+					if st.Nulls == nil || !st.Nulls[j] {
+						m.sdims = append(m.sdims, Dimension{name, st.Dims[j]})
+					}
+				}
+				slices.SortFunc(m.sdims, func(a, b Dimension) int { return strings.Compare(a.Name, b.Name) })
+				if !m.req.matchIdentity(st.Measure, m.sdims) {
+					continue
+				}
+				key = orderKey(key[:0], st.Measure, m.sdims, m.snap.allDims)
+				spans[string(key)] = append(spans[string(key)], clamp(st.MinTime, st.MaxTime))
+			}
+		}
+	}
+	for _, ms := range m.snap.mem[p] {
+		key = orderKey(key[:0], ms.s.measure, ms.s.dims, m.snap.allDims)
+		spans[string(key)] = append(spans[string(key)], clamp(ms.times[0], ms.times[len(ms.times)-1]))
+	}
+	for _, sp := range spans {
+		if len(sp) > 1 && !disjointSpans(sp) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// memRows adds the aggregates of partition p's hot-tier points, a run per
+// series and minute.
+func (m *minuteAgg) memRows(p int64) error {
+	for k := range m.snap.mem[p] {
+		ms := &m.snap.mem[p][k]
+		var vals *columnar.Column
+		for _, f := range ms.fields {
+			if f.name == m.column && f.col.Type == columnar.Float64 {
+				vals = f.col
+			}
+		}
+		for i := 0; i < len(ms.times); {
+			minute := ms.times[i] / part.Minute
+			if ms.times[i]%part.Minute < 0 {
+				minute--
+			}
+			end := (minute + 1) * part.Minute
+			var a part.ValueAgg
+			for ; i < len(ms.times) && ms.times[i] < end; i++ {
+				if vals != nil && !vals.IsNull(i) {
+					a.Add(vals.Floats[i])
+				}
+			}
+			if err := m.add(ms.s.measure, ms.s.dims, minute, a); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
