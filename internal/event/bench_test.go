@@ -82,6 +82,63 @@ func BenchmarkMapInto(b *testing.B) {
 	}
 }
 
+// simEvents returns n events as the simulator and the pipeline bench send
+// them: UUID device ids of devices devices round-robin, times in
+// milliseconds with a fraction, four measures.
+func simEvents(n, devices int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		dev, step := i%devices, i/devices
+		h := uint64(dev)*0x9e3779b97f4a7c15 + 0x632be59bd9b4e019
+		out[i] = fmt.Appendf(nil, `{"Time":%d.%03d,"DeviceID":"%08x-%04x-%04x-%04x-%012x","temperature_measure":%.1f,"humidity_measure":%.2f,"voltage_measure":%.1f,"watt_measure":%.2f}`,
+			1795732035000+int64(step)*1000+int64(dev%997), (dev*7+step)%1000,
+			uint32(h), uint16(h>>32), uint16(h>>48), uint16(h>>20), h>>16&0xffffffffffff,
+			15+float64((dev+step)%100)*0.1, 40+float64((dev*3+step)%2000)*0.01, 225+float64((dev+step*3)%100)*0.1, 100+float64((dev*13+step)%150000)*0.01)
+	}
+	return out
+}
+
+// BenchmarkMapIntoDevices is BenchmarkMapInto over events of many
+// devices, as the pipeline maps them: a different device id (and time and
+// values) every event, batches of 2,500 events (10,000 records) sharing an
+// arena that is reused after each batch.
+//
+//	go test ./internal/event -run '^$' -bench BenchmarkMapIntoDevices -benchmem -count 10
+func BenchmarkMapIntoDevices(b *testing.B) {
+	arrival := time.Unix(0, 1795732035000000000)
+	for _, devices := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("devices=%d", devices), func(b *testing.B) {
+			m, err := event.NewMapper(event.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			events := simEvents(4*devices, devices)
+			const perBatch = 2500
+			dst := make([]tsdb.Record, 0, 4*perBatch)
+			arena := make([]tsdb.Dimension, 0, perBatch)
+			var size int64
+			for _, e := range events {
+				size += int64(len(e))
+			}
+			b.SetBytes(size / int64(len(events)))
+			b.ReportAllocs()
+			cpu0 := cputime.Now()
+			i := 0
+			for b.Loop() {
+				if i%perBatch == 0 {
+					dst, arena = dst[:0], arena[:0]
+				}
+				dst, arena, _, err = m.MapInto(dst, arena, events[i%len(events)], arrival, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			reportCPU(b, cpu0)
+		})
+	}
+}
+
 // reportCPU reports the process's CPU time per op since cpu0: on a shared
 // machine a steadier figure than ns/op.
 func reportCPU(b *testing.B, cpu0 time.Duration) {

@@ -33,7 +33,8 @@ func bigNanos(s string, scale int) (int64, timeStatus, bool) {
 func FuzzDecimalNanos(f *testing.F) {
 	for _, s := range []string{"1609757175225.499", "1.6e12", "0", "-0.0", "-1", "9223372036854775807",
 		"9223372036854775808", "9223372036854.775807", "1e-9", ".5", "5.", "+1", "0.0000000001609757175225499e28",
-		"00012.5000", "1E+3", "18446744073709551616", "99999999999999999999e-2"} {
+		"00012.5000", "1E+3", "18446744073709551616", "99999999999999999999e-2",
+		"9223372036854775.8079", "922337203685477580.7", "999999999999999999.999999999", "1609757175225.4999999999"} {
 		for scale := range []int{0, 3, 6, 9} {
 			f.Add(s, uint8(scale))
 		}
@@ -59,6 +60,11 @@ func FuzzDecimalNanos(f *testing.F) {
 			return
 		}
 		got, st := d.nanos(scale)
+		// The fast path for plain digits agrees with the decimal path on
+		// everything it takes.
+		if ns, ok := wholeTime([]byte(s), scale); ok && (st != timeOK || ns != got) {
+			t.Fatalf("%q × 10^%d: wholeTime %d, decimal path %d (status %d)", s, scale, ns, got, st)
+		}
 		want, wst, bok := bigNanos(s, scale)
 		if !bok {
 			return // big.Rat rejects some forms ParseFloat accepts ("5.")
