@@ -203,7 +203,7 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit emitFunc) (e
 			}
 			err := errNotFast
 			if cc != nil && !d.t.slowParquet && fastChunk(cols[i], cc, c.Type) {
-				err = pages.read(fh, f.size, cc, cols[i], int(n), c, &rgb.codes[i], &d.dicts, i)
+				err = pages.read(fh, f.size, cc, cols[i], int(n), c, &rgb.codes[i], &d.dicts, i, w.codesOnly)
 			}
 			if errors.Is(err, errNotFast) {
 				c.Reset()

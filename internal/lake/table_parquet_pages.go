@@ -134,8 +134,10 @@ func fastChunk(l *pqLeaf, cc *format.ColumnChunk, t columnar.Type) bool {
 // read decodes the n rows of the chunk described by cc from fh (size
 // bytes long) into the empty column dst; *codes receives the dictionary
 // codes of a VARCHAR column whose pages are all dictionary-coded (then
-// attached to dst).
-func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l *pqLeaf, n int, dst *columnar.Column, codes *[]int32, memo *dictMemo, col int) error {
+// attached to dst). With codesOnly, such a column's Strs are left empty
+// strings (see Table.ScanCodesOnly); a column that turns out to have
+// other pages too gets its strings.
+func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l *pqLeaf, n int, dst *columnar.Column, codes *[]int32, memo *dictMemo, col int, codesOnly bool) error {
 	md := &cc.MetaData
 	start := md.DataPageOffset
 	if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
@@ -159,6 +161,7 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 		dictVals  pageVals // dictionary of a fixed-width column
 		haveDict  bool
 		coded     = dst.Type == columnar.String
+		noStrs    = coded && codesOnly // rows' strings not written (yet)
 		rest      = r.buf
 		levelsEnc = rle.Encoding{BitWidth: 1}
 	)
@@ -296,7 +299,12 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 				if dst.Type == columnar.String {
 					var out []string
 					dst.Strs, out = extend(dst.Strs, len(idx))
-					if err := dv.strings(out, idx); err != nil {
+					if noStrs {
+						if err := dv.check(idx); err != nil {
+							return err
+						}
+						clear(out) // recycled storage: no stale strings
+					} else if err := dv.strings(out, idx); err != nil {
 						return err
 					}
 					if coded {
@@ -306,6 +314,12 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 					return err
 				}
 			default:
+				if noStrs {
+					// Not all dictionary-coded after all: the rows so far
+					// get their strings.
+					dv.fill(dst, *codes)
+					noStrs = false
+				}
 				coded = false
 				if err = r.appendValues(l, enc, values, nn, dst); err != nil {
 					return err
@@ -316,6 +330,8 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 	}
 	if coded && dict != nil && dict.Len() > 0 && len(*codes) == dst.Len() {
 		dst.SetCodes(*codes, dict)
+	} else if noStrs {
+		dv.fill(dst, *codes)
 	}
 	return nil
 }
@@ -357,6 +373,28 @@ func (v dictView) strings(out []string, idx []int32) error {
 		out[k] = strs[i]
 	}
 	return nil
+}
+
+// check reports an error for an entry of idx out of range (strings
+// without writing them).
+func (v dictView) check(idx []int32) error {
+	n := uint32(len(v.strs))
+	for _, i := range idx {
+		if uint32(i) >= n {
+			return fmt.Errorf("dictionary index %d out of %d", i, n)
+		}
+	}
+	return nil
+}
+
+// fill writes the strings of the non-NULL rows of dst that codes (one per
+// row, checked) cover.
+func (v dictView) fill(dst *columnar.Column, codes []int32) {
+	for i, code := range codes[:min(len(codes), len(dst.Strs))] {
+		if dst.Nulls == nil || !dst.Nulls[i] {
+			dst.Strs[i] = v.strs[code]
+		}
+	}
 }
 
 // stringDict decodes a PLAIN dictionary page of n byte arrays of scan

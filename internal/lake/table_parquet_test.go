@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 
@@ -114,14 +115,21 @@ func TestParquetFastPath(t *testing.T) {
 			// A second file with the same dictionary (the reuse path).
 			writeWide(t, filepath.Join(dir, "b.parquet"), rows, c.rowGroup, c.opts...)
 			def := TableDef{Database: "db", Name: "w", Format: TableParquet, Location: dir, Columns: pqWideCols}
-			var results [2][][]any
-			for k, slow := range []bool{false, true} {
+			var results [3][][]any
+			for k, slow := range []bool{false, true, false} {
 				tbl, err := OpenTable(def, TableOptions{Parallelism: 1})
 				if err != nil {
 					t.Fatal(err)
 				}
 				tbl.slowParquet = slow
-				results[k] = scanRowsChecked(t, tbl, plan.ScanRequest{})
+				var codesOnly []string
+				if k == 2 {
+					codesOnly = []string{"dev", "plain", "delta_s", "n"}
+				}
+				results[k] = scanRowsCodes(t, tbl, plan.ScanRequest{}, codesOnly)
+			}
+			if !reflect.DeepEqual(results[0], results[2]) {
+				t.Fatal("codes-only scan differs")
 			}
 			if !reflect.DeepEqual(results[0], results[1]) {
 				for i := range min(len(results[0]), len(results[1])) {
@@ -161,13 +169,21 @@ func TestParquetFastPath(t *testing.T) {
 // dictionary codes against its strings, and reads files in name order.
 func scanRowsChecked(t testing.TB, tbl *Table, req plan.ScanRequest) [][]any {
 	t.Helper()
+	return scanRowsCodes(t, tbl, req, nil)
+}
+
+// scanRowsCodes is scanRowsChecked through ScanCodesOnly: a codesOnly
+// column that has codes must have empty strings, and its rows are read
+// from the dictionary.
+func scanRowsCodes(t testing.TB, tbl *Table, req plan.ScanRequest, codesOnly []string) [][]any {
+	t.Helper()
 	var mu sync.Mutex
 	var out [][]any
 	// Numbered dictionaries: one string per id, one id per string, in
 	// each space.
 	strOf := map[*columnar.DictSpace]map[int32]string{}
 	idOf := map[*columnar.DictSpace]map[string]int32{}
-	err := tbl.Scan(context.Background(), req, func(b *columnar.Batch) error {
+	err := tbl.ScanCodesOnly(context.Background(), req, codesOnly, func(b *columnar.Batch) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if err := b.Validate(); err != nil {
@@ -192,6 +208,20 @@ func scanRowsChecked(t testing.TB, tbl *Table, req plan.ScanRequest) [][]any {
 					}
 					strOf[space][id], idOf[space][s] = s, id
 				}
+			}
+			if slices.Contains(codesOnly, b.Names[k]) {
+				// A view with the strings, for the rows below.
+				v := &columnar.Column{Type: c.Type, Nulls: c.Nulls, Strs: make([]string, len(c.Strs))}
+				for i, code := range codes {
+					if c.Strs[i] != "" {
+						return fmt.Errorf("column %s row %d: string %q in a codes-only column", b.Names[k], i, c.Strs[i])
+					}
+					if !c.IsNull(i) {
+						v.Strs[i] = dict.Str(code)
+					}
+				}
+				b.Cols[k] = v
+				continue
 			}
 			for i, code := range codes {
 				if !c.IsNull(i) && dict.Str(code) != c.Strs[i] {

@@ -41,6 +41,10 @@ type aggregateOp struct {
 	// used marks the scan columns the parallel plan reads (nil: all);
 	// the others are not copied for the workers.
 	used []bool
+	// codesOnly is the scan column that is the only group key and read
+	// by nothing else, whose strings the scan may leave out where it has
+	// dictionary codes (see codesOnlyScanner); -1 when none.
+	codesOnly int
 	// binWidth > 0 when the only group key is bin(column binCol, binWidth):
 	// groups are then found by bucket arithmetic (see binGroups).
 	binCol   int
@@ -48,7 +52,7 @@ type aggregateOp struct {
 }
 
 func (q *query) compileAggregate(ctx context.Context, n *plan.Aggregate) (op, error) {
-	o := &aggregateOp{q: q}
+	o := &aggregateOp{q: q, codesOnly: -1}
 	var err error
 	if o.keys, err = q.compileExprs(ctx, n.GroupBy); err != nil {
 		return nil, err
@@ -98,12 +102,50 @@ func (q *query) compileAggregate(ctx context.Context, n *plan.Aggregate) (op, er
 			return nil, err
 		}
 		o.used = usedScanColumns(n)
+		if sc, ok := o.scan.(*scanOp); ok && len(o.stages) == 0 {
+			if k := codesOnlyKey(n, in); k >= 0 && k < len(sc.n.Columns) {
+				o.codesOnly, sc.codesOnly = k, []string{sc.n.Columns[k].Name}
+			}
+		}
 		return o, nil
 	}
 	if o.in, err = q.compile(ctx, n.Input); err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// codesOnlyKey returns the scan column that is the aggregate's only group
+// key, a VARCHAR column the aggregate reads for nothing else (no argument,
+// FILTER or WHERE condition refers to it), when in, the aggregate's input
+// without the WHERE it applies as a mask, is the Scan itself; else -1.
+// Groups are found by a dictionary-coded key's codes (findCodes) and get
+// their strings from the dictionary, so the scan need not write them.
+func codesOnlyKey(n *plan.Aggregate, in plan.Node) int {
+	if _, ok := in.(*plan.Scan); !ok || len(n.GroupBy) != 1 {
+		return -1
+	}
+	key, ok := n.GroupBy[0].(*plan.ColRef)
+	if !ok || key.T != columnar.String {
+		return -1
+	}
+	var refs []int
+	for _, a := range n.Aggs {
+		for _, e := range append(a.Args[:len(a.Args):len(a.Args)], a.Filter) {
+			if e != nil && !exprRefs(e, &refs) {
+				return -1
+			}
+		}
+	}
+	if f, ok := n.Input.(*plan.Filter); ok && f.Input == in && !exprRefs(f.Cond, &refs) {
+		return -1
+	}
+	for _, r := range refs {
+		if r == key.Index {
+			return -1
+		}
+	}
+	return key.Index
 }
 
 // isPipeline reports whether n is a chain of Filters and Projects over a Scan.
@@ -607,7 +649,7 @@ func (o *aggregateOp) runParallel(ctx context.Context) (*aggregator, error) {
 		if pw == nil {
 			pw = &parWork{}
 		}
-		pw.take(ch, o.used, &stand)
+		pw.take(ch, o.used, o.codesOnly, &stand)
 		select {
 		case in <- pw:
 			return nil
@@ -672,7 +714,9 @@ type parWork struct {
 }
 
 // take makes pw a worker's view of the scan chunk ch (see runParallel).
-func (pw *parWork) take(ch *chunk, used []bool, stand *standIns) {
+// A copy of column codesOnly gets the strings its codes stand for (the
+// scan may have left them out; a copy has no codes).
+func (pw *parWork) take(ch *chunk, used []bool, codesOnly int, stand *standIns) {
 	pw.ch.n = ch.n
 	pw.ch.cols = growSlice(pw.ch.cols[:0], len(ch.cols))[:len(ch.cols)]
 	pw.copies = growSlice(pw.copies, len(ch.cols))
@@ -694,6 +738,13 @@ func (pw *parWork) take(ch *chunk, used []bool, stand *standIns) {
 		}
 		d.Reset()
 		appendRows(d, expand(c, ch.n), ch.n)
+		if codes, dict := c.Codes(); i == codesOnly && dict != nil {
+			for k := range ch.n {
+				if !c.IsNull(k) {
+					d.Strs[k] = dict.Str(codes[k])
+				}
+			}
+		}
 		pw.ch.cols[i] = d
 	}
 }

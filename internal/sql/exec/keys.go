@@ -244,7 +244,7 @@ func (t *groupTable) findCodes(c *columnar.Column, codes []int32, d *columnar.Di
 		for i, code := range codes {
 			g := dictG[code]
 			if g == 0 {
-				g = t.findEntry(c, i, code, insert) + 1
+				g = t.findEntry(code, insert) + 1
 			}
 			gids[i] = g - 1
 		}
@@ -260,7 +260,7 @@ func (t *groupTable) findCodes(c *columnar.Column, codes []int32, d *columnar.Di
 		}
 		g := dictG[code]
 		if g == 0 {
-			g = t.findEntry(c, i, code, insert) + 1
+			g = t.findEntry(code, insert) + 1
 		}
 		gids[i] = g - 1
 	}
@@ -343,11 +343,11 @@ func (t *groupTable) switchDict(d *columnar.Dict) {
 	t.dicts[d] = t.dictG
 }
 
-// findEntry looks up (and with insert, adds) the group of dictionary
-// entry code, found at row i of c, and remembers it (in dictG, and by id
+// findEntry looks up (and with insert, adds) the group of entry code of
+// the current dictionary, and remembers it (in dictG, and by id
 // for a numbered dictionary); -1 when absent and not inserted (not
 // remembered: a later insert may add it).
-func (t *groupTable) findEntry(c *columnar.Column, i int, code int32, insert bool) int32 {
+func (t *groupTable) findEntry(code int32, insert bool) int32 {
 	g := int32(-1)
 	var id int32
 	if t.ids != nil {
@@ -370,7 +370,7 @@ func (t *groupTable) findEntry(c *columnar.Column, i int, code int32, insert boo
 		if !insert {
 			return -1
 		}
-		g = t.newGroup([]*columnar.Column{c}, i)
+		g = t.newStrGroup(t.dict.Str(code))
 		t.pureIDs = append(t.pureIDs, id)
 	default:
 		t.fillStrs()
@@ -380,7 +380,7 @@ func (t *groupTable) findEntry(c *columnar.Column, i int, code int32, insert boo
 			if !insert {
 				return -1
 			}
-			g = t.newGroup([]*columnar.Column{c}, i)
+			g = t.newStrGroup(s)
 			t.strs[s] = g
 		}
 	}
@@ -388,6 +388,17 @@ func (t *groupTable) findEntry(c *columnar.Column, i int, code int32, insert boo
 	if t.ids != nil {
 		t.setIDGroup(t.idG, id, g)
 	}
+	return g
+}
+
+// newStrGroup is newGroup for the one VARCHAR key s, not NULL. (A
+// dictionary-coded key's group takes its string from the dictionary: the
+// column's rows may not hold it, see codesOnlyScanner.)
+func (t *groupTable) newStrGroup(s string) int32 {
+	g := int32(t.n)
+	t.n++
+	t.keys[0].AppendString(s)
+	t.bytes += 9 + int64(len(s)) + 16 + 24
 	return g
 }
 

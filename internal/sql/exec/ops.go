@@ -13,7 +13,23 @@ import (
 	"github.com/sluice-dev/sluice/internal/sql/plan"
 )
 
-type scanOp struct{ n *plan.Scan }
+type scanOp struct {
+	n *plan.Scan
+	// codesOnly names VARCHAR columns its reader reads only through
+	// their dictionary codes where they have them (a GROUP BY key); a
+	// table that implements codesOnlyScanner may leave their strings out.
+	codesOnly []string
+}
+
+// codesOnlyScanner is implemented by tables that can leave the strings of
+// dictionary-coded VARCHAR columns out for readers that read only their
+// codes (lake tables: lake.Table.ScanCodesOnly). In a batch where a
+// column named in codesOnly has codes (columnar.Column.Codes), its Strs
+// are empty strings and row i's string is the dictionary's entry for
+// codes[i]; where it has none, its strings are there as usual.
+type codesOnlyScanner interface {
+	ScanCodesOnly(ctx context.Context, req plan.ScanRequest, codesOnly []string, fn func(*columnar.Batch) error) error
+}
 
 // nullColumns hands out all-NULL columns for a scan's unread columns,
 // reusing their storage from batch to batch (nothing writes to a scan's
@@ -136,7 +152,11 @@ func (o *scanOp) run(ctx context.Context, emit func(*chunk) error) error {
 		}
 		err = sc.SeriesCounts(ctx, req, fnb)
 	default:
-		err = n.Table.Scan(ctx, req, fnb)
+		if cs, ok := n.Table.(codesOnlyScanner); ok && len(o.codesOnly) > 0 {
+			err = cs.ScanCodesOnly(ctx, req, o.codesOnly, fnb)
+		} else {
+			err = n.Table.Scan(ctx, req, fnb)
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
