@@ -29,6 +29,7 @@ func (db *DB) coldLookups(ctx context.Context, t *table, preps []prepared) (map[
 	var lastDims *Dimension
 	var lastN int
 	var ds *dimSet
+	var key []byte
 	looked := false
 	for i := range preps {
 		pr := &preps[i]
@@ -48,7 +49,10 @@ func (db *DB) coldLookups(ctx context.Context, t *table, preps []prepared) (map[
 			continue
 		}
 		p := db.partitionOf(pr.p.t)
-		byPartition[p] = append(byPartition[p], want{i, s.key, pr.p.t})
+		// Series keep no key string (memory per series): build it here,
+		// where the parts are about to be read anyway.
+		key = seriesKey(key[:0], s.measure, s.dims)
+		byPartition[p] = append(byPartition[p], want{i, string(key), pr.p.t})
 	}
 	if len(byPartition) == 0 {
 		t.mu.RUnlock()
@@ -76,7 +80,7 @@ func (db *DB) coldLookups(ctx context.Context, t *table, preps []prepared) (map[
 		key string
 		t   int64
 	}
-	var key []byte
+	key = key[:0]
 	for p, wants := range byPartition {
 		idx := map[pk][]int{}
 		lo, hi := wants[0].t, wants[0].t

@@ -20,14 +20,15 @@ type table struct {
 	scratch sync.Pool // of *writeScratch, for Write
 
 	mu sync.RWMutex // guards everything below
-	// series by key (seriesKey); byDims holds every distinct dimension
-	// set by dimsHash (sets with the same hash are chained), each with its
-	// series; postings lists the series of each dimension value, byMeasure
-	// those of each measure name. Series are never removed while the table
-	// is open. The write path finds series through byDims: one probe for
-	// all the records of an event (they share their dimensions), and no
-	// key string built for a series that exists.
-	series    map[string]*series
+	// byDims holds every distinct dimension set by dimsHash (sets with the
+	// same hash are chained), each with its series: it is how a series is
+	// found by identity, one probe for all the records of an event (they
+	// share their dimensions). postings lists the series of each dimension
+	// value, byMeasure those of each measure name (together, every series:
+	// there is no map by key, nor a key string per series, which cost
+	// about 100 bytes a series). Series are never removed while the table
+	// is open; nseries counts them.
+	nseries   int
 	byDims    dimIndex
 	seed      maphash.Seed // of dimsHash; set in newTable
 	postings  map[string]map[string][]*series
@@ -53,7 +54,6 @@ func newTable(ti *TableInfo) *table {
 	t := &table{
 		info:         ti,
 		id:           ti.ID,
-		series:       map[string]*series{},
 		seed:         maphash.MakeSeed(),
 		postings:     map[string]map[string][]*series{},
 		byMeasure:    map[string][]*series{},
@@ -108,7 +108,6 @@ type series struct {
 	// coldMin/coldMax bound the times of this series' points in parts; a
 	// write outside them needs no part lookup. coldMin > coldMax: none.
 	coldMin, coldMax int64
-	key              string
 	dims             []Dimension // sorted by name; shared with the series' dimSet
 	lastLen          int         // points in the series' last flushed memtable (capacity hint)
 }
@@ -295,21 +294,19 @@ func sameDims(a, b []Dimension) bool {
 	return true
 }
 
+// getOrCreateSeries finds or adds the series of measure and dims (sorted
+// by name). t.mu must be held for writing.
+func (t *table) getOrCreateSeries(measure string, dims []Dimension) *series {
+	h := dimsHash(t.seed, dims)
+	if s := t.lookupSeries(h, measure, dims); s != nil {
+		return s
+	}
+	return t.createSeries(h, measure, dims)
+}
+
 // createSeries adds a series that lookupSeries did not find; h is
 // dimsHash(dims). t.mu must be held for writing.
 func (t *table) createSeries(h uint64, measure string, dims []Dimension) *series {
-	return t.addSeries(h, seriesKey(nil, measure, dims), measure, dims)
-}
-
-// getOrCreateSeries must be called with t.mu held for writing.
-func (t *table) getOrCreateSeries(key []byte, measure string, dims []Dimension) *series {
-	if s := t.series[string(key)]; s != nil {
-		return s
-	}
-	return t.addSeries(dimsHash(t.seed, dims), key, measure, dims)
-}
-
-func (t *table) addSeries(h uint64, key []byte, measure string, dims []Dimension) *series {
 	ds := t.lookupDims(h, dims)
 	if ds == nil {
 		ds = &dimSet{dims: append([]Dimension(nil), dims...), next: t.byDims.get(h)}
@@ -317,14 +314,13 @@ func (t *table) addSeries(h uint64, key []byte, measure string, dims []Dimension
 	}
 	s := &series{
 		id:      seriesIDs.Add(1),
-		key:     string(key),
 		measure: measure,
 		dims:    ds.dims,
 		coldMin: maxTime,
 		coldMax: minTime,
 	}
 	ds.add(s)
-	t.series[s.key] = s
+	t.nseries++
 	t.byMeasure[measure] = append(t.byMeasure[measure], s)
 	for _, d := range s.dims {
 		t.dims[d.Name] = struct{}{}

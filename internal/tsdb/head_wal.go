@@ -233,7 +233,6 @@ func (db *DB) replayWAL() error {
 		byTableID[t.id] = t
 	}
 	ids := map[uint64]*series{}
-	var key []byte
 	var entries, points int
 	err := db.wal.Replay(func(seg int, rec []byte) error {
 		if seg < db.manifest.WALStart {
@@ -258,8 +257,7 @@ func (db *DB) replayWAL() error {
 				dims[j] = Dimension{d.str(), d.str()}
 			}
 			if t != nil && d.err == nil {
-				key = seriesKey(key[:0], measure, dims)
-				ids[id] = t.getOrCreateSeries(key, measure, dims)
+				ids[id] = t.getOrCreateSeries(measure, dims)
 			}
 		}
 		np := d.uvarint()

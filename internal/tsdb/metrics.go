@@ -62,7 +62,7 @@ func (db *DB) Stats() Stats {
 	for _, t := range db.sortedTables() {
 		s.Tables++
 		t.mu.RLock()
-		s.Series += len(t.series)
+		s.Series += t.nseries
 		s.HeadPoints += t.active.points
 		if t.flushing != nil {
 			s.HeadPoints += t.flushing.points

@@ -139,7 +139,7 @@ func (t *table) learnPart(ctx context.Context, p *partRef) error {
 			if cur == nil || !rows.sameSeries(i, cur) {
 				var dims []Dimension
 				key, dims = rows.key(key[:0], i)
-				cur = t.getOrCreateSeries(key, rows.measure.Strs[i], dims)
+				cur = t.getOrCreateSeries(rows.measure.Strs[i], dims)
 			}
 			tm := rows.time.Ints[i]
 			if tm < cur.coldMin {

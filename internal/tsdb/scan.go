@@ -87,9 +87,9 @@ func (db *DB) MeasureNames(ctx context.Context, dbName, tableName string) (map[s
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := map[string]columnar.Type{}
-	for _, s := range t.series {
-		if _, ok := out[s.measure]; !ok {
-			out[s.measure] = t.measureTypes[s.measure] // Unknown for multi-measure
+	for m, list := range t.byMeasure {
+		if len(list) > 0 {
+			out[m] = t.measureTypes[m] // Unknown for multi-measure
 		}
 	}
 	return out, nil
@@ -456,9 +456,9 @@ func (db *DB) Latest(ctx context.Context, req ScanRequest, fn func(*columnar.Bat
 	var list []*series
 	candidates, selective := t.candidates(&req)
 	if !selective {
-		candidates = make([]*series, 0, len(t.series))
-		for _, s := range t.series {
-			candidates = append(candidates, s)
+		candidates = make([]*series, 0, t.nseries)
+		for _, list := range t.byMeasure {
+			candidates = append(candidates, list...)
 		}
 	}
 	for _, s := range candidates {
