@@ -4,7 +4,7 @@ package insights
 // point at a time, with state per series kept in fixed-size slots.
 //
 // Memory: a series costs its record (the model with its cached profile
-// slots, the key's header, hash, recency and id: 192 bytes), its profiles (4
+// slots, the key's header, hash and recency, padded to 192 bytes), its profiles (4
 // bytes per slot: 864 bytes with the default 48 daily and 168 weekly
 // slots), its key's bytes and 2 to 4 index entries of 8 bytes: about 1,100
 // bytes plus the key's length with the defaults (TestDetectorMemory
@@ -38,7 +38,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // DefaultMaxSeries is the default cap on the series a Detector keeps.
@@ -84,8 +83,6 @@ type Detector struct {
 	perShard int
 	profLen  int
 	scratch  sync.Pool // of *obsScratch, for ObserveBatch
-
-	ids atomic.Uint64 // the last series id given (see detSeries.id)
 }
 
 // detShard is one part of the key space with its own lock and index.
@@ -124,11 +121,9 @@ type detSeries struct {
 	key  string
 	hash uint64 // maphash of key with the Detector's seed
 	seen uint64 // the shard's tick at the series' latest point
-	// id is unique among the Detector's series, old and new: a SeriesRef
-	// holding it is valid exactly while the slot holds this series.
-	id uint64
 	// 192 bytes: a record spans exactly three cache lines (the slice's
 	// array is 64-byte aligned once it is large).
+	_ [8]byte
 }
 
 // evictSample is how many series eviction compares in a large shard.
@@ -205,7 +200,7 @@ func (d *Detector) Observe(seriesKey string, t int64, v float64) Point {
 	sh.mu.Lock()
 	i := sh.find(h, seriesKey)
 	if i < 0 {
-		i = sh.add(strings.Clone(seriesKey), h, d.perShard, d.profLen, d.ids.Add(1))
+		i = sh.add(strings.Clone(seriesKey), h, d.perShard, d.profLen)
 	}
 	s := &sh.series[i]
 	sh.tick++
@@ -221,33 +216,11 @@ func (d *Detector) Observe(seriesKey string, t int64, v float64) Point {
 }
 
 // Obs is one point for ObserveBatch: its series key, time (Unix
-// nanoseconds) and value, and optionally where the caller keeps the
-// series' SeriesRef.
+// nanoseconds) and value.
 type Obs struct {
 	Key string
 	T   int64
 	V   float64
-	// Ref, if not nil, is the caller's SeriesRef of the series Key (it
-	// must never be used with another key): when it is valid, the point
-	// goes to its series without the key being looked up, and
-	// ObserveBatch sets it to where the series is.
-	Ref *SeriesRef
-}
-
-// SeriesRef is where a Detector keeps a series, as ObserveBatch last found
-// it: a caller that scores the same series batch after batch keeps one
-// per series and hands it with the series' points, which spares a lookup
-// (hashing the key, probing the index, comparing the key: three cache
-// misses on a large Detector) per point. The zero value is empty. A
-// SeriesRef that has gone stale (its series forgotten, the Detector
-// restored) costs the ordinary lookup, after which it is valid again; it
-// never sends a point to another series. It belongs to one key of one
-// Detector.
-type SeriesRef struct {
-	d     *Detector
-	id    uint64 // detSeries.id; 0 when empty
-	slot  int32
-	shard uint32
 }
 
 // ObserveBatch scores pts as Observe would one after the other and
@@ -267,29 +240,16 @@ func (d *Detector) ObserveBatch(dst []Point, pts []Obs) []Point {
 		sc = &obsScratch{}
 	}
 	defer d.scratch.Put(sc)
-	// Find every point's shard (from its SeriesRef, or by hashing its
-	// key), then order the points by shard, keeping their order within a
-	// shard (a counting sort).
+	// Hash every key, then order the points by shard, keeping their order
+	// within a shard (a counting sort).
 	sc.hash = slices.Grow(sc.hash[:0], len(pts))[:len(pts)]
-	sc.hashed = slices.Grow(sc.hashed[:0], len(pts))[:len(pts)]
-	sc.shard = slices.Grow(sc.shard[:0], len(pts))[:len(pts)]
 	sc.order = slices.Grow(sc.order[:0], len(pts))[:len(pts)]
 	sc.start = slices.Grow(sc.start[:0], len(d.shards)+1)[:len(d.shards)+1]
 	clear(sc.start)
 	for i := range pts {
-		var s uint32
-		if r := pts[i].Ref; r != nil && r.id != 0 && r.d == d {
-			// The key's shard: a SeriesRef is of one key. Its hash is
-			// computed if the reference turns out stale.
-			s = r.shard
-			sc.hash[i], sc.hashed[i] = 0, false
-		} else {
-			h := maphash.String(d.seed, pts[i].Key)
-			sc.hash[i], sc.hashed[i] = h, true
-			s = uint32(h & d.mask)
-		}
-		sc.shard[i] = s
-		sc.start[s+1]++
+		h := maphash.String(d.seed, pts[i].Key)
+		sc.hash[i] = h
+		sc.start[h&d.mask+1]++
 	}
 	for s := 1; s < len(sc.start); s++ {
 		sc.start[s] += sc.start[s-1]
@@ -297,13 +257,13 @@ func (d *Detector) ObserveBatch(dst []Point, pts []Obs) []Point {
 	next := append(sc.next[:0], sc.start[:len(d.shards)]...)
 	sc.next = next
 	for i := range pts {
-		s := sc.shard[i]
+		s := sc.hash[i] & d.mask
 		sc.order[next[s]] = int32(i)
 		next[s]++
 	}
 	for s := range d.shards {
 		if run := sc.order[sc.start[s]:sc.start[s+1]]; len(run) > 0 {
-			d.observeRun(&d.shards[s], uint32(s), run, sc, pts, out)
+			d.observeRun(&d.shards[s], run, sc.hash, pts, out)
 		}
 	}
 	return dst
@@ -311,33 +271,19 @@ func (d *Detector) ObserveBatch(dst []Point, pts []Obs) []Point {
 
 // obsScratch is ObserveBatch's scratch space, pooled per Detector.
 type obsScratch struct {
-	hash   []uint64 // per point: its key's hash, if hashed
-	hashed []bool
-	shard  []uint32 // per point: its shard
-	order  []int32
-	start  []int32 // per shard: its first index in order; one more at the end
-	next   []int32
+	hash  []uint64
+	order []int32
+	start []int32 // per shard: its first index in order; one more at the end
+	next  []int32
 }
 
 // lookAhead is how many points ObserveBatch looks up before it updates
 // them: enough misses in flight to hide most of the memory latency.
 const lookAhead = 16
 
-// resolve returns the slot of point i's series in sh (shard number si), or
-// -1: from its SeriesRef if that is valid, else by its key.
-func (d *Detector) resolve(sh *detShard, sc *obsScratch, p *Obs, i int32) int32 {
-	if r := p.Ref; r != nil && r.id != 0 && r.d == d && int(r.slot) < len(sh.series) && sh.series[r.slot].id == r.id {
-		return r.slot
-	}
-	if !sc.hashed[i] {
-		sc.hash[i], sc.hashed[i] = maphash.String(d.seed, p.Key), true
-	}
-	return sh.find(sc.hash[i], p.Key)
-}
-
-// observeRun handles the points run (indices into pts, all of shard sh,
-// number si) under one hold of its lock.
-func (d *Detector) observeRun(sh *detShard, si uint32, run []int32, sc *obsScratch, pts []Obs, out []Point) {
+// observeRun handles the points run (indices into pts, all of shard sh)
+// under one hold of its lock.
+func (d *Detector) observeRun(sh *detShard, run []int32, hash []uint64, pts []Obs, out []Point) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	var slot [lookAhead]int32
@@ -350,7 +296,7 @@ func (d *Detector) observeRun(sh *detShard, si uint32, run []int32, sc *obsScrat
 		// read the third) starts those misses too.
 		var touch float64
 		for j, i := range part {
-			k := d.resolve(sh, sc, &pts[i], i)
+			k := sh.find(hash[i], pts[i].Key)
 			slot[j] = k
 			if k >= 0 {
 				touch += sh.series[k].m.level + sh.series[k].m.prev
@@ -365,19 +311,13 @@ func (d *Detector) observeRun(sh *detShard, si uint32, run []int32, sc *obsScrat
 			p := &pts[i]
 			k := slot[j]
 			if changed {
-				k = d.resolve(sh, sc, p, i)
+				k = sh.find(hash[i], p.Key)
 			}
 			if k < 0 {
-				if !sc.hashed[i] {
-					sc.hash[i], sc.hashed[i] = maphash.String(d.seed, p.Key), true
-				}
-				k = sh.add(strings.Clone(p.Key), sc.hash[i], d.perShard, d.profLen, d.ids.Add(1))
+				k = sh.add(strings.Clone(p.Key), hash[i], d.perShard, d.profLen)
 				changed = true
 			}
 			s := &sh.series[k]
-			if p.Ref != nil {
-				*p.Ref = SeriesRef{d: d, id: s.id, slot: k, shard: si}
-			}
 			sh.tick++
 			s.seen = sh.tick
 			daily, weekly := d.profiles(sh, k)
@@ -483,9 +423,9 @@ func (sh *detShard) remove(i int32) {
 	}
 }
 
-// add makes a slot for key (hash h) with a new series id, evicting an old
-// series when the shard is full.
-func (sh *detShard) add(key string, h uint64, capacity, profLen int, id uint64) int32 {
+// add makes a slot for key (hash h), evicting an old series when the
+// shard is full.
+func (sh *detShard) add(key string, h uint64, capacity, profLen int) int32 {
 	var i int32
 	if len(sh.series) < capacity {
 		if 2*(len(sh.series)+1) > len(sh.table) {
@@ -500,7 +440,7 @@ func (sh *detShard) add(key string, h uint64, capacity, profLen int, id uint64) 
 		sh.evicted++
 		clear(sh.prof[int(i)*profLen : (int(i)+1)*profLen])
 	}
-	sh.series[i] = detSeries{key: key, hash: h, id: id}
+	sh.series[i] = detSeries{key: key, hash: h}
 	sh.insert(h, i)
 	return i
 }
@@ -769,7 +709,7 @@ func (d *Detector) readSnapshot(r io.Reader) ([]detShard, error) {
 		}
 		h := maphash.String(d.seed, key)
 		sh := &fresh[h&d.mask]
-		i := sh.add(key, h, d.perShard, d.profLen, d.ids.Add(1))
+		i := sh.add(key, h, d.perShard, d.profLen)
 		sh.tick++
 		sh.series[i].m, sh.series[i].seen = m, sh.tick
 		pr := sh.prof[int(i)*d.profLen : (int(i)+1)*d.profLen]

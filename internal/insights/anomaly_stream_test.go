@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"sync"
 	"testing"
-	"unsafe"
 )
 
 func mustDetector(t testing.TB, opts DetectorOptions) *Detector {
@@ -431,9 +430,7 @@ func BenchmarkDetect(b *testing.B) {
 // TestObserveBatchMatchesObserve: ObserveBatch gives exactly the Points,
 // counters and evictions of Observe called point by point, with one shard
 // and with 64, with and without evictions, series repeating within a
-// batch, out-of-order points and new series mid-batch, and with
-// SeriesRefs kept across batches (stale ones after evictions and after a
-// Restore, empty ones, none) on most points.
+// batch, out-of-order points and new series mid-batch.
 func TestObserveBatchMatchesObserve(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -451,7 +448,6 @@ func TestObserveBatchMatchesObserve(t *testing.T) {
 			many.seed = one.seed // the same shards and eviction samples
 			rng := rand.New(rand.NewPCG(1, 2))
 			last := make([]int64, tc.keys)
-			refs := make([]SeriesRef, tc.keys)
 			var pts []Obs
 			var want, got []Point
 			for round := range 40 {
@@ -466,50 +462,13 @@ func TestObserveBatchMatchesObserve(t *testing.T) {
 					if rng.IntN(200) == 0 {
 						v += 30
 					}
-					o := Obs{Key: fmt.Sprintf("device-%05d/temperature", k), T: t0 + last[k], V: v}
-					switch rng.IntN(8) {
-					case 0: // no reference
-					case 1: // an empty one
-						refs[k] = SeriesRef{}
-						o.Ref = &refs[k]
-					default:
-						o.Ref = &refs[k]
-					}
-					pts = append(pts, o)
-				}
-				if round == 20 {
-					// Restoring gives every series a new slot and id: the
-					// references held are stale.
-					var snap bytes.Buffer
-					if err := many.Snapshot(&snap); err != nil {
-						t.Fatal(err)
-					}
-					if err := many.Restore(&snap); err != nil {
-						t.Fatal(err)
-					}
-					snap.Reset()
-					if err := one.Snapshot(&snap); err != nil {
-						t.Fatal(err)
-					}
-					if err := one.Restore(&snap); err != nil {
-						t.Fatal(err)
-					}
+					pts = append(pts, Obs{Key: fmt.Sprintf("device-%05d/temperature", k), T: t0 + last[k], V: v})
 				}
 				want = want[:0]
 				for _, p := range pts {
 					want = append(want, one.Observe(p.Key, p.T, p.V))
 				}
 				got = many.ObserveBatch(got[:0], pts)
-				for i, p := range pts {
-					if p.Ref == nil {
-						continue
-					}
-					// Set, and of its key while valid (a later point of
-					// the batch may have evicted its series since).
-					if s := &many.shards[p.Ref.shard].series[p.Ref.slot]; p.Ref.id == 0 || (s.id == p.Ref.id && s.key != p.Key) {
-						t.Fatalf("round %d point %d: reference %+v is not of %q", round, i, *p.Ref, p.Key)
-					}
-				}
 				if !reflect.DeepEqual(got, want) {
 					for i := range want {
 						if i >= len(got) || !reflect.DeepEqual(got[i], want[i]) {
@@ -537,22 +496,17 @@ func TestObserveBatchMatchesObserve(t *testing.T) {
 }
 
 // BenchmarkObserveBatch: ObserveBatch over batches of 10,000 points of
-// many series, against Observe point by point (batch=false), and with a
-// SeriesRef per series kept across batches (batch=refs), per point.
+// many series, against Observe point by point, per point.
 //
 //	go test ./internal/insights -run '^$' -bench 'ObserveBatch' -benchmem -count 5
 func BenchmarkObserveBatch(b *testing.B) {
 	for _, n := range []int{1000, 40000} {
-		for _, batch := range []string{"false", "true", "refs"} {
+		for _, batch := range []bool{false, true} {
 			b.Run(fmt.Sprintf("series=%d/batch=%v", n, batch), func(b *testing.B) {
 				d := mustDetector(b, DetectorOptions{})
 				pts := make([]Obs, 10000)
-				refs := make([]SeriesRef, n)
 				for i := range pts {
 					pts[i].Key = fmt.Sprintf("device-%08d/temperature", i%n)
-					if batch == "refs" {
-						pts[i].Ref = &refs[i%n]
-					}
 				}
 				step := 0
 				next := func() {
@@ -571,7 +525,7 @@ func BenchmarkObserveBatch(b *testing.B) {
 				b.ResetTimer()
 				for b.Loop() {
 					next()
-					if batch != "false" {
+					if batch {
 						out = d.ObserveBatch(out[:0], pts)
 					} else {
 						out = out[:0]
@@ -583,12 +537,5 @@ func BenchmarkObserveBatch(b *testing.B) {
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pts)), "ns/point")
 			})
 		}
-	}
-}
-
-// TestDetSeriesSize: a series' record spans exactly three cache lines.
-func TestDetSeriesSize(t *testing.T) {
-	if n := unsafe.Sizeof(detSeries{}); n != 192 {
-		t.Errorf("detSeries is %d bytes, want 192", n)
 	}
 }
