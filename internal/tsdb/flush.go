@@ -63,14 +63,7 @@ func (db *DB) flushLocked(ctx context.Context) error {
 	}
 	var flushing []*table
 	for _, t := range tables {
-		if t.flushing != nil {
-			// A previous flush failed: its memtable is still here. The active
-			// one is newer, so its points win.
-			mergeInto(t.flushing, t.active)
-			t.active = newMemtable()
-			flushing = append(flushing, t)
-		} else if t.active.points > 0 {
-			t.flushing, t.active = t.active, newMemtable()
+		if t.rotate() {
 			flushing = append(flushing, t)
 		}
 	}
@@ -143,7 +136,7 @@ func (db *DB) flushLocked(ctx context.Context) error {
 		}
 		for _, ms := range t.flushing.series {
 			ms.s.lastLen = len(ms.times)
-			if a := ms.s.act; a != nil && a.mt != t.active {
+			if ms.s.actGen != t.active.gen {
 				ms.s.act = nil // let the flushed memtable go
 			}
 			if n := len(ms.times); n > 0 {
@@ -163,6 +156,32 @@ func (db *DB) flushLocked(ctx context.Context) error {
 	db.metrics.flushDuration.Observe(time.Since(start).Seconds())
 	db.logger.Debug("tsdb: flushed hot tier", "points", points, "parts", len(added), "took", time.Since(start))
 	return nil
+}
+
+// rotate sets the active memtable aside as the flushing one, with a new
+// empty active one, and reports whether there is anything to flush. t.mu
+// must be held for writing.
+func (t *table) rotate() bool {
+	next := newMemtable()
+	next.gen = t.active.gen + 1
+	if t.flushing != nil {
+		// A previous flush failed: its memtable is still here. The active
+		// one is newer, so its points win. No series' act may point into
+		// either afterwards (see series.act).
+		mergeInto(t.flushing, t.active)
+		for _, m := range []*memtable{t.flushing, t.active} {
+			for _, ms := range m.series {
+				ms.s.act = nil
+			}
+		}
+		t.active = next
+		return true
+	}
+	if t.active.points == 0 {
+		return false
+	}
+	t.flushing, t.active = t.active, next
+	return true
 }
 
 // addPart adds p to its partition; t.mu must be held for writing.

@@ -85,9 +85,11 @@ func newTable(ti *TableInfo) *table {
 // no write-speed difference measurable here.
 type series struct {
 	// First pair: what an append uses.
-	// act is this series' memSeries in the active memtable, or nil (then
-	// look in the memtable's map). Flush clears it when the active
-	// memtable is replaced, so it never points into an older generation.
+	// act is this series' memSeries in the active memtable if actGen is
+	// the active memtable's gen; else (or nil) look in the memtable's map.
+	// It never points further back than the flushing memtable: a flush
+	// that completes, and one that starts over after a failure, clear
+	// what would, so the two generations are told apart by gen alone.
 	act *memSeries
 	// latest is the newest point (by time, then version) for the
 	// latest-point fast path; latestSet reports whether it is valid.
@@ -101,6 +103,7 @@ type series struct {
 	// type checks again.
 	okType    columnar.Type
 	latestSet bool
+	actGen    uint8 // see act
 	latest1   [1]fieldValue
 
 	// Second pair: what finding it uses.
@@ -339,6 +342,7 @@ type memtable struct {
 	series map[uint64]*memSeries
 	points int
 	minT   int64
+	gen    uint8 // one more than the memtable it took over from (see series.act)
 }
 
 func newMemtable() *memtable {
@@ -354,10 +358,14 @@ func newMemtable() *memtable {
 // a series with one value column, which is every single-measure series, is
 // one allocation, and an append touches neighbouring cache lines rather
 // than following pointers to three more objects.
+//
+// It is 256 bytes, a size class of its own: with one point, most of what a
+// new series costs. (Its memtable and the series' newest time in the
+// flushing memtable, which it held once, cost 32 bytes in the 288-byte
+// class; the series' act, actGen and latest tell the write path as much.)
 type memSeries struct {
 	times    []int64
 	versions []int64
-	mt       *memtable // the memtable holding it
 	// fast is the type of the series' only value column when that column
 	// is the single-measure column of the type (measure_value::<type>),
 	// lives in col0 and has no NULLs; Unknown otherwise. A point of that
@@ -370,12 +378,6 @@ type memSeries struct {
 	field0 [1]*fieldCol
 	fields []*fieldCol
 	s      *series
-	// flushLast is, for a memSeries of the active memtable, the newest
-	// time of its series in the flushing memtable when it was created
-	// (minTime if there was none): the flushing memtable does not change,
-	// and the active one's series are all created after the flushing one
-	// was set aside, so this spares a writer its map while a flush runs.
-	flushLast int64
 }
 
 // fieldCol is one value column of a memSeries, aligned with times.
@@ -635,7 +637,7 @@ func (m *memtable) put(s *series, p point) *memSeries {
 		// steady appends do not keep reallocating.
 		// (None for a series never flushed: many series hold one point.)
 		hint := s.lastLen
-		ms = &memSeries{s: s, mt: m, times: make([]int64, 0, hint), flushLast: minTime}
+		ms = &memSeries{s: s, times: make([]int64, 0, hint)}
 		m.series[s.id] = ms
 	}
 	m.putIn(ms, p)
@@ -707,19 +709,6 @@ func (m *memtable) before(s *series, t int64) bool {
 	}
 	ms := m.series[s.id]
 	return ms == nil || len(ms.times) == 0 || ms.times[len(ms.times)-1] < t
-}
-
-// last returns the newest time of series s in this memtable (minTime if
-// none, or for a nil memtable).
-func (m *memtable) last(s *series) int64 {
-	if m == nil {
-		return minTime
-	}
-	ms := m.series[s.id]
-	if ms == nil || len(ms.times) == 0 {
-		return minTime
-	}
-	return ms.times[len(ms.times)-1]
 }
 
 // get returns the point of series s at time t in this memtable.

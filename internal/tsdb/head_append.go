@@ -410,14 +410,15 @@ func (t *table) apply(pr *prepared, cold *point, gen uint32, enc *entryEncoder) 
 		pr.s = s
 	}
 	ms := s.act
-	if ms == nil || ms.mt != t.active {
+	if ms == nil || s.actGen != t.active.gen {
 		ms = t.active.series[s.id]
-		s.act = ms
+		s.act, s.actGen = ms, t.active.gen
 	}
 	// The common case: a new point of a single-measure series after its
 	// newest, nothing in the flushing memtable or the parts to compare
-	// with.
-	if ms != nil && !pr.multi && ms.fast == typ && cold == nil && (t.flushing == nil || pr.p.t > ms.flushLast) {
+	// with. (A point after the series' latest is after all its points in
+	// the flushing memtable: latest is the newest point ever stored.)
+	if ms != nil && !pr.multi && ms.fast == typ && cold == nil && (t.flushing == nil || (s.latestSet && pr.p.t > s.latest.t)) {
 		if n := len(ms.times); n > 0 && pr.p.t > ms.times[n-1] {
 			ms.times = append(grow(ms.times), pr.p.t)
 			ms.appendVersion(pr.p.v)
@@ -605,11 +606,7 @@ func (t *table) applySlow(s *series, ms *memSeries, pr *prepared, cold *point, g
 	if !pr.multi {
 		s.okType = pr.p.fields[0].val.Type
 	}
-	s.act = t.active.put(s, pr.p)
-	if ms == nil {
-		// Created just now: see memSeries.flushLast.
-		s.act.flushLast = t.flushing.last(s)
-	}
+	s.act, s.actGen = t.active.put(s, pr.p), t.active.gen
 	t.updateLatest(s, pr.p)
 	if s.defGen != gen {
 		enc.addSeries(s)

@@ -314,6 +314,92 @@ func TestHeadLayout(t *testing.T) {
 	if got := unsafe.Offsetof(series{}.measure); got != 128 {
 		t.Errorf("series.measure at %d, want 128 (the second pair of lines)", got)
 	}
+	// Memory per series (≤ 1 KiB) counts on these size classes.
+	if got := unsafe.Sizeof(series{}); got > 192 {
+		t.Errorf("series is %d bytes, want at most 192 (a size class)", got)
+	}
+	if got := unsafe.Sizeof(memSeries{}); got > 256 {
+		t.Errorf("memSeries is %d bytes, want at most 256 (a size class)", got)
+	}
+}
+
+// TestWriteWhileFlushing: with a flushing memtable set aside (and set
+// aside again and again, as after failed flushes, more times than
+// memtable generations have values), writes decide against the points
+// there: repeats are no-ops, conflicts are rejected, higher versions win,
+// and new points take the append fast path without losing any.
+func TestWriteWhileFlushing(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	base := now.Add(-time.Hour).UnixNano()
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), Options{NoSync: true, MaintenanceInterval: -1, Now: func() time.Time { return now }}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.EnsureTable(ctx, "iot", "tel", TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := db.table("iot", "tel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dims := []Dimension{{"DeviceID", "d"}}
+	rec := func(sec int, v float64, version int64) Record {
+		return Record{Dimensions: dims, MeasureName: "temp", Time: base + int64(sec)*1e9, Value: Double(v), Version: version}
+	}
+	write := func(want int, recs ...Record) {
+		t.Helper()
+		rej, err := db.Write(ctx, "iot", "tel", recs)
+		if err != nil || len(rej) != want {
+			t.Fatalf("write %+v: %v, rejects %+v, want %d", recs, err, rej, want)
+		}
+	}
+	rotate := func() {
+		tb.mu.Lock()
+		tb.rotate()
+		tb.mu.Unlock()
+	}
+	write(0, rec(0, 0, 1), rec(1, 1, 1), rec(2, 2, 1))
+	rotate()
+	write(0, rec(1, 1, 1))  // repeat of a flushing point
+	write(1, rec(1, 9, 1))  // conflict with it
+	write(0, rec(1, 10, 2)) // a higher version wins
+	want := map[int]float64{0: 0, 1: 10, 2: 2}
+	sec := 3
+	for round := range 600 {
+		// New points (the first creates the series' active memSeries,
+		// the others append to it), then a repeat of an older one and a
+		// conflict with one.
+		for range 3 {
+			write(0, rec(sec, float64(sec), 1))
+			want[sec] = float64(sec)
+			sec++
+		}
+		if round > 0 { // points of the previous round: in the flushing memtable
+			write(0, rec(sec-5, float64(sec-5), 1))
+			write(1, rec(sec-4, -1, 1))
+		}
+		if round%7 == 3 {
+			write(0) // an empty write between rotations
+		}
+		rotate() // a flushing memtable is already set aside: as after a failed flush
+	}
+	rows := scanAll(t, db)
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for _, r := range rows {
+		var tm int64
+		var m, d string
+		var v float64
+		if _, err := fmt.Sscanf(r, "%d %s %s %g", &tm, &m, &d, &v); err != nil {
+			t.Fatalf("row %q: %v", r, err)
+		}
+		if s := int((tm - base) / 1e9); want[s] != v {
+			t.Errorf("second %d: %v, want %v", s, v, want[s])
+		}
+	}
 }
 
 // TestMemSeriesPut: random puts into one memSeries (new times, repeats,
