@@ -75,3 +75,58 @@ func BenchmarkScanMerged(b *testing.B) {
 	}
 	b.Run("source=one-part", run)
 }
+
+// BenchmarkSeriesHourLive reads one series over an hour from a live
+// store: 1,000 devices × 4 measures, flushed every 10 minutes (5 parts),
+// the last 10 minutes in the hot tier. The dashboard's Q1.
+//
+//	go test ./internal/tsdb -run '^$' -bench BenchmarkSeriesHourLive -count 5
+func BenchmarkSeriesHourLive(b *testing.B) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 26, 12, 59, 59, 0, time.UTC)
+	db, err := Open(b.TempDir(), Options{NoSync: true, MaintenanceInterval: -1, Now: func() time.Time { return now }}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.EnsureTable(ctx, "iot", "tel", TableOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	const devices = 1000
+	start := now.Add(-time.Hour)
+	measures := []string{"temperature", "humidity", "voltage", "watt"}
+	recs := make([]Record, 0, 10000)
+	for s := 0; s < 3600; s++ {
+		for d := 0; d < devices; d++ {
+			for m, name := range measures {
+				recs = append(recs, Record{Dimensions: []Dimension{{Name: "DeviceID", Value: fmt.Sprintf("dev-%04d", d)}},
+					MeasureName: name, Time: start.Add(time.Duration(s) * time.Second).UnixNano(), Value: Double(float64(20+m) + float64(s%50)/10)})
+			}
+		}
+		if len(recs) >= 9000 || s == 3599 {
+			if rej, err := db.Write(ctx, "iot", "tel", recs); err != nil || len(rej) > 0 {
+				b.Fatal(err, rej)
+			}
+			recs = recs[:0]
+		}
+		if s%600 == 599 && s < 3000 {
+			if err := db.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportAllocs()
+	rows := 0
+	for i := 0; b.Loop(); i++ {
+		req := ScanRequest{Database: "iot", Table: "tel", MinTime: start.UnixNano(), MaxTime: now.UnixNano(),
+			MeasureNames: []string{"temperature"}, Dims: []DimFilter{{Name: "DeviceID", Values: []string{fmt.Sprintf("dev-%04d", i%devices)}}},
+			Columns: []string{"measure_value::double"}}
+		rows = 0
+		if err := db.Scan(ctx, req, func(bt *columnar.Batch) error { rows += bt.Len(); return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if rows != 3600 {
+		b.Fatalf("%d rows, want 3600", rows)
+	}
+}
