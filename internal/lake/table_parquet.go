@@ -44,6 +44,10 @@ type parquetDecoder struct {
 type rowGroup struct {
 	cols  []*columnar.Column
 	codes [][]int32 // per column: dictionary codes of a VARCHAR column
+	// blank, per VARCHAR column: how many leading entries of its Strs'
+	// storage are known to be empty strings, so that a codes-only read
+	// (see Table.ScanCodesOnly) need not clear them again.
+	blank []int
 }
 
 // newParquetDecoder returns a decoder numbering dictionary strings in
@@ -61,11 +65,13 @@ func (d *parquetDecoder) rowGroupColumns(n int) *rowGroup {
 	}
 	rg.cols = growTo(rg.cols, len(d.want))
 	rg.codes = growTo(rg.codes, len(d.want))
+	rg.blank = growTo(rg.blank, len(d.want))
 	for i, w := range d.want {
 		c := rg.cols[i]
 		rg.codes[i] = rg.codes[i][:0]
 		if c == nil || c.Type != w.typ || columnCap(c) < n {
-			rg.cols[i] = columnar.NewColumn(w.typ, n)
+			c = columnar.NewColumn(w.typ, n)
+			rg.cols[i], rg.blank[i] = c, cap(c.Strs) // new memory is zero
 			continue
 		}
 		c.Reset()
@@ -203,9 +209,10 @@ func (d *parquetDecoder) file(ctx context.Context, f fileTask, emit emitFunc) (e
 			}
 			err := errNotFast
 			if cc != nil && !d.t.slowParquet && fastChunk(cols[i], cc, c.Type) {
-				err = pages.read(fh, f.size, cc, cols[i], int(n), c, &rgb.codes[i], &d.dicts, i, w.codesOnly)
+				err = pages.read(fh, f.size, cc, cols[i], int(n), c, &rgb.codes[i], &d.dicts, i, w.codesOnly, &rgb.blank[i])
 			}
 			if errors.Is(err, errNotFast) {
+				rgb.blank[i] = 0
 				c.Reset()
 				err = d.readChunk(chunks[cols[i].leaf], cols[i], n, c, &rgb.codes[i])
 			}

@@ -136,8 +136,9 @@ func fastChunk(l *pqLeaf, cc *format.ColumnChunk, t columnar.Type) bool {
 // codes of a VARCHAR column whose pages are all dictionary-coded (then
 // attached to dst). With codesOnly, such a column's Strs are left empty
 // strings (see Table.ScanCodesOnly); a column that turns out to have
-// other pages too gets its strings.
-func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l *pqLeaf, n int, dst *columnar.Column, codes *[]int32, memo *dictMemo, col int, codesOnly bool) error {
+// other pages too gets its strings. *blank is how many leading entries of
+// dst.Strs' storage are known to be empty strings (kept up to date).
+func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l *pqLeaf, n int, dst *columnar.Column, codes *[]int32, memo *dictMemo, col int, codesOnly bool, blank *int) error {
 	md := &cc.MetaData
 	start := md.DataPageOffset
 	if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
@@ -166,6 +167,9 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 		levelsEnc = rle.Encoding{BitWidth: 1}
 	)
 	*codes = (*codes)[:0]
+	if !noStrs {
+		*blank = 0 // strings are written
+	}
 	for dst.Len() < n {
 		if len(rest) == 0 {
 			return fmt.Errorf("column chunk ends after %d of %d rows", dst.Len(), n)
@@ -259,7 +263,7 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 			}
 			var levels []byte
 			nn := take
-			if l.maxDef > 0 {
+			if l.maxDef > 0 && !allDefined(levelBytes, take) {
 				var err error
 				if r.levels, err = levelsEnc.DecodeLevels(r.levels[:0], levelBytes); err != nil {
 					return fmt.Errorf("definition levels: %w", err)
@@ -298,12 +302,17 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 				idx := r.idx[:nn]
 				if dst.Type == columnar.String {
 					var out []string
+					m := len(dst.Strs)
 					dst.Strs, out = extend(dst.Strs, len(idx))
 					if noStrs {
 						if err := dv.check(idx); err != nil {
 							return err
 						}
-						clear(out) // recycled storage: no stale strings
+						// Recycled storage: no stale strings.
+						if end := len(dst.Strs); end > *blank {
+							clear(dst.Strs[max(m, *blank):end])
+							*blank = end
+						}
 					} else if err := dv.strings(out, idx); err != nil {
 						return err
 					}
@@ -317,6 +326,7 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 				if noStrs {
 					// Not all dictionary-coded after all: the rows so far
 					// get their strings.
+					*blank = 0
 					dv.fill(dst, *codes)
 					noStrs = false
 				}
@@ -331,6 +341,7 @@ func (r *chunkReader) read(fh io.ReaderAt, size int64, cc *format.ColumnChunk, l
 	if coded && dict != nil && dict.Len() > 0 && len(*codes) == dst.Len() {
 		dst.SetCodes(*codes, dict)
 	} else if noStrs {
+		*blank = 0
 		dv.fill(dst, *codes)
 	}
 	return nil
@@ -728,6 +739,16 @@ func (v pageVals) appendInts(nn int, l *pqLeaf, dst *columnar.Column) {
 	for _, x := range v.ints[:nn] {
 		dst.Ints = append(dst.Ints, x*unit)
 	}
+}
+
+// allDefined reports whether the definition levels of a flat optional
+// column (RLE/bit-packed hybrid, bit width 1) start with a run of at least
+// n ones: the page has no NULL among its first n rows, and they need not
+// be decoded and counted. (Writers encode a page without NULLs as one
+// such run.)
+func allDefined(levels []byte, n int) bool {
+	h, k := binary.Uvarint(levels)
+	return k > 0 && h&1 == 0 && h>>1 >= uint64(n) && len(levels) > k && levels[k] == 1
 }
 
 // decodeIndexes decodes an RLE_DICTIONARY page body (bit width, then

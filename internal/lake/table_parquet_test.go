@@ -1,6 +1,7 @@
 package lake
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -98,19 +99,29 @@ func TestParquetFastPath(t *testing.T) {
 		rows     int
 		rowGroup int
 		opts     []parquet.WriterOption
+		noNulls  bool // optional columns without NULLs (levels of one run)
 	}{
-		{"plain", 3000, 1000, nil},
-		{"small pages", 3000, 3000, []parquet.WriterOption{parquet.PageBufferSize(512)}},
-		{"page v2", 2000, 700, []parquet.WriterOption{parquet.DataPageVersion(2), parquet.PageBufferSize(2048)}},
-		{"page v1", 2000, 700, []parquet.WriterOption{parquet.DataPageVersion(1), parquet.PageBufferSize(2048)}},
-		{"snappy", 2500, 1000, []parquet.WriterOption{parquet.Compression(&parquet.Snappy)}},
-		{"zstd v1", 2500, 1000, []parquet.WriterOption{parquet.Compression(&parquet.Zstd), parquet.DataPageVersion(1), parquet.PageBufferSize(4096)}},
-		{"gzip", 1200, 1200, []parquet.WriterOption{parquet.Compression(&parquet.Gzip)}},
-		{"one row", 1, 1, nil},
+		{"no nulls", 3000, 1000, []parquet.WriterOption{parquet.PageBufferSize(4096)}, true},
+		{"no nulls v2", 3000, 1000, []parquet.WriterOption{parquet.DataPageVersion(2)}, true},
+		{"plain", 3000, 1000, nil, false},
+		{"small pages", 3000, 3000, []parquet.WriterOption{parquet.PageBufferSize(512)}, false},
+		{"page v2", 2000, 700, []parquet.WriterOption{parquet.DataPageVersion(2), parquet.PageBufferSize(2048)}, false},
+		{"page v1", 2000, 700, []parquet.WriterOption{parquet.DataPageVersion(1), parquet.PageBufferSize(2048)}, false},
+		{"snappy", 2500, 1000, []parquet.WriterOption{parquet.Compression(&parquet.Snappy)}, false},
+		{"zstd v1", 2500, 1000, []parquet.WriterOption{parquet.Compression(&parquet.Zstd), parquet.DataPageVersion(1), parquet.PageBufferSize(4096)}, false},
+		{"gzip", 1200, 1200, []parquet.WriterOption{parquet.Compression(&parquet.Gzip)}, false},
+		{"one row", 1, 1, nil, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			rows := wideRows(c.rows, 50)
+			if c.noNulls {
+				for i := range rows {
+					r := &rows[i]
+					d, v, f, m := "device-x", 1.5, 2.5, int32(i)
+					r.Dev, r.Temp, r.DictF, r.M = cmp.Or(r.Dev, &d), cmp.Or(r.Temp, &v), cmp.Or(r.DictF, &f), cmp.Or(r.M, &m)
+				}
+			}
 			writeWide(t, filepath.Join(dir, "a.parquet"), rows, c.rowGroup, c.opts...)
 			// A second file with the same dictionary (the reuse path).
 			writeWide(t, filepath.Join(dir, "b.parquet"), rows, c.rowGroup, c.opts...)
@@ -282,6 +293,27 @@ func TestParquetDictIDs(t *testing.T) {
 	}
 	if len(results[0]) != 900*6+100*15 {
 		t.Fatalf("%d rows", len(results[0]))
+	}
+}
+
+// TestAllDefined checks the shortcut for definition levels without NULLs.
+func TestAllDefined(t *testing.T) {
+	for _, c := range []struct {
+		levels []byte
+		n      int
+		want   bool
+	}{
+		{[]byte{200, 1, 1}, 100, true},   // run of 100 ones
+		{[]byte{200, 1, 1}, 101, false},  // too short
+		{[]byte{200, 1, 0}, 100, false},  // run of zeros
+		{[]byte{201, 1, 0xff}, 8, false}, // bit-packed
+		{[]byte{200, 1}, 100, false},     // no value
+		{[]byte{0x80}, 1, false},         // truncated varint
+		{nil, 0, false},
+	} {
+		if got := allDefined(c.levels, c.n); got != c.want {
+			t.Errorf("allDefined(%v, %d) = %v, want %v", c.levels, c.n, got, c.want)
+		}
 	}
 }
 
