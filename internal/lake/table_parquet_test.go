@@ -474,18 +474,23 @@ func TestStringDictShared(t *testing.T) {
 }
 
 // FuzzStringDict feeds stringDict arbitrary dictionary pages, one after
-// the other in one memo: it must not panic, and what it decodes must be
-// the entries plainStringDict decodes.
+// the other in one memo (the same column's in turn, so sorted ones meet
+// the merge walk): it must not panic, what it decodes must be the entries
+// plainStringDict decodes, and numbered entries must have one id per
+// string.
 func FuzzStringDict(f *testing.F) {
 	f.Add([]byte("\x01\x00\x00\x00a\x02\x00\x00\x00bc"), uint8(2), []byte("\x02\x00\x00\x00bc"), uint8(1))
 	f.Add([]byte("\x00\x00\x00\x00"), uint8(1), []byte("\xff\xff\xff\xff"), uint8(1))
+	f.Add([]byte("\x01\x00\x00\x00a\x01\x00\x00\x00c\x01\x00\x00\x00d"), uint8(3), []byte("\x01\x00\x00\x00b\x01\x00\x00\x00c\x01\x00\x00\x00e"), uint8(3))
 	f.Fuzz(func(t *testing.T, p1 []byte, n1 uint8, p2 []byte, n2 uint8) {
 		var memo dictMemo
+		idOf, strOf := map[string]int32{}, map[int32]string{}
 		for k, pg := range []struct {
 			data []byte
 			n    int
-		}{{p1, int(n1)}, {p2, int(n2)}, {p1, int(n1)}} {
-			d, view, err := stringDict(pg.data, pg.n, &memo, k%2)
+			col  int
+		}{{p1, int(n1), 0}, {p2, int(n2), 0}, {p1, int(n1), 0}, {p2, int(n2), 1}, {p1, int(n1), 1}} {
+			d, view, err := stringDict(pg.data, pg.n, &memo, pg.col)
 			var want lastDict
 			wd, _, werr := plainStringDict(pg.data, pg.n, &want)
 			if (err != nil) != (werr != nil) {
@@ -509,6 +514,17 @@ func FuzzStringDict(f *testing.F) {
 				if d.Str(int32(i)) != wd.Str(int32(i)) || got[i] != wd.Str(int32(i)) {
 					t.Fatalf("page %d entry %d: %q / %q, want %q", k, i, d.Str(int32(i)), got[i], wd.Str(int32(i)))
 				}
+			}
+			ids, _ := d.IDs()
+			for i, id := range ids {
+				str := d.Str(int32(i))
+				if o, ok := idOf[str]; ok && o != id {
+					t.Fatalf("page %d: %q has ids %d and %d", k, str, o, id)
+				}
+				if o, ok := strOf[id]; ok && o != str {
+					t.Fatalf("page %d: id %d is %q and %q", k, id, o, str)
+				}
+				idOf[str], strOf[id] = id, str
 			}
 		}
 	})
