@@ -180,6 +180,91 @@ func (d *Decoder) Decode(dst []Field, data []byte) ([]Field, error) {
 	return dst, nil
 }
 
+// decodeKeys is Decode for an object expected to have exactly keys, in
+// this order, each sent as it is (no escapes; every byte of every key is a
+// plainByte): it reports false, having decoded nothing of use, as soon as
+// data is anything else (other keys, whitespace it does not expect, a
+// syntax error, a nested value), and the caller decodes data with Decode.
+// When it reports true, it has appended exactly what Decode would have.
+// Devices send the same keys event after event; comparing each key with
+// the expected one spares scanning it for its end and comparing it again
+// afterwards.
+func (d *Decoder) decodeKeys(dst []Field, data []byte, keys []string) ([]Field, bool) {
+	d.buf = d.buf[:0]
+	d.fix = d.fix[:0]
+	n0 := len(dst)
+	i := skipWS(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return dst[:n0], false
+	}
+	i = skipWS(data, i+1)
+	for k, key := range keys {
+		if k > 0 {
+			if i >= len(data) || data[i] != ',' {
+				return dst[:n0], false
+			}
+			i = skipWS(data, i+1)
+		}
+		// "key" then optional whitespace and ':'.
+		end := i + 1 + len(key)
+		if end >= len(data) || data[i] != '"' || data[end] != '"' || string(data[i+1:end]) != key {
+			return dst[:n0], false
+		}
+		f := rawField{k: span{off: i + 1, end: end}}
+		i = skipWS(data, end+1)
+		if i >= len(data) || data[i] != ':' {
+			return dst[:n0], false
+		}
+		i = skipWS(data, i+1)
+		if i >= len(data) {
+			return dst[:n0], false
+		}
+		var err error
+		switch c := data[i]; {
+		case c == '"':
+			f.kind = KindString
+			f.v, i, err = d.scanString(data, i+1)
+		case c == '-' || (c >= '0' && c <= '9'):
+			f.kind = KindNumber
+			e, ok := scanNumber(data, i)
+			if !ok {
+				return dst[:n0], false
+			}
+			f.v = span{off: i, end: e}
+			i = e
+		case c == 't':
+			f.kind = KindBool
+			i, err = d.scanLiteral(data, i, "true", &f)
+		case c == 'f':
+			f.kind = KindBool
+			i, err = d.scanLiteral(data, i, "false", &f)
+		case c == 'n':
+			f.kind = KindNull
+			i, err = d.scanLiteral(data, i, "null", &f)
+		default:
+			return dst[:n0], false
+		}
+		if err != nil {
+			return dst[:n0], false
+		}
+		if f.v.inBuf {
+			d.fix = append(d.fix, fixup{idx: len(dst), f: f})
+		}
+		dst = append(dst, Field{Key: d.bytes(data, f.k), Value: d.bytes(data, f.v), Kind: f.kind})
+		i = skipWS(data, i)
+	}
+	if i >= len(data) || data[i] != '}' {
+		return dst[:n0], false
+	}
+	if i = skipWS(data, i+1); i < len(data) {
+		return dst[:n0], false
+	}
+	for _, x := range d.fix {
+		dst[x.idx].Key, dst[x.idx].Value = d.bytes(data, x.f.k), d.bytes(data, x.f.v)
+	}
+	return dst, true
+}
+
 func (d *Decoder) bytes(data []byte, s span) []byte {
 	if s.inBuf {
 		return d.buf[s.off:s.end:s.end]

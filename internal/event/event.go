@@ -162,6 +162,7 @@ type shape struct {
 	measOrder []int32  // measures by name: field index
 	timeIdx   int      // -1: none
 	unitIdx   int      // -1: none
+	plain     bool     // every key is sent as it is (see Decoder.decodeKeys)
 }
 
 // keyIsMeasure reports a measure's key.
@@ -246,12 +247,22 @@ func (m *Mapper) Map(dst []tsdb.Record, data []byte, arrival time.Time, extra []
 // every record made into it. It returns the records and the arena; on
 // error both are returned unchanged.
 func (m *Mapper) MapInto(dst []tsdb.Record, dims []tsdb.Dimension, data []byte, arrival time.Time, extra []stream.Attr) (recs []tsdb.Record, arena []tsdb.Dimension, corr *Correction, err error) {
-	fields, err := m.dec.Decode(m.fields[:0], data)
-	m.fields = fields[:0]
-	if err != nil {
-		return dst, dims, nil, err
+	sh := &m.shape
+	var fields []Field
+	same := false
+	if sh.ok && sh.plain && m.sameExtra(extra) {
+		fields, same = m.dec.decodeKeys(m.fields[:0], data, sh.keys)
 	}
-	if !m.sameShape(fields, extra) {
+	if !same {
+		fields, err = m.dec.Decode(m.fields[:0], data)
+		m.fields = fields[:0]
+		if err != nil {
+			return dst, dims, nil, err
+		}
+		same = m.sameShape(fields, extra)
+	}
+	m.fields = fields[:0]
+	if !same {
 		if err := m.mapKeys(fields, extra); err != nil {
 			return dst, dims, nil, err
 		}
@@ -264,7 +275,6 @@ func (m *Mapper) MapInto(dst []tsdb.Record, dims []tsdb.Dimension, data []byte, 
 	}
 
 	// Time.
-	sh := &m.shape
 	unit := 6 // milliseconds: the scale from the unit to nanoseconds
 	if sh.unitIdx >= 0 {
 		if unit, err = parseUnit(&fields[sh.unitIdx]); err != nil {
@@ -315,6 +325,15 @@ func (m *Mapper) sameShape(fields []Field, extra []stream.Attr) bool {
 		if string(fields[i].Key) != sh.keys[i] { // no allocation for the comparison
 			return false
 		}
+	}
+	return m.sameExtra(extra)
+}
+
+// sameExtra reports whether the extra attributes' names are m.shape's.
+func (m *Mapper) sameExtra(extra []stream.Attr) bool {
+	sh := &m.shape
+	if len(extra) != len(sh.extra) {
+		return false
 	}
 	for k := range extra {
 		if extra[k].Name != sh.extra[k] {
@@ -444,9 +463,13 @@ func (m *Mapper) mapKeys(fields []Field, extra []stream.Attr) error {
 	// The keys are good: remember them.
 	sh := &m.shape
 	sh.keys, sh.names, sh.extra = sh.keys[:0], sh.names[:0], sh.extra[:0]
+	sh.plain = true
 	for i := range fields {
 		sh.keys = append(sh.keys, m.names.get(fields[i].Key))
 		sh.names = append(sh.names, "")
+		for _, c := range fields[i].Key {
+			sh.plain = sh.plain && plainByte[c]
+		}
 	}
 	for _, a := range extra {
 		sh.extra = append(sh.extra, a.Name)

@@ -298,6 +298,17 @@ func FuzzMapShape(f *testing.F) {
 		`{"DeviceID": "a", "Time": 99999999999999999, "x_measure": 1, "y_measure": "s"}`,
 		`{"DeviceID": "a", "Time": 1609757175225, "TimeUnit": "s", "x_measure": 1, "y_measure": "s"}`,
 		`{"DeviceID": "a", "Time": 1609757175225, "TimeUnit": "bad", "x_measure": 1, "y_measure": "s"}`,
+		// Same keys, sent otherwise (for Decoder.decodeKeys).
+		` { "DeviceID" : "a" ,"Time":5 , "x_measure" :1, "y_measure":"s"}` + "\n",
+		`{"DeviceID": "a", "Time": 5, "x_measure": 1, "y_measure": "s"} x`,
+		`{"Device\u0049D": "a", "Time": 5, "x_measure": 1, "y_measure": "s"}`,
+		`{"DeviceID": "a", "Time": 5, "x_measure": 1, "y_measure": {"s": 1}}`,
+		`{"DeviceID": "a\t\u00e9", "Time": 5, "x_measure": 1, "y_measure": "s\n"}`,
+		`{"DeviceID": "a", "Time": 5, "x_measure": 1, "y_measure": "s"`,
+		`{"DeviceID": "a", "Time": 5, "x_measure": 1, "y_measure": "s", "z": 1}`,
+		`{"DeviceID": "a", "Time": 5, "x_measure": 1}`,
+		`{"DeviceID": "a", "Time": 5, "x_measure": -, "y_measure": "s"}`,
+		`{"DeviceID": "a", "Time": 5, "x_measure": tru, "y_measure": "s"}`,
 	}
 	for _, a := range same {
 		for _, b := range same {
