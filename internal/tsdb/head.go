@@ -118,6 +118,7 @@ type series struct {
 // dimSet is one distinct set of dimensions and its series, one per measure
 // name; guarded by table.mu.
 type dimSet struct {
+	h         uint64 // dimsHash(dims): here rather than in the index's slots, which it halves
 	dims      []Dimension
 	measures  []string           // the measure name of each of series, so find reads no series
 	series    []*series          // in creation order
@@ -155,30 +156,26 @@ func (ds *dimSet) add(s *series) {
 }
 
 // dimIndex finds dimension sets by dimsHash: open addressing with linear
-// probing over a power-of-two array of (hash, set) slots; sets of equal
-// hash are chained through dimSet.next. Nothing is ever removed (series
+// probing over a power-of-two array of slots, each a set (whose h is its
+// hash: 8 bytes a slot, some 20 bytes a series less than slots holding
+// the hash); sets of equal hash are chained through dimSet.next. Nothing is ever removed (series
 // live as long as the table). It is its own table rather than a Go map so
 // that the write path can touch the slots of many records before it reads
 // them (see table.locate).
 type dimIndex struct {
-	slots []dimSlot
-	n     int // slots in use
+	slots []*dimSet // nil: empty
+	n     int       // slots in use
 }
 
-type dimSlot struct {
-	h  uint64
-	ds *dimSet // nil: empty
-}
-
-// slot returns the slot holding h, or the empty slot where h would go;
-// nil if the index has no slots yet.
-func (x *dimIndex) slot(h uint64) *dimSlot {
+// slot returns the slot holding the chain of hash h, or the empty slot
+// where it would go; nil if the index has no slots yet.
+func (x *dimIndex) slot(h uint64) **dimSet {
 	if len(x.slots) == 0 {
 		return nil
 	}
 	mask := uint64(len(x.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		if sl := &x.slots[i]; sl.ds == nil || sl.h == h {
+		if sl := &x.slots[i]; *sl == nil || (*sl).h == h {
 			return sl
 		}
 	}
@@ -187,29 +184,28 @@ func (x *dimIndex) slot(h uint64) *dimSlot {
 // get returns the first set of the chain of hash h, or nil.
 func (x *dimIndex) get(h uint64) *dimSet {
 	if sl := x.slot(h); sl != nil {
-		return sl.ds
+		return *sl
 	}
 	return nil
 }
 
-// put makes ds the first set of the chain of hash h (ds.next must be the
-// previous first, get(h)).
-func (x *dimIndex) put(h uint64, ds *dimSet) {
+// put makes ds (whose h is set) the first set of its hash's chain
+// (ds.next must be the previous first, get(ds.h)).
+func (x *dimIndex) put(ds *dimSet) {
 	if 2*(x.n+1) > len(x.slots) { // at most half full: probes stay short
 		old := x.slots
-		x.slots = make([]dimSlot, max(2*len(old), 64))
-		for _, sl := range old {
-			if sl.ds != nil {
-				*x.slot(sl.h) = sl
+		x.slots = make([]*dimSet, max(2*len(old), 64))
+		for _, o := range old {
+			if o != nil {
+				*x.slot(o.h) = o
 			}
 		}
 	}
-	sl := x.slot(h)
-	if sl.ds == nil {
+	sl := x.slot(ds.h)
+	if *sl == nil {
 		x.n++
-		sl.h = h
 	}
-	sl.ds = ds
+	*sl = ds
 }
 
 // touch reads the home slot of hash h (see table.locate).
@@ -217,7 +213,7 @@ func (x *dimIndex) touch(h uint64) uint64 {
 	if len(x.slots) == 0 {
 		return 0
 	}
-	return x.slots[h&uint64(len(x.slots)-1)].h
+	return uint64(uintptr(unsafe.Pointer(x.slots[h&uint64(len(x.slots)-1)])))
 }
 
 // point is one point's data outside a memSeries (latest cache, lookups).
@@ -312,8 +308,8 @@ func (t *table) getOrCreateSeries(measure string, dims []Dimension) *series {
 func (t *table) createSeries(h uint64, measure string, dims []Dimension) *series {
 	ds := t.lookupDims(h, dims)
 	if ds == nil {
-		ds = &dimSet{dims: append([]Dimension(nil), dims...), next: t.byDims.get(h)}
-		t.byDims.put(h, ds)
+		ds = &dimSet{h: h, dims: append([]Dimension(nil), dims...), next: t.byDims.get(h)}
+		t.byDims.put(ds)
 	}
 	s := &series{
 		id:      seriesIDs.Add(1),

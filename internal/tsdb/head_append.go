@@ -474,15 +474,15 @@ func (t *table) locate(sc *writeScratch) (cold bool) {
 		}
 		for i := range run {
 			if pr := &run[i]; pr.reason == "" && !same(i) {
-				if sl := t.byDims.slot(pr.h); sl != nil && sl.ds != nil {
-					x += uint64(len(sl.ds.dims) + len(sl.ds.measures))
+				if sl := t.byDims.slot(pr.h); sl != nil && *sl != nil {
+					x += uint64(len((*sl).dims) + len((*sl).measures))
 				}
 			}
 		}
 		for i := range run {
 			if pr := &run[i]; pr.reason == "" && !same(i) {
-				if sl := t.byDims.slot(pr.h); sl != nil && sl.ds != nil && len(sl.ds.measures) > 0 && len(sl.ds.dims) > 0 {
-					x += uint64(len(sl.ds.measures[0]) + len(sl.ds.dims[0].Value))
+				if sl := t.byDims.slot(pr.h); sl != nil && *sl != nil && len((*sl).measures) > 0 && len((*sl).dims) > 0 {
+					x += uint64(len((*sl).measures[0]) + len((*sl).dims[0].Value))
 				}
 			}
 		}
