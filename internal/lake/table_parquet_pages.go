@@ -78,7 +78,6 @@ type dictMemo struct {
 	last []lastDict     // by scan column
 	num  *dictNumbering // shared by the scan's workers; made on first use when nil
 	miss []int32        // scratch: entries not numbered yet
-	offs []int32        // scratch: their offsets in the page
 	ents []string       // scratch: the page's entries (views of the page)
 }
 
@@ -106,7 +105,7 @@ type lastDict struct {
 	sorted bool     // its entries ascend strictly (a merge walk may match them)
 }
 
-// Bounds of a scan worker's string numbering (see dictMemo).
+// Bounds of a scan's string numbering (see dictMemo).
 const (
 	maxInternStrings = 1 << 18
 	maxInternBytes   = 16 << 20
