@@ -1,13 +1,11 @@
 package part
 
 import (
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
 
-	"github.com/parquet-go/parquet-go/encoding/delta"
 	"github.com/sluice-dev/sluice/internal/tsdb/enc"
 )
 
@@ -34,18 +32,6 @@ const (
 )
 
 var errDBP = errors.New("malformed DELTA_BINARY_PACKED data")
-
-// deltaEncoding is parquet-go's DELTA_BINARY_PACKED with sluice's INT64
-// encoder; everything else (the Encoding() code, INT32) is parquet-go's.
-type deltaEncoding struct {
-	delta.BinaryPackedEncoding
-	minis  int  // miniblocks of 32 values per block; 0 = dbpMinis
-	nibble bool // widths 1..3 written as 4 (see appendDBP)
-}
-
-func (e *deltaEncoding) EncodeInt64(dst []byte, src []int64) ([]byte, error) {
-	return appendDBP(dst[:0], src, cmp.Or(e.minis, dbpMinis), e.nibble), nil
-}
 
 // appendDBP appends the DELTA_BINARY_PACKED encoding of src to dst, in
 // blocks of minis miniblocks of 32 values (minis a multiple of 4, at most

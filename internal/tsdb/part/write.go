@@ -1,16 +1,19 @@
 package part
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
-	"unsafe"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/format"
 	"github.com/sluice-dev/sluice/internal/columnar"
 	"github.com/sluice-dev/sluice/internal/tsdb/enc"
 )
@@ -32,9 +35,14 @@ type plan struct {
 	series  []byte             // KeySeries, as footer text
 	minutes []byte             // KeyMinutes, as footer text
 	cols    []*columnar.Column // parallel to meta.Columns
-	schema  *parquet.Schema
-	pages   []int // first row of each page, then the row count
-	groups  []int // first page of each row group, then len(pages)-1
+	mants   [][]int64          // parallel to meta.Columns: decimal mantissas, else nil
+	starts  []int              // first row of each series
+	pages   []int              // first row of each page, then the row count
+	groups  []int              // first page of each row group, then len(pages)-1
+	specs   []chunkSpec        // the columns in schema (leaf) order
+	elems   []format.SchemaElement
+	orders  []format.ColumnOrder
+	sorting []format.SortingColumn
 }
 
 // layout cuts rows into pages and pages into row groups. Pages hold whole
@@ -111,9 +119,6 @@ func Write(path string, b *columnar.Batch, dims []string, opts WriterOptions) (M
 	}()
 	if err := p.encode(tmp, opts); err != nil {
 		return Meta{}, fmt.Errorf("part: writing %s: %w", path, err)
-	}
-	if err := p.prune(tmp); err != nil {
-		return Meta{}, fmt.Errorf("part: writing the page index of %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		return Meta{}, fmt.Errorf("part: syncing %s: %w", tmpName, err)
@@ -258,40 +263,50 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 	}
 	p.pages, p.groups = layout(seriesStarts, n, opts.PageRows, opts.RowGroupRows)
 	p.meta.RowGroups = len(p.groups) - 1
+	p.starts = seriesStarts
 	group := parquet.Group{}
-	dbp := &deltaEncoding{nibble: true}
-	dbpTime := &deltaEncoding{minis: dbpTimeMinis}
+	specs := map[string]chunkSpec{}
 	for i, name := range b.Names {
 		c := b.Cols[i]
 		info := ColumnInfo{Name: name, Type: c.Type, Dim: isDim[name]}
+		s := chunkSpec{col: c, optional: true, minis: dbpMinis, nibble: true, ints: c.Ints}
 		var node parquet.Node
 		switch {
 		case name == ColTime:
-			node = parquet.Encoded(parquet.Timestamp(parquet.Nanosecond), dbpTime)
+			node = parquet.Timestamp(parquet.Nanosecond)
+			s.phys, s.enc, s.optional, s.minis, s.nibble = format.Int64, format.DeltaBinaryPacked, false, dbpTimeMinis, false
 		case name == ColVersion:
-			node = parquet.Encoded(parquet.Int(64), dbp)
+			node = parquet.Int(64)
+			s.phys, s.enc, s.optional = format.Int64, format.DeltaBinaryPacked, false
 		case name == ColMeasureName:
-			node = parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
+			node = parquet.String()
+			s.phys, s.enc, s.optional, s.series = format.ByteArray, format.RLEDictionary, false, true
 		default:
 			switch c.Type {
 			case columnar.String:
-				node = parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
+				node = parquet.String()
+				s.phys, s.enc, s.series = format.ByteArray, format.RLEDictionary, info.Dim
 			case columnar.Int64:
-				node = parquet.Encoded(parquet.Int(64), dbp)
+				node = parquet.Int(64)
+				s.phys, s.enc = format.Int64, format.DeltaBinaryPacked
 			case columnar.Timestamp:
-				node = parquet.Encoded(parquet.Timestamp(parquet.Nanosecond), dbp)
+				node = parquet.Timestamp(parquet.Nanosecond)
+				s.phys, s.enc = format.Int64, format.DeltaBinaryPacked
 			case columnar.Bool:
 				node = parquet.Leaf(parquet.BooleanType)
+				s.phys, s.enc = format.Boolean, format.Plain
 			case columnar.Float64:
-				s, ok := 0, false
+				scale, ok := 0, false
 				if !opts.NoDecimal {
-					s, ok = enc.DecimalScale(c.Floats, c.Nulls)
+					scale, ok = decimalScale(c.Floats, c.Nulls)
 				}
 				if ok {
-					info.Decimal, info.Scale = true, s
-					node = parquet.Encoded(parquet.Decimal(s, 18, parquet.Int64Type), dbp)
+					info.Decimal, info.Scale = true, scale
+					node = parquet.Decimal(scale, 18, parquet.Int64Type)
+					s.phys, s.enc, s.ints = format.Int64, format.DeltaBinaryPacked, nil
 				} else {
-					node = parquet.Encoded(parquet.Leaf(parquet.DoubleType), &parquet.ByteStreamSplit)
+					node = parquet.Leaf(parquet.DoubleType)
+					s.phys, s.enc = format.Double, format.ByteStreamSplit
 				}
 			default:
 				return nil, errorf(ErrInvalid, "column %q has unsupported type %v", name, c.Type)
@@ -301,11 +316,13 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 			// schema; an all-present definition level run costs ~nothing.
 			node = parquet.Optional(node)
 		}
+		s.info = info
 		group[name] = node
+		specs[name] = s
 		p.meta.Columns = append(p.meta.Columns, info)
 		p.cols = append(p.cols, c)
 	}
-	p.schema = parquet.NewSchema("sluice_part", group)
+	p.schemaOf(group, specs)
 	if !opts.NoSeriesStats && opts.Minutes {
 		// After the columns: the pre-aggregates use their decimal scales.
 		raw := appendMinutes(nil, &p.meta, p.cols, timeCol.Ints, seriesStarts)
@@ -343,112 +360,6 @@ func compareSeries(mn *columnar.Column, dims []*columnar.Column, i, j int) int {
 	return 0
 }
 
-type fileWriter interface {
-	Write([]byte) (int, error)
-}
-
-// encode writes the Parquet file. Pages are cut by hand (ColumnWriter.Flush
-// every PageRows rows) rather than by parquet-go's byte-size heuristic so
-// that all columns share page boundaries; see the package invariants.
-func (p *plan) encode(out fileWriter, opts WriterOptions) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("parquet-go panicked: %v", r)
-		}
-	}()
-	metaJSON, err := json.Marshal(p.meta)
-	if err != nil {
-		return err
-	}
-	sorting := []parquet.SortingColumn{parquet.Ascending(ColMeasureName)}
-	for _, d := range p.meta.Dims {
-		sorting = append(sorting, parquet.NullsFirst(parquet.Ascending(d)))
-	}
-	sorting = append(sorting, parquet.Ascending(ColTime))
-	options := []parquet.WriterOption{
-		p.schema,
-		parquet.Compression(&zstd.Codec{Level: zstd.Level(opts.CompressionLevel)}),
-		// The largest row we buffer is 9 bytes (INT64/DOUBLE + a level);
-		// with twice that per row the automatic flush never fires before
-		// ours, and parquet-go preallocates a sane page buffer.
-		parquet.PageBufferSize(coarsePageFactor * opts.PageRows * 16),
-		parquet.MaxRowsPerRowGroup(int64(opts.RowGroupRows)),
-		// Min/max live in the column index; repeating them in every page
-		// header would cost ~20 bytes per page per column for nothing.
-		parquet.DataPageStatistics(false),
-		parquet.ColumnIndexSizeLimit(func([]string) int { return columnIndexSizeLimit }),
-		parquet.KeyValueMetadata(KeyFormatVersion, strconv.Itoa(FormatVersion)),
-		parquet.KeyValueMetadata(KeyMeta, string(metaJSON)),
-		parquet.SortingWriterConfig(parquet.SortingColumns(sorting...)),
-	}
-	if p.series != nil {
-		options = append(options, parquet.KeyValueMetadata(KeySeries, string(p.series)))
-	}
-	if p.minutes != nil {
-		options = append(options, parquet.KeyValueMetadata(KeyMinutes, string(p.minutes)))
-	}
-	options = append(options,
-		parquet.CreatedBy("sluice", "part-v"+strconv.Itoa(FormatVersion), ""),
-		parquet.WriteBufferSize(256<<10),
-	)
-	// Validate first: NewWriter panics on a bad configuration. The options,
-	// not the resulting *WriterConfig, go to NewWriter, because merging a
-	// WriterConfig ORs boolean fields with the defaults and would turn
-	// DataPageStatistics back on.
-	if _, err := parquet.NewWriterConfig(options...); err != nil {
-		return err
-	}
-	w := parquet.NewWriter(out, options...)
-	writers := w.ColumnWriters()
-	leaf := make([]int, len(p.cols))
-	for i, info := range p.meta.Columns {
-		lc, ok := p.schema.Lookup(info.Name)
-		if !ok {
-			return fmt.Errorf("column %q missing from schema", info.Name)
-		}
-		leaf[i] = lc.ColumnIndex
-	}
-	var (
-		vals  []parquet.Value
-		mants []int64
-	)
-	for g := 0; g+1 < len(p.groups); g++ {
-		rg := p.pages[p.groups[g]]
-		for i, c := range p.cols {
-			info := p.meta.Columns[i]
-			cw := writers[leaf[i]]
-			optional := info.Name != ColTime && info.Name != ColVersion && info.Name != ColMeasureName
-			coarse := p.coarse(info)
-			pageStart := p.pages[p.groups[g]]
-			for pg := p.groups[g]; pg < p.groups[g+1]; pg++ {
-				lo, hi := p.pages[pg], p.pages[pg+1]
-				if info.Decimal {
-					var ok bool
-					mants, ok = enc.AppendMantissas(mants[:0], c.Floats[lo:hi], nullsOf(c, lo, hi), info.Scale)
-					if !ok {
-						return fmt.Errorf("column %q: decimal conversion failed after detection", info.Name)
-					}
-				}
-				vals = appendValues(vals[:0], c, lo, hi, leaf[i], optional, info.Decimal, mants)
-				if _, err := cw.WriteRowValues(vals); err != nil {
-					return fmt.Errorf("column %q rows %d..%d: %w", info.Name, lo, hi, err)
-				}
-				if coarse && pg+1 < p.groups[g+1] && p.pages[pg+2]-pageStart <= coarsePageFactor*opts.PageRows {
-					continue // the next page's rows join this one
-				}
-				pageStart = hi
-				if err := cw.Flush(); err != nil {
-					return fmt.Errorf("column %q rows %d..%d: %w", info.Name, lo, hi, err)
-				}
-			}
-		}
-		if err := w.Flush(); err != nil {
-			return fmt.Errorf("row group at row %d: %w", rg, err)
-		}
-	}
-	return w.Close()
-}
-
 // coarsePageFactor: columns that scans neither filter on nor usually
 // return (measure_name, dimensions and version, when the part has series
 // statistics) are cut into pages of up to this many times PageRows rows,
@@ -462,58 +373,164 @@ func (p *plan) coarse(info ColumnInfo) bool {
 	return p.series != nil && (info.Dim || info.Name == ColMeasureName || info.Name == ColVersion)
 }
 
-// prune drops the column indexes no scan uses (see pageindex.go).
-func (p *plan) prune(f *os.File) error {
-	st, err := f.Stat()
+// decimalScale is enc.DecimalScale in fewer passes: the scale found by
+// raising it where a value needs more digits is checked again only on the
+// rows before its last raise (the rows after were checked at the final
+// scale on the way), where enc.DecimalScale checks every row twice.
+func decimalScale(vals []float64, nulls []bool) (scale int, ok bool) {
+	raised := 0 // rows before this one were checked at a lower scale
+	for i, v := range vals {
+		if nulls != nil && nulls[i] {
+			continue
+		}
+		if _, ok := enc.Mantissa(v, scale); ok {
+			continue
+		}
+		found := false
+		for s := scale + 1; s <= enc.MaxScale; s++ {
+			if _, ok := enc.Mantissa(v, s); ok {
+				scale, found = s, true
+				break
+			}
+		}
+		if !found {
+			return 0, false
+		}
+		raised = i
+	}
+	for i, v := range vals[:raised] {
+		if nulls != nil && nulls[i] {
+			continue
+		}
+		if _, ok := enc.Mantissa(v, scale); !ok {
+			return 0, false
+		}
+	}
+	return scale, true
+}
+
+// schemaOf fills in the Parquet schema elements, column orders, sorting
+// columns and the chunk specs in leaf order, as parquet-go's Writer derives
+// them from the same nodes.
+func (p *plan) schemaOf(group parquet.Group, specs map[string]chunkSpec) {
+	fields := group.Fields() // in name order: the leaf order
+	root := format.SchemaElement{Name: "sluice_part"}
+	root.NumChildren.Set(int32(len(fields)))
+	p.elems = append(p.elems, root)
+	leafOf := map[string]int{}
+	for leaf, f := range fields {
+		t := f.Type()
+		e := format.SchemaElement{Name: f.Name()}
+		if f.Optional() {
+			e.RepetitionType.Set(format.Optional)
+		} else {
+			e.RepetitionType.Set(format.Required)
+		}
+		if lt := t.LogicalType(); lt != nil {
+			e.LogicalType = *lt
+			if d, ok := lt.Value.(*format.DecimalType); ok {
+				e.Scale.Set(d.Scale)
+				e.Precision.Set(d.Precision)
+			}
+		}
+		if n := int32(t.Length()); n > 0 {
+			e.TypeLength.Set(n)
+		}
+		if pt := t.PhysicalType(); pt != nil {
+			e.Type.Set(*pt)
+		}
+		if ct := t.ConvertedType(); ct != nil {
+			e.ConvertedType.Set(*ct)
+		}
+		p.elems = append(p.elems, e)
+		p.orders = append(p.orders, *t.ColumnOrder())
+		s := specs[f.Name()]
+		s.leaf = leaf
+		s.coarse = p.coarse(s.info)
+		p.specs = append(p.specs, s)
+		leafOf[f.Name()] = leaf
+	}
+	p.sorting = append(p.sorting, format.SortingColumn{ColumnIdx: int32(leafOf[ColMeasureName])})
+	for _, d := range p.meta.Dims {
+		p.sorting = append(p.sorting, format.SortingColumn{ColumnIdx: int32(leafOf[d]), NullsFirst: true})
+	}
+	p.sorting = append(p.sorting, format.SortingColumn{ColumnIdx: int32(leafOf[ColTime])})
+}
+
+// encode writes the Parquet file: "PAR1", each row group's column chunks
+// in leaf order, the page index and the footer.
+func (p *plan) encode(f io.Writer, opts WriterOptions) error {
+	metaJSON, err := json.Marshal(p.meta)
 	if err != nil {
 		return err
 	}
-	keep := make([]bool, len(p.cols))
-	for _, info := range p.meta.Columns {
-		lc, _ := p.schema.Lookup(info.Name)
-		keep[lc.ColumnIndex] = info.Name == ColTime || (p.series == nil && (info.Dim || info.Name == ColMeasureName))
+	kv := []format.KeyValue{
+		{Key: KeyFormatVersion, Value: strconv.Itoa(FormatVersion)},
+		{Key: KeyMeta, Value: string(metaJSON)},
 	}
-	_, err = pruneColumnIndexes(f, st.Size(), func(leaf int) bool { return leaf < len(keep) && keep[leaf] })
-	return err
-}
-
-func nullsOf(c *columnar.Column, lo, hi int) []bool {
-	if c.Nulls == nil {
-		return nil
+	if p.series != nil {
+		kv = append(kv, format.KeyValue{Key: KeySeries, Value: string(p.series)})
 	}
-	return c.Nulls[lo:hi]
-}
-
-// appendValues converts rows [lo, hi) of c to parquet values of leaf column
-// col. Strings are passed without copying: parquet-go copies them into its
-// dictionary before WriteRowValues returns, and c is not modified meanwhile.
-func appendValues(dst []parquet.Value, c *columnar.Column, lo, hi, col int, optional, decimal bool, mants []int64) []parquet.Value {
-	def := 0
-	if optional {
-		def = 1
+	if p.minutes != nil {
+		kv = append(kv, format.KeyValue{Key: KeyMinutes, Value: string(p.minutes)})
 	}
-	for i := lo; i < hi; i++ {
-		if c.IsNull(i) {
-			dst = append(dst, parquet.NullValue().Level(0, 0, col))
-			continue
+	slices.SortFunc(kv, func(a, b format.KeyValue) int { return strings.Compare(a.Key, b.Key) })
+	w, err := newPQWriter(bufio.NewWriterSize(f, 256<<10), opts.CompressionLevel)
+	if err != nil {
+		return err
+	}
+	defer w.zenc.Close()
+	w.write([]byte("PAR1"))
+	md := format.FileMetaData{
+		Version:          2,
+		Schema:           p.elems,
+		NumRows:          p.meta.Rows,
+		KeyValueMetadata: kv,
+		CreatedBy:        "sluice version part-v" + strconv.Itoa(FormatVersion) + "(build )",
+		ColumnOrders:     p.orders,
+	}
+	chunks := make([][]chunk, len(p.groups)-1)
+	var bounds []int
+	for g := range chunks {
+		chunks[g] = make([]chunk, len(p.specs))
+		rg := format.RowGroup{
+			NumRows:        int64(p.pages[p.groups[g+1]] - p.pages[p.groups[g]]),
+			SortingColumns: p.sorting,
+			FileOffset:     w.off,
+			Ordinal:        int16(g),
 		}
-		var v parquet.Value
-		switch c.Type {
-		case columnar.Int64, columnar.Timestamp:
-			v = parquet.Int64Value(c.Ints[i])
-		case columnar.Float64:
-			if decimal {
-				v = parquet.Int64Value(mants[i-lo])
-			} else {
-				v = parquet.DoubleValue(c.Floats[i])
+		for j := range p.specs {
+			s := &p.specs[j]
+			ch := &chunks[g][j]
+			ch.md = format.ColumnMetaData{Type: s.phys, PathInSchema: []string{s.info.Name}, Codec: format.Zstd}
+			if p.keepsColumnIndex(g, s) {
+				ch.ci = &format.ColumnIndex{}
 			}
-		case columnar.String:
-			s := c.Strs[i]
-			v = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s)))
-		case columnar.Bool:
-			v = parquet.BooleanValue(c.Bools[i])
+			bounds = p.pageBounds(bounds, g, s.coarse, opts.PageRows)
+			w.writeChunk(s, bounds, ch, p.starts)
+			if w.err != nil {
+				return fmt.Errorf("column %q of row group %d: %w", s.info.Name, g, w.err)
+			}
+			if ch.ci != nil {
+				ch.ci.BoundaryOrder = boundaryOrder(ch.ci, s.phys)
+			}
+			var encs []format.Encoding
+			if s.phys == format.ByteArray {
+				encs = append(encs, format.Plain)
+				ch.md.EncodingStats = append(ch.md.EncodingStats, format.PageEncodingStats{PageType: format.DictionaryPage, Encoding: format.Plain, Count: 1})
+			}
+			if s.optional {
+				encs = append(encs, format.RLE)
+			}
+			encs = append(encs, s.enc)
+			slices.Sort(encs)
+			ch.md.Encoding = slices.Compact(encs)
+			ch.md.EncodingStats = append(ch.md.EncodingStats, format.PageEncodingStats{PageType: format.DataPageV2, Encoding: s.enc, Count: ch.data})
+			rg.TotalByteSize += ch.md.TotalUncompressedSize
+			rg.TotalCompressedSize += ch.md.TotalCompressedSize
+			rg.Columns = append(rg.Columns, format.ColumnChunk{MetaData: ch.md})
 		}
-		dst = append(dst, v.Level(0, def, col))
+		md.RowGroups = append(md.RowGroups, rg)
 	}
-	return dst
+	return w.finish(&md, chunks)
 }
