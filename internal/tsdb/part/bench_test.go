@@ -103,11 +103,18 @@ func TestBytesPerPoint(t *testing.T) {
 	}
 }
 
+// minutes=true writes the per-minute pre-aggregates too, as the store's
+// flush does.
+//
 // go test ./internal/tsdb/part -run '^$' -bench BenchmarkWrite -count 10 | benchstat -
 func BenchmarkWrite(b *testing.B) {
 	batch := seedOnce()
-	for _, noDecimal := range []bool{false, true} {
-		b.Run(fmt.Sprintf("decimal=%v", !noDecimal), func(b *testing.B) {
+	for _, bc := range []struct{ noDecimal, minutes bool }{{false, false}, {true, false}, {false, true}} {
+		name := fmt.Sprintf("decimal=%v", !bc.noDecimal)
+		if bc.minutes {
+			name = "minutes=true"
+		}
+		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			dir := b.TempDir()
 			var m part.Meta
@@ -115,7 +122,7 @@ func BenchmarkWrite(b *testing.B) {
 			cpu0 := cputime.Now()
 			for b.Loop() {
 				var err error
-				m, err = part.Write(filepath.Join(dir, fmt.Sprint(i)), batch, []string{"DeviceID"}, part.WriterOptions{NoDecimal: noDecimal})
+				m, err = part.Write(filepath.Join(dir, fmt.Sprint(i)), batch, []string{"DeviceID"}, part.WriterOptions{NoDecimal: bc.noDecimal, Minutes: bc.minutes})
 				if err != nil {
 					b.Fatal(err)
 				}

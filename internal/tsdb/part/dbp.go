@@ -44,17 +44,25 @@ var errDBP = errors.New("malformed DELTA_BINARY_PACKED data")
 // cannot see across byte boundaries). Any width is valid DELTA_BINARY_PACKED.
 // On the bench's seed data: DOUBLE values 0.665 -> 0.651 byte per point.
 func appendDBP(dst []byte, src []int64, minis int, nibble bool) []byte {
+	dst, _ = appendDBPBounds(dst, src, minis, nibble)
+	return dst
+}
+
+// appendDBPBounds is appendDBP that also returns the min and max of src,
+// found on the way.
+func appendDBPBounds(dst []byte, src []int64, minis int, nibble bool) ([]byte, int64Bounds) {
 	blockLen := minis * dbpMini
 	dst = binary.AppendUvarint(dst, uint64(blockLen))
 	dst = binary.AppendUvarint(dst, uint64(minis))
 	dst = binary.AppendUvarint(dst, uint64(len(src)))
 	if len(src) == 0 {
-		return binary.AppendVarint(dst, 0)
+		return binary.AppendVarint(dst, 0), int64Bounds{}
 	}
 	dst = binary.AppendVarint(dst, src[0])
 	var buf [dbpMaxMinis * dbpMini]uint64
 	block := buf[:blockLen]
 	prev := src[0]
+	lo, hi := prev, prev
 	for i := 1; i < len(src); i += blockLen {
 		vals := src[i:min(i+blockLen, len(src))]
 		minD := vals[0] - prev
@@ -63,6 +71,7 @@ func appendDBP(dst []byte, src []int64, minis int, nibble bool) []byte {
 			prev = v
 			block[j] = uint64(d)
 			minD = min(minD, d)
+			lo, hi = min(lo, v), max(hi, v)
 		}
 		for j := range vals {
 			block[j] -= uint64(minD)
@@ -91,7 +100,7 @@ func appendDBP(dst []byte, src []int64, minis int, nibble bool) []byte {
 			}
 		}
 	}
-	return dst
+	return dst, int64Bounds{lo, hi, true}
 }
 
 // packMini appends 32 values of w bits each, LSB first: exactly 4·w bytes.

@@ -95,6 +95,36 @@ func minuteOf(t int64) int64 {
 	return q
 }
 
+// timeExp returns the largest k <= 9 such that 10^k divides every time.
+func timeExp(times []int64) int {
+	i := 0
+	for exp := 9; exp > 0; exp-- {
+		// Constant divisors: a multiplication, not a division, per row.
+		switch exp {
+		case 9:
+			for i < len(times) && times[i]%1e9 == 0 {
+				i++
+			}
+		case 6:
+			for i < len(times) && times[i]%1e6 == 0 {
+				i++
+			}
+		case 3:
+			for i < len(times) && times[i]%1e3 == 0 {
+				i++
+			}
+		default:
+			for i < len(times) && times[i]%pow10[exp] == 0 {
+				i++
+			}
+		}
+		if i == len(times) {
+			return exp
+		}
+	}
+	return 0
+}
+
 // pow10[k] is 10^k, for the time unit of KeyMinutes.
 var pow10 = [10]int64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
 
@@ -120,16 +150,19 @@ type colAggs struct {
 }
 
 // aggregate folds col over the series-minutes [bounds[j], bounds[j+1]).
-// A decimal column keeps integer mantissas unless one does not round-trip
-// or a minute's sum of mantissas overflows int64 (it cannot for fewer than
-// 9 values per minute, whatever they are, and does not for ordinary
-// readings); then the whole column falls back to float64 for this part.
+// A decimal column keeps integer mantissas unless a minute's sum of
+// mantissas overflows int64 (it cannot for fewer than 9 values per minute,
+// whatever they are, and does not for ordinary readings); then the whole
+// column falls back to float64 for this part. The values of a decimal
+// column round-trip at its scale (newPlan checked every one), so each
+// mantissa is what enc.Mantissa would return, without its check.
 func aggregate(info ColumnInfo, col *columnar.Column, bounds []int) *colAggs {
 	n := len(bounds) - 1
 	a := &colAggs{scale: -1, counts: make([]int64, n)}
 	if info.Decimal {
 		a.scale = info.Scale
 		a.isum, a.imin, a.imax = make([]int64, n), make([]int64, n), make([]int64, n)
+		p := enc.Pow10(info.Scale)
 	integer:
 		for j := range n {
 			var cnt, sum, lo, hi int64
@@ -137,11 +170,7 @@ func aggregate(info ColumnInfo, col *columnar.Column, bounds []int) *colAggs {
 				if col.Nulls != nil && col.Nulls[i] {
 					continue
 				}
-				m, ok := enc.Mantissa(col.Floats[i], info.Scale)
-				if !ok {
-					a.scale = -1
-					break integer
-				}
+				m := int64(math.Round(col.Floats[i] * p))
 				s := sum + m
 				if (m > 0 && s < sum) || (m < 0 && s > sum) {
 					a.scale = -1
@@ -204,28 +233,26 @@ func appendMinutes(dst []byte, meta *Meta, cols []*columnar.Column, times []int6
 		infos = append(infos, info)
 		vcols = append(vcols, cols[i])
 	}
-	exp := 9
-	for _, t := range times {
-		for exp > 0 && t%pow10[exp] != 0 {
-			exp--
-		}
-		if exp == 0 {
-			break
-		}
-	}
+	exp := timeExp(times)
 	unit := pow10[exp]
-	// bounds: the first row of each series-minute, then len(times).
+	// bounds: the first row of each series-minute, then len(times). A
+	// series' times ascend: a minute starts at the first row at or past
+	// the end of the one before.
 	var bounds []int
 	nmin := make([]int, len(starts))
+	const lastMinute = maxInt64 / Minute // no minute after it: (lastMinute+1)·Minute overflows
 	for k, start := range starts {
 		end := len(times)
 		if k+1 < len(starts) {
 			end = starts[k+1]
 		}
+		next, last := int64(0), false
 		for i := start; i < end; i++ {
-			if i == start || minuteOf(times[i]) != minuteOf(times[i-1]) {
+			if i == start || (times[i] >= next && !last) {
 				bounds = append(bounds, i)
 				nmin[k]++
+				m := minuteOf(times[i])
+				next, last = (m+1)*Minute, m == lastMinute
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package part
 import (
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -103,5 +104,84 @@ func TestMinutesOtherEncoding(t *testing.T) {
 	}
 	if _, err := decodeMinutes(nil, meta, nil); err == nil {
 		t.Error("empty KeyMinutes accepted")
+	}
+}
+
+// TestTimeExp: timeExp finds the largest power of ten up to 10^9 that
+// divides every time, as a row-by-row search does.
+func TestTimeExp(t *testing.T) {
+	naive := func(times []int64) int {
+		exp := 9
+		for _, x := range times {
+			for exp > 0 && x%pow10[exp] != 0 {
+				exp--
+			}
+		}
+		return exp
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	for range 2000 {
+		times := make([]int64, r.IntN(20))
+		for i := range times {
+			times[i] = (r.Int64N(1e12) - 5e11) * pow10[r.IntN(10)]
+		}
+		if got, want := timeExp(times), naive(times); got != want {
+			t.Fatalf("timeExp(%v) = %d, want %d", times, got, want)
+		}
+	}
+}
+
+// TestMinutesAtTimeLimits: series whose rows reach the first and the last
+// minute of int64 nanoseconds split into minutes as anywhere else.
+func TestMinutesAtTimeLimits(t *testing.T) {
+	b := &columnar.Batch{}
+	tc := b.Add(ColTime, columnar.NewColumn(columnar.Timestamp, 0))
+	vc := b.Add(ColVersion, columnar.NewColumn(columnar.Int64, 0))
+	mc := b.Add(ColMeasureName, columnar.NewColumn(columnar.String, 0))
+	xc := b.Add("measure_value::double", columnar.NewColumn(columnar.Float64, 0))
+	const lo, hi = -1 << 63, 1<<63 - 1
+	rows := []struct {
+		m     string
+		times []int64
+	}{
+		{"a", []int64{lo, lo + 1, lo + 59e9, lo + 60e9, lo + 61e9}},
+		{"b", []int64{hi - 130e9, hi - 70e9, hi - 3, hi - 1, hi}},
+	}
+	for _, s := range rows {
+		for i, ts := range s.times {
+			tc.AppendInt(ts)
+			vc.AppendInt(1)
+			mc.AppendString(s.m)
+			xc.AppendFloat(float64(i))
+		}
+	}
+	path := filepath.Join(t.TempDir(), "p.parquet")
+	if _, err := Write(path, b, nil, WriterOptions{Minutes: true}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	m, err := r.Minutes()
+	if err != nil || m == nil {
+		t.Fatalf("Minutes() = %v, %v", m, err)
+	}
+	for k, s := range rows {
+		var got []int64 // rows per minute
+		for _, ms := range m.Series[k] {
+			got = append(got, ms.Rows)
+		}
+		var want []int64
+		for i, ts := range s.times {
+			if i == 0 || minuteOf(ts) != minuteOf(s.times[i-1]) {
+				want = append(want, 0)
+			}
+			want[len(want)-1]++
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("series %s: rows per minute %v, want %v", s.m, got, want)
+		}
 	}
 }

@@ -371,20 +371,14 @@ type int64Bounds struct {
 	ok     bool
 }
 
-func (b *int64Bounds) add(vals []int64) {
-	if len(vals) == 0 {
-		return
+func (b *int64Bounds) merge(o int64Bounds) {
+	switch {
+	case !o.ok:
+	case !b.ok:
+		*b = o
+	default:
+		b.lo, b.hi = min(b.lo, o.lo), max(b.hi, o.hi)
 	}
-	lo, hi := vals[0], vals[0]
-	for _, v := range vals[1:] {
-		lo = min(lo, v)
-		hi = max(hi, v)
-	}
-	if !b.ok {
-		b.lo, b.hi, b.ok = lo, hi, true
-		return
-	}
-	b.lo, b.hi = min(b.lo, lo), max(b.hi, hi)
 }
 
 func (b *int64Bounds) bytes() (lo, hi []byte) {
@@ -469,17 +463,10 @@ func (w *pqWriter) writeChunk(s *chunkSpec, bounds []int, ch *chunk, starts []in
 		case format.Int64:
 			var vals []int64
 			if s.info.Decimal {
-				var ok bool
-				w.mants, ok = enc.AppendMantissas(w.mants[:0], c.Floats[lo:hi], nulls, s.info.Scale)
-				if !ok {
-					w.err = fmt.Errorf("decimal conversion failed after detection")
-					return
-				}
+				// NULLs are left out here already.
+				w.mants = appendMantissas(w.mants[:0], c.Floats[lo:hi], nulls, s.info.Scale)
 				vals = w.mants
-			} else {
-				vals = s.ints[lo:hi]
-			}
-			if nn > 0 {
+			} else if vals = s.ints[lo:hi]; nn > 0 {
 				w.ints = w.ints[:0]
 				for i, v := range vals {
 					if !nulls[i] {
@@ -489,14 +476,13 @@ func (w *pqWriter) writeChunk(s *chunkSpec, bounds []int, ch *chunk, starts []in
 				vals = w.ints
 			}
 			var pb int64Bounds
-			pb.add(vals)
+			w.vals, pb = appendDBPBounds(w.vals[:0], vals, s.minis, s.nibble)
 			if pb.ok {
-				ib.add([]int64{pb.lo, pb.hi})
+				ib.merge(pb)
 				if ch.ci != nil {
 					pageLo, pageHi = pb.bytes()
 				}
 			}
-			w.vals = appendDBP(w.vals[:0], vals, s.minis, s.nibble)
 		case format.Double:
 			vals := c.Floats[lo:hi]
 			if nn > 0 {
@@ -859,4 +845,26 @@ func (w *pqWriter) finish(md *format.FileMetaData, chunks [][]chunk) error {
 		return w.err
 	}
 	return w.out.Flush()
+}
+
+// appendMantissas appends the decimal mantissas at scale of the non-NULL
+// values of vals. Every one round-trips (newPlan's decimalScale checked
+// them all at this scale), so enc.Mantissa's check is not repeated: m is
+// the value it would return.
+func appendMantissas(dst []int64, vals []float64, nulls []bool, scale int) []int64 {
+	p := enc.Pow10(scale)
+	if nulls == nil {
+		base := len(dst)
+		dst = slices.Grow(dst, len(vals))[:base+len(vals)]
+		for i, v := range vals {
+			dst[base+i] = int64(math.Round(v * p))
+		}
+		return dst
+	}
+	for i, v := range vals {
+		if !nulls[i] {
+			dst = append(dst, int64(math.Round(v*p)))
+		}
+	}
+	return dst
 }

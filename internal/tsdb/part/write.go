@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
@@ -186,8 +187,8 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 		if c.Type != t {
 			return nil, errorf(ErrInvalid, "column %q has type %v, want %v", name, c.Type, t)
 		}
-		for i := range n {
-			if c.IsNull(i) {
+		if c.Nulls != nil {
+			if i := slices.Index(c.Nulls[:n], true); i >= 0 {
 				return nil, errorf(ErrInvalid, "column %q is NULL in row %d", name, i)
 			}
 		}
@@ -228,9 +229,13 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 	series := 1
 	seriesStarts := []int{0}
 	minT, maxT := timeCol.Ints[0], timeCol.Ints[0]
+	times, mn := timeCol.Ints, mnCol.Strs
 	for i := 1; i < n; i++ {
-		t := timeCol.Ints[i]
+		t := times[i]
 		minT, maxT = min(minT, t), max(maxT, t)
+		if times[i-1] < t && sameString(mn[i-1], mn[i]) && sameDims(dimCols, i-1, i) {
+			continue // the common case, without comparing strings
+		}
 		c := compareSeries(mnCol, dimCols, i-1, i)
 		if c == 0 {
 			switch {
@@ -329,6 +334,24 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 		p.minutes = appendFooterText(nil, raw)
 	}
 	return p, nil
+}
+
+// sameString reports whether a and b are the same string, quickly where
+// they share their bytes (the rows of a series usually do): false may
+// still be equal strings, for compareSeries to tell.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
+}
+
+// sameDims reports whether rows i and j have the same dimensions by
+// sameString (false: compare them with compareSeries).
+func sameDims(dims []*columnar.Column, i, j int) bool {
+	for _, d := range dims {
+		if !sameString(d.Strs[i], d.Strs[j]) || (d.Nulls != nil && d.Nulls[i] != d.Nulls[j]) {
+			return false
+		}
+	}
+	return true
 }
 
 // compareSeries compares the series of rows i and j: measure_name, then each
