@@ -38,18 +38,47 @@
 //     target directory, fsync, rename, fsync of the directories. A message
 //     is acknowledged only after every object holding its events is
 //     durable.
-//   - On open, the writer removes temporary files of its stream and reads
-//     the object names under the root: a redelivered message whose
-//     sequence is already in an object of an output is not written to that
-//     output again, and is acknowledged once it is in both. So a crash
-//     between rename and acknowledgement costs nothing but the redelivery.
+//   - Before a message's sequence is looked up, the writer has read the
+//     object names in every directory where an object holding it can be
+//     (recovery, writer_recover.go): a redelivered message whose sequence
+//     is already in an object of an output is not written to that output
+//     again, and is acknowledged once it is in both. So a crash between
+//     rename and acknowledgement costs nothing but the redelivery.
+//     Temporary files of the stream found there, older than the writer,
+//     are a crash's during a write and are removed.
 //   - Which output an event goes to depends only on its bytes, so a
 //     redelivery splits a message the same way.
+//
+// Which directories: without Options.StateDir, all of them, once, on open
+// (a lake that ran for weeks holds millions of objects: minutes). With it,
+// none on open; then, the first time a message that arrived in a given
+// second is delivered, the directories of its partition: each prefix the
+// stream's objects were ever written under (the layout file in StateDir
+// lists them; the current one is added, durably, before any object is
+// written under it) evaluated at the message's arrival time, with either
+// error output type (either format's). That is enough, and needs no clock
+// to be right, because an object holding a message is in exactly one of
+// those directories: it is written under a listed prefix evaluated at the
+// arrival time of its oldest message; a range never crosses a partition,
+// so that is the evaluation at the arrival time of each of its messages;
+// and the stream redelivers a message with the arrival time it stored.
+// Temporary files are in their object's directory. So recovery costs one
+// directory read per partition delivered from (those of unacknowledged
+// messages, then the current one), not the lake's age, and only those
+// partitions' ranges are kept. When the layout file is missing (a lake
+// written before it, or a new one), damaged or of another root, or a
+// prefix has a random string before its last '/' (its directories cannot
+// be computed), the open reads the whole lake as before.
 //
 // Limits: a stream deleted and created again while the writer runs is
 // noticed only when the writer is opened again (the consumer ends with the
 // stream). Parquet schemas grow with every new key (no cap on columns).
+// With StateDir, temporary files of messages that never come again
+// (removed from the stream first) stay, hidden, until a whole-lake read.
+// Writers sharing a root (members of one consumer) learn of each other's
+// objects only from directories they read, as before.
 //
 // Concurrency: a Writer's methods are safe for concurrent use (one mutex;
-// Flush holds it while writing). Prefix is immutable.
+// Flush holds it while writing, Add while reading a partition's
+// directory). Prefix is immutable.
 package lake

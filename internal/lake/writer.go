@@ -61,6 +61,13 @@ type Options struct {
 	// one (written before sluice named lives) count only if the file is
 	// younger than the stream. Zero writes names without it.
 	StreamCreated time.Time
+	// StateDir is where the writer keeps the list of prefixes the
+	// stream's objects were written under (outside the lake: readers
+	// take every file there for an object). With it, opening reads no
+	// object names: each partition is read when the first message that
+	// arrived in its time is delivered (see the package comment). Empty
+	// means no state: every open reads the whole lake.
+	StateDir string
 	// NoSync skips fsync (benchmarks of the CPU cost only; never in a
 	// server: a machine crash could then lose acknowledged events).
 	NoSync bool
@@ -119,13 +126,24 @@ type Writer struct {
 	bytes    int64             // event bytes buffered
 	started  time.Time         // when the buffer got its first message
 	schema   *schemaState      // Parquet schema, grown by every object
-	keyCache [2]struct {
-		sec int64
-		key string
-	}
-	scratch []stream.Record
-	spare   []runBuf // emptied event buffers of written runs, for reuse
-	closed  bool
+	keyCache [2]keyCache
+	scratch  []stream.Record
+	spare    []runBuf // emptied event buffers of written runs, for reuse
+	closed   bool
+
+	// Recovery (writer_recover.go). Set in NewWriter; scanned is
+	// guarded by mu.
+	opened  time.Time // temporary files older than this are a crash's
+	layouts []*layout // every layout objects of the stream were written under
+	lazy    bool      // partitions are read as messages arrive (scanPartitions)
+	scanned map[string]bool
+}
+
+// keyCache holds a partition key of one output for one second.
+type keyCache struct {
+	sec     int64
+	key     string
+	scanned bool // scanPartitions read the directories of sec
 }
 
 // maxSpare bounds Writer.spare.
@@ -236,99 +254,9 @@ func validIncarnation(s string) bool {
 	return true
 }
 
-// parseName reads an object name of this writer's stream, with any of the
-// extensions any configuration writes (so a format change keeps
-// redelivery idempotent). inc is the name's incarnation, "" for names
-// without one.
-func (w *Writer) parseName(name string) (out int, inc string, first, last uint64, ok bool) {
-	rest, found := strings.CutPrefix(name, w.opts.Stream+"-")
-	if !found {
-		return 0, "", 0, 0, false
-	}
-	if len(rest) < 21 || rest[20] != '-' {
-		i := strings.IndexByte(rest, '-')
-		if i <= 0 || !validIncarnation(rest[:i]) {
-			return 0, "", 0, 0, false
-		}
-		inc, rest = rest[:i], rest[i+1:]
-	}
-	if len(rest) < 41 || rest[20] != '-' {
-		return 0, "", 0, 0, false
-	}
-	ext := rest[41:]
-	switch ext {
-	case ".jsonl", ".jsonl.gz", ".parquet":
-		out = outEvents
-	case ".errors.jsonl", ".errors.jsonl.gz":
-		out = outErrors
-	default:
-		return 0, "", 0, 0, false
-	}
-	f, err1 := strconv.ParseUint(rest[:20], 10, 64)
-	l, err2 := strconv.ParseUint(rest[21:41], 10, 64)
-	if err1 != nil || err2 != nil || f > l {
-		return 0, "", 0, 0, false
-	}
-	return out, inc, f, l, true
-}
-
 // tmpMarker separates an object name from the random suffix of its
 // temporary file: ".<name>.tmp-<random>".
 const tmpMarker = ".tmp-"
-
-func (w *Writer) recover() error {
-	removed := 0
-	err := filepath.WalkDir(w.opts.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		name := d.Name()
-		if strings.HasPrefix(name, ".") {
-			if i := strings.Index(name, tmpMarker); i > 0 {
-				if _, _, _, _, ok := w.parseName(name[1:i]); ok {
-					// A crash during a write: the messages were not
-					// acknowledged and will be written again.
-					if err := os.Remove(p); err != nil {
-						return fmt.Errorf("remove temporary file: %w", err)
-					}
-					removed++
-				}
-			}
-			return nil
-		}
-		// Objects of another life of the stream hold other events under
-		// the same sequences.
-		out, inc, first, last, ok := w.parseName(name)
-		if !ok {
-			return nil
-		}
-		if inc == "" && w.inc != "" {
-			// Written before names carried lives: by this life if the
-			// file is younger than the stream.
-			info, err := d.Info()
-			if err != nil {
-				return fmt.Errorf("stat %s: %w", p, err)
-			}
-			if info.ModTime().Before(w.opts.StreamCreated) {
-				return nil
-			}
-		} else if inc != w.inc {
-			return nil
-		}
-		w.covered[out].add(first, last)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("lake: scan %s: %w", w.opts.Dir, err)
-	}
-	if removed > 0 {
-		w.logger.Info("lake: removed temporary files of an interrupted write", "files", removed)
-	}
-	return nil
-}
 
 // Add buffers the events of m. A message whose events are all already in
 // objects (a redelivery after a crash) is acknowledged at once; others are
@@ -338,6 +266,15 @@ func (w *Writer) Add(m *stream.Message) error {
 	defer w.mu.Unlock()
 	if w.closed {
 		return errors.New("lake: writer closed")
+	}
+	if w.lazy {
+		// Before asking covered: the objects holding m, if any, are in
+		// the directories of its arrival time.
+		for out := range w.keyCache {
+			if err := w.scanPartitions(out, m.Time); err != nil {
+				return err
+			}
+		}
 	}
 	var need [2]bool
 	needAny := false
@@ -466,12 +403,18 @@ func (w *Writer) runFor(out int, m *stream.Message) *run {
 // partitionKey evaluates the prefix without random strings, cached per
 // second (the finest field a prefix can use).
 func (w *Writer) partitionKey(out int, t time.Time) string {
+	return w.keyCacheFor(out, t).key
+}
+
+func (w *Writer) keyCacheFor(out int, t time.Time) *keyCache {
 	sec := t.Unix()
 	c := &w.keyCache[out]
 	if c.key == "" || c.sec != sec {
-		c.sec, c.key = sec, w.prefixes[out].partitionKey(t, w.errType)
+		// scanned too is per second: the same key can stand for several
+		// directories of a former layout with finer partitions.
+		c.sec, c.key, c.scanned = sec, w.prefixes[out].partitionKey(t, w.errType), false
 	}
-	return c.key
+	return c
 }
 
 // Due reports whether the buffer should be written now (size, message
