@@ -223,7 +223,8 @@ func sumPrediction(count, lo, hi int64) int64 {
 // KeySeries order, minutes ascending), so that zstd sees runs of alike
 // numbers: the counts are nearly all equal, the time offsets nearly all 0,
 // and the value columns are deltas between a series' consecutive minutes.
-func appendMinutes(dst []byte, meta *Meta, cols []*columnar.Column, times []int64, starts []int) []byte {
+// zw (from newFooterEncoder) compresses them.
+func appendMinutes(dst []byte, zw *zstd.Encoder, meta *Meta, cols []*columnar.Column, times []int64, starts []int) []byte {
 	var infos []ColumnInfo
 	var vcols []*columnar.Column
 	for i, info := range meta.Columns {
@@ -357,11 +358,6 @@ func appendMinutes(dst []byte, meta *Meta, cols []*columnar.Column, times []int6
 			})
 		}
 	}
-	zw, err := newFooterEncoder()
-	if err != nil {
-		panic(err) // only for invalid options
-	}
-	defer zw.Close()
 	dst = append(dst, minutesEncoding)
 	return zw.EncodeAll(body, dst)
 }

@@ -38,7 +38,8 @@ type SeriesStat struct {
 	MinTime, MaxTime int64
 }
 
-// appendSeriesStats encodes the series of a validated plan:
+// appendSeriesStats encodes the series of a validated plan (zw, from
+// newFooterEncoder, compresses them):
 //
 //	byte    seriesEncoding (3)
 //	zstd frame of:
@@ -58,7 +59,7 @@ type SeriesStat struct {
 // four measures is stored once. Field-by-field streams let zstd see what
 // repeats: consecutive device numbers, equal row counts and spans, and each
 // device's start offset once per measure.
-func appendSeriesStats(dst []byte, meta *Meta, mn *columnar.Column, dims []*columnar.Column, times []int64, starts []int) []byte {
+func appendSeriesStats(dst []byte, zw *zstd.Encoder, meta *Meta, mn *columnar.Column, dims []*columnar.Column, times []int64, starts []int) []byte {
 	ids := map[string]uint64{}
 	var strs []string
 	id := func(s string) uint64 {
@@ -123,11 +124,6 @@ func appendSeriesStats(dst []byte, meta *Meta, mn *columnar.Column, dims []*colu
 	for k, start := range starts {
 		plain = binary.AppendUvarint(plain, uint64((times[end(k)-1]-times[start])/unit))
 	}
-	zw, err := newFooterEncoder()
-	if err != nil {
-		panic(err) // only for invalid options
-	}
-	defer zw.Close()
 	dst = append(dst, seriesEncoding)
 	return zw.EncodeAll(plain, dst)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 	"github.com/sluice-dev/sluice/internal/columnar"
@@ -262,8 +263,13 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 		Dims:          append([]string{}, dims...),
 		PageRows:      opts.PageRows,
 	}}
+	var zw *zstd.Encoder // of the footer keys, one for both
 	if !opts.NoSeriesStats {
-		raw := appendSeriesStats(nil, &p.meta, mnCol, dimCols, timeCol.Ints, seriesStarts)
+		if zw, err = newFooterEncoder(); err != nil {
+			return nil, fmt.Errorf("part: zstd encoder: %w", err)
+		}
+		defer zw.Close()
+		raw := appendSeriesStats(nil, zw, &p.meta, mnCol, dimCols, timeCol.Ints, seriesStarts)
 		p.series = appendFooterText(nil, raw)
 	}
 	p.pages, p.groups = layout(seriesStarts, n, opts.PageRows, opts.RowGroupRows)
@@ -330,7 +336,7 @@ func newPlan(b *columnar.Batch, dims []string, opts WriterOptions) (*plan, error
 	p.schemaOf(group, specs)
 	if !opts.NoSeriesStats && opts.Minutes {
 		// After the columns: the pre-aggregates use their decimal scales.
-		raw := appendMinutes(nil, &p.meta, p.cols, timeCol.Ints, seriesStarts)
+		raw := appendMinutes(nil, zw, &p.meta, p.cols, timeCol.Ints, seriesStarts)
 		p.minutes = appendFooterText(nil, raw)
 	}
 	return p, nil
