@@ -101,6 +101,14 @@ func TestWriterRecoveryLayouts(t *testing.T) {
 						os.Remove(p)
 					}
 				}
+				// Objects written again under the same name would be new
+				// files.
+				stats := map[string]os.FileInfo{}
+				for _, f := range objects {
+					if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(f))); err == nil {
+						stats[f] = fi
+					}
+				}
 				then := tt.then
 				then.StateDir = state
 				w := newTestWriter(t, dir, then)
@@ -119,8 +127,15 @@ func TestWriterRecoveryLayouts(t *testing.T) {
 					}
 				}
 				got := objectFiles(t, dir)
-				if crash == "after rename" && !slices.Equal(got, objects) {
-					t.Errorf("objects after redelivery\n%q\nwant\n%q", got, objects)
+				if crash == "after rename" {
+					if !slices.Equal(got, objects) {
+						t.Errorf("objects after redelivery\n%q\nwant\n%q", got, objects)
+					}
+					for f, before := range stats {
+						if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(f))); err != nil || !os.SameFile(fi, before) {
+							t.Errorf("%s written again", f)
+						}
+					}
 				}
 				for _, f := range lakeFiles(t, dir) {
 					if strings.Contains(f, tmpMarker) {
