@@ -323,6 +323,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 			ErrorPrefix:    cfg.LakeErrorPrefix,
 			BufferBytes:    cfg.LakeBufferBytes,
 			BufferInterval: cfg.LakeBufferInterval,
+			// Outside the lake: readers of the lake see objects only.
+			StateDir: filepath.Join(cfg.DataDir, "catalog"),
 		}}, a.logger.With("component", "lake"), a.reg)
 		if err != nil {
 			return fmt.Errorf("app: lake: %w", err)
