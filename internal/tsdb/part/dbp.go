@@ -66,28 +66,27 @@ func appendDBPBounds(dst []byte, src []int64, minis int, nibble bool) ([]byte, i
 	for i := 1; i < len(src); i += blockLen {
 		vals := src[i:min(i+blockLen, len(src))]
 		minD := vals[0] - prev
+		deltas := block[:len(vals)]
 		for j, v := range vals {
 			d := v - prev
 			prev = v
-			block[j] = uint64(d)
+			deltas[j] = uint64(d)
 			minD = min(minD, d)
 			lo, hi = min(lo, v), max(hi, v)
 		}
-		for j := range vals {
-			block[j] -= uint64(minD)
-		}
-		clear(block[len(vals):])
 		dst = binary.AppendVarint(dst, minD)
 		var wbuf [dbpMaxMinis]byte
-		widths := wbuf[:minis]
-		for m := range minis {
-			if m*dbpMini >= len(vals) {
-				break // no values: width 0 and no bytes, as the format asks
-			}
+		widths := wbuf[:minis] // 0 for miniblocks without values, as the format asks
+		for m := range (len(vals) + dbpMini - 1) / dbpMini {
+			mb := block[m*dbpMini : (m+1)*dbpMini]
+			k := min(dbpMini, len(vals)-m*dbpMini)
 			var or uint64
-			for _, x := range block[m*dbpMini : (m+1)*dbpMini] {
+			for j, x := range mb[:k] {
+				x -= uint64(minD)
+				mb[j] = x
 				or |= x
 			}
+			clear(mb[k:]) // the padding of the last miniblock
 			widths[m] = byte(bits.Len64(or))
 			if nibble && widths[m] > 0 && widths[m] < 4 {
 				widths[m] = 4
@@ -105,6 +104,20 @@ func appendDBPBounds(dst []byte, src []int64, minis int, nibble bool) ([]byte, i
 
 // packMini appends 32 values of w bits each, LSB first: exactly 4·w bytes.
 func packMini(dst []byte, v *[dbpMini]uint64, w uint) []byte {
+	switch w {
+	case 4: // the nibbles of slowly changing readings
+		var b [16]byte
+		for k := range b {
+			b[k] = byte(v[2*k]) | byte(v[2*k+1])<<4
+		}
+		return append(dst, b[:]...)
+	case 8:
+		var b [32]byte
+		for k := range b {
+			b[k] = byte(v[k])
+		}
+		return append(dst, b[:]...)
+	}
 	var acc uint64
 	var n uint // bits in acc
 	for _, x := range v {

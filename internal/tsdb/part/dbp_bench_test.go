@@ -67,3 +67,26 @@ func BenchmarkDBPDecode(b *testing.B) {
 		})
 	}
 }
+
+// go test ./internal/tsdb/part -run '^$' -bench 'BenchmarkDBPEncode' -count 5
+func BenchmarkDBPEncode(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, step := range []int64{0, 1, 15, 1000} {
+		vals := make([]int64, 8192)
+		x := int64(50000)
+		for i := range vals {
+			if step > 0 {
+				x += r.Int64N(2*step+1) - step
+			}
+			vals[i] = x
+		}
+		b.Run(fmt.Sprintf("step=%d", step), func(b *testing.B) {
+			var dst []byte
+			b.ReportAllocs()
+			b.SetBytes(int64(len(vals)))
+			for b.Loop() {
+				dst = appendDBP(dst[:0], vals, dbpMinis, true)
+			}
+		})
+	}
+}
