@@ -37,7 +37,10 @@ import (
 //   - no size statistics (level histograms) in chunk metadata or column
 //     indexes, and no empty statistics struct in page headers;
 //   - column indexes are written only for the chunks that keep one (see
-//     pageindex.go), instead of written for all and pruned afterwards.
+//     pageindex.go), instead of written for all and pruned afterwards,
+//     and their boundary order is unordered where they have NULL pages;
+//   - DOUBLE min/max leave NaN out, and give a zero min as -0.0 and a zero
+//     max as +0.0, as Parquet asks (parquet-go kept NaN).
 //
 // Measure names and dimensions are constant within a series (they are its
 // identity), so their dictionary indices are produced per series, not per
@@ -47,7 +50,7 @@ import (
 type pqWriter struct {
 	out *bufio.Writer
 	off int64 // bytes written so far
-	err error // first write error
+	err error // the first error; later writes do nothing
 
 	zenc *zstd.Encoder
 
@@ -79,6 +82,15 @@ func newPQWriter(out *bufio.Writer, level int) (*pqWriter, error) {
 	return &pqWriter{out: out, zenc: zenc}, nil
 }
 
+// maxPageSize bounds a page: Parquet's page sizes are int32.
+const maxPageSize = math.MaxInt32 - 1<<20
+
+func (w *pqWriter) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+}
+
 func (w *pqWriter) write(b []byte) {
 	if w.err != nil {
 		return
@@ -108,6 +120,10 @@ type strRun struct {
 // empty for REQUIRED columns) and vals (the encoded values, compressed
 // here unless zstd would not make them smaller).
 func (w *pqWriter) dataPage(ch *chunk, levels, vals []byte, rows, nulls int, firstRow int64, enc format.Encoding) {
+	if len(levels)+len(vals) > maxPageSize {
+		w.fail(fmt.Errorf("page of %d bytes: over Parquet's 2 GiB (make PageRows smaller)", len(levels)+len(vals)))
+		return
+	}
 	body := vals
 	compressed := false
 	if len(vals) > 0 {
@@ -151,6 +167,10 @@ func (w *pqWriter) dataPage(ch *chunk, levels, vals []byte, rows, nulls int, fir
 // dictPage writes a DICTIONARY_PAGE of count PLAIN values (always
 // compressed: a dictionary page has no is_compressed flag).
 func (w *pqWriter) dictPage(ch *chunk, vals []byte, count int) {
+	if len(vals) > maxPageSize {
+		w.fail(fmt.Errorf("dictionary page of %d bytes: over Parquet's 2 GiB (make RowGroupRows smaller)", len(vals)))
+		return
+	}
 	w.comp = w.zenc.EncodeAll(vals, w.comp[:0])
 	t := thriftWriter{b: w.hdr[:0]}
 	t.i32(1, int32(format.DictionaryPage))

@@ -488,7 +488,13 @@ func (p *plan) schemaOf(group parquet.Group, specs map[string]chunkSpec) {
 
 // encode writes the Parquet file: "PAR1", each row group's column chunks
 // in leaf order, the page index and the footer.
-func (p *plan) encode(f io.Writer, opts WriterOptions) error {
+func (p *plan) encode(f io.Writer, opts WriterOptions) (err error) {
+	defer func() {
+		// A bug here must not take the store down: it fails this part.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("encoder panicked: %v", r)
+		}
+	}()
 	metaJSON, err := json.Marshal(p.meta)
 	if err != nil {
 		return err
