@@ -41,8 +41,11 @@ type table struct {
 	measureTypes map[string]columnar.Type
 	fieldTypes   map[string]columnar.Type
 	dims         map[string]struct{}
-	// partitions maps partition start to its live parts, oldest first. The
-	// slices are replaced, never modified in place, so scans may keep them.
+	// partitions maps partition start to its live parts, in no meaningful
+	// order (a compaction appends its output after newer flushed parts):
+	// readers never depend on it, because a point's highest version is
+	// unique (see compactPartition). The slices are replaced, never
+	// modified in place, so scans may keep them.
 	partitions map[int64][]*partRef
 	// flushEpoch changes whenever head data moves to parts, so a writer that
 	// looked up cold points without the lock can tell its answer is stale.
