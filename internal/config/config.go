@@ -94,7 +94,7 @@ func Default() Config {
 		FutureThreshold:    15 * time.Minute,
 		BatchSize:          10000,
 		FlushInterval:      100 * time.Millisecond,
-		Processors:         1,
+		Processors:         2,
 		Anomalies:          true,
 		AnomalySensitivity: "medium",
 		AnomalyMaxSeries:   insights.DefaultMaxSeries,

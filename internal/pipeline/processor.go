@@ -112,6 +112,8 @@ type Processor struct {
 	wg        sync.WaitGroup
 	running   atomic.Int32 // workers inside their loop
 	started   bool
+
+	corr corrMemo
 }
 
 // NewProcessor checks options and prepares tables; Start begins consuming.
@@ -268,10 +270,11 @@ type worker struct {
 	mapper *event.Mapper
 
 	// Build stage.
-	cur      *batch                    // being built; nil between batches
-	lastSeq  uint64                    // seq of the last batch started
-	corrSeen map[string]seenCorrection // corrected times given to events of batches maybe not yet durable, by correctionKey
-	seenMsgs int                       // messages and records decoded (decaying), for fetchSize
+	cur     *batch // being built; nil between batches
+	lastSeq uint64 // seq of the last batch started
+	// (corrected times given to events of batches maybe not yet durable
+	// are in p.corr, shared by the workers)
+	seenMsgs int // messages and records decoded (decaying), for fetchSize
 	seenRecs int
 
 	// durable is the seq of the last batch the finish stage completed.
@@ -305,10 +308,21 @@ type batch struct {
 	dlPublished                int // dead letters already in the dead-letter stream
 }
 
-// seenCorrection is a corrected time given in batch.
+// seenCorrection is a corrected time given in batch of worker w.
 type seenCorrection struct {
 	t     int64
+	w     *worker
 	batch uint64
+}
+
+// corrMemo holds the corrected times given to skewed events whose batches
+// are not yet durable, by correctionKey. It is shared by the workers: a
+// duplicate of an event (a device's retry) that another worker fetches
+// before the first one's batch reaches sluice.clock_corrections must get
+// the same time, or it would be stored twice.
+type corrMemo struct {
+	mu   sync.Mutex
+	seen map[string]seenCorrection
 }
 
 type recSource struct {
@@ -411,16 +425,19 @@ func (w *worker) batch() *batch {
 	w.lastSeq++
 	b.seq = w.lastSeq
 	w.cur = b
-	// Corrections of batches now durable are found in the store by
-	// lookupCorrection; keep only the others'.
-	if len(w.corrSeen) > 0 {
+	// Corrections of this worker's batches now durable are found in the
+	// store by lookupCorrection; keep only the others'.
+	memo := &w.p.corr
+	memo.mu.Lock()
+	if len(memo.seen) > 0 {
 		d := w.durable.Load()
-		for k, s := range w.corrSeen {
-			if s.batch <= d {
-				delete(w.corrSeen, k)
+		for k, s := range memo.seen {
+			if s.w == w && s.batch <= d {
+				delete(memo.seen, k)
 			}
 		}
 	}
+	memo.mu.Unlock()
 	return b
 }
 
@@ -521,22 +538,28 @@ func (w *worker) deadLetter(m *stream.Message, index int, reason string, payload
 //     back online with a wrong clock) do not collide on one arrival time;
 //   - and an event corrected before (a device retry, a redelivery) keeps
 //     the time it was first given, found among the batches not yet durable
-//     (corrSeen) or in sluice.clock_corrections by device and original
+//     (Processor.corr, shared by the workers) or in sluice.clock_corrections by device and original
 //     time, so a duplicate stays a no-op instead of a second copy.
 func (w *worker) correctedTime(m *stream.Message, index int, c *event.Correction) int64 {
 	dims := append(append([]tsdb.Dimension(nil), c.Dimensions...), tsdb.Dimension{Name: "stream", Value: m.Stream})
 	key := correctionKey(dims, c.Original)
-	if s, ok := w.corrSeen[key]; ok {
+	seq := w.batch().seq
+	memo := &w.p.corr
+	// Held across the store lookup so that two workers meeting the same
+	// event decide its time once; skewed events are rare.
+	memo.mu.Lock()
+	defer memo.mu.Unlock()
+	if s, ok := memo.seen[key]; ok {
 		return s.t
 	}
 	t := m.Time.UnixNano() + int64(index)
 	if prev, ok := w.lookupCorrection(dims, c.Original); ok {
 		t = prev
 	}
-	if w.corrSeen == nil {
-		w.corrSeen = map[string]seenCorrection{}
+	if memo.seen == nil {
+		memo.seen = map[string]seenCorrection{}
 	}
-	w.corrSeen[key] = seenCorrection{t: t, batch: w.batch().seq}
+	memo.seen[key] = seenCorrection{t: t, w: w, batch: seq}
 	return t
 }
 
