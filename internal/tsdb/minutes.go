@@ -202,40 +202,28 @@ func (m *minuteAgg) partition(ctx context.Context, p int64) error {
 		}
 		col := all[i].Column(m.column)
 		dimNames := pr.r.Meta().Dims
-		for _, rg := range candidateSeries(stats, dimNames, m.req) {
-			for k := rg[0]; k < rg[1]; k++ {
-				st := &stats[k]
-				if st.MaxTime < m.req.MinTime || st.MinTime > m.req.MaxTime {
+		err = m.eachSeries(stats, dimNames, func(k int, st *part.SeriesStat) error {
+			for _, ms := range all[i].Series[k] {
+				if ms.MaxTime < m.req.MinTime || ms.MinTime > m.req.MaxTime {
 					continue
 				}
-				m.sdims = m.sdims[:0]
-				for j, name := range dimNames {
-					if st.Nulls == nil || !st.Nulls[j] {
-						m.sdims = append(m.sdims, Dimension{name, st.Dims[j]})
-					}
-				}
-				slices.SortFunc(m.sdims, func(a, b Dimension) int { return strings.Compare(a.Name, b.Name) })
-				if !m.req.matchIdentity(st.Measure, m.sdims) {
+				if ms.MinTime < m.req.MinTime || ms.MaxTime > m.req.MaxTime {
+					edges = append(edges, edge{r: pr.r, hasCol: col >= 0, lo: ms.Start, hi: ms.Start + ms.Rows,
+						measure: st.Measure, dims: slices.Clone(m.sdims), minute: ms.Minute})
 					continue
 				}
-				for _, ms := range all[i].Series[k] {
-					if ms.MaxTime < m.req.MinTime || ms.MinTime > m.req.MaxTime {
-						continue
-					}
-					if ms.MinTime < m.req.MinTime || ms.MaxTime > m.req.MaxTime {
-						edges = append(edges, edge{r: pr.r, hasCol: col >= 0, lo: ms.Start, hi: ms.Start + ms.Rows,
-							measure: st.Measure, dims: slices.Clone(m.sdims), minute: ms.Minute})
-						continue
-					}
-					var a part.ValueAgg
-					if col >= 0 {
-						a = ms.Values[col]
-					}
-					if err := m.add(st.Measure, m.sdims, ms.Minute, a); err != nil {
-						return err
-					}
+				var a part.ValueAgg
+				if col >= 0 {
+					a = ms.Values[col]
+				}
+				if err := m.add(st.Measure, m.sdims, ms.Minute, a); err != nil {
+					return err
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	if err := m.memRows(p); err != nil {
@@ -305,25 +293,13 @@ func (m *minuteAgg) disjointSources(p int64) (bool, error) {
 			return false, err
 		}
 		dimNames := pr.r.Meta().Dims
-		for _, rg := range candidateSeries(stats, dimNames, m.req) {
-			for k := rg[0]; k < rg[1]; k++ {
-				st := &stats[k]
-				if st.MaxTime < m.req.MinTime || st.MinTime > m.req.MaxTime {
-					continue
-				}
-				m.sdims = m.sdims[:0]
-				for j, name := range dimNames {
-					if st.Nulls == nil || !st.Nulls[j] {
-						m.sdims = append(m.sdims, Dimension{name, st.Dims[j]})
-					}
-				}
-				slices.SortFunc(m.sdims, func(a, b Dimension) int { return strings.Compare(a.Name, b.Name) })
-				if !m.req.matchIdentity(st.Measure, m.sdims) {
-					continue
-				}
-				key = orderKey(key[:0], st.Measure, m.sdims, m.snap.allDims)
-				spans[string(key)] = append(spans[string(key)], clamp(st.MinTime, st.MaxTime))
-			}
+		err = m.eachSeries(stats, dimNames, func(_ int, st *part.SeriesStat) error {
+			key = orderKey(key[:0], st.Measure, m.sdims, m.snap.allDims)
+			spans[string(key)] = append(spans[string(key)], clamp(st.MinTime, st.MaxTime))
+			return nil
+		})
+		if err != nil {
+			return false, err
 		}
 	}
 	for _, ms := range m.snap.mem[p] {
@@ -362,6 +338,34 @@ func (m *minuteAgg) memRows(p int64) error {
 				}
 			}
 			if err := m.add(ms.s.measure, ms.s.dims, minute, a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// eachSeries calls fn with each series of a part (its statistics, index k)
+// that has points in the request's time range and matches its filters,
+// with m.sdims set to the series' dimensions, sorted by name.
+func (m *minuteAgg) eachSeries(stats []part.SeriesStat, dimNames []string, fn func(k int, st *part.SeriesStat) error) error {
+	for _, rg := range candidateSeries(stats, dimNames, m.req) {
+		for k := rg[0]; k < rg[1]; k++ {
+			st := &stats[k]
+			if st.MaxTime < m.req.MinTime || st.MinTime > m.req.MaxTime {
+				continue
+			}
+			m.sdims = m.sdims[:0]
+			for j, name := range dimNames {
+				if st.Nulls == nil || !st.Nulls[j] {
+					m.sdims = append(m.sdims, Dimension{name, st.Dims[j]})
+				}
+			}
+			slices.SortFunc(m.sdims, func(a, b Dimension) int { return strings.Compare(a.Name, b.Name) })
+			if !m.req.matchIdentity(st.Measure, m.sdims) {
+				continue
+			}
+			if err := fn(k, st); err != nil {
 				return err
 			}
 		}
