@@ -270,11 +270,9 @@ type worker struct {
 	mapper *event.Mapper
 
 	// Build stage.
-	cur     *batch // being built; nil between batches
-	lastSeq uint64 // seq of the last batch started
-	// (corrected times given to events of batches maybe not yet durable
-	// are in p.corr, shared by the workers)
-	seenMsgs int // messages and records decoded (decaying), for fetchSize
+	cur      *batch // being built; nil between batches
+	lastSeq  uint64 // seq of the last batch started
+	seenMsgs int    // messages and records decoded (decaying), for fetchSize
 	seenRecs int
 
 	// durable is the seq of the last batch the finish stage completed.
@@ -538,8 +536,9 @@ func (w *worker) deadLetter(m *stream.Message, index int, reason string, payload
 //     back online with a wrong clock) do not collide on one arrival time;
 //   - and an event corrected before (a device retry, a redelivery) keeps
 //     the time it was first given, found among the batches not yet durable
-//     (Processor.corr, shared by the workers) or in sluice.clock_corrections by device and original
-//     time, so a duplicate stays a no-op instead of a second copy.
+//     (Processor.corr, shared by the workers) or in sluice.clock_corrections
+//     by device and original time, so a duplicate stays a no-op instead of
+//     a second copy.
 func (w *worker) correctedTime(m *stream.Message, index int, c *event.Correction) int64 {
 	dims := append(append([]tsdb.Dimension(nil), c.Dimensions...), tsdb.Dimension{Name: "stream", Value: m.Stream})
 	key := correctionKey(dims, c.Original)
