@@ -23,44 +23,18 @@ func scanEvent(ev []byte) (key []byte, ok bool) {
 	if i >= len(ev) || ev[i] != '{' {
 		return nil, validJSON(ev)
 	}
-	i = skipSpace(ev, i+1)
-	if i < len(ev) && ev[i] == '}' {
-		return nil, skipSpace(ev, i+1) == len(ev)
+	var dev deviceID
+	if i, ok = scanObject(ev, i+1, 1, &dev); !ok || skipSpace(ev, i) != len(ev) {
+		return nil, false
 	}
-	found := false
-	for {
-		if i >= len(ev) || ev[i] != '"' {
-			return nil, false
-		}
-		start := i + 1
-		if i, ok = scanString(ev, start); !ok {
-			return nil, false
-		}
-		isKey := !found && string(ev[start:i-1]) == "DeviceID"
-		i = skipSpace(ev, i)
-		if i >= len(ev) || ev[i] != ':' {
-			return nil, false
-		}
-		v := skipSpace(ev, i+1)
-		if i, ok = scanValue(ev, v, 1); !ok {
-			return nil, false
-		}
-		if isKey {
-			key, found = deviceIDValue(ev[v:i]), true
-		}
-		i = skipSpace(ev, i)
-		if i >= len(ev) {
-			return nil, false
-		}
-		switch ev[i] {
-		case ',':
-			i = skipSpace(ev, i+1)
-		case '}':
-			return key, skipSpace(ev, i+1) == len(ev)
-		default:
-			return nil, false
-		}
-	}
+	return dev.val, true
+}
+
+// deviceID is what scanObject found of an object's first "DeviceID"
+// member.
+type deviceID struct {
+	val   []byte // see deviceIDValue
+	found bool
 }
 
 // deviceIDValue returns the partition key a valid JSON value v gives: a
@@ -101,7 +75,7 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 	}
 	switch c := b[i]; c {
 	case '{':
-		return scanObject(b, i+1, depth+1)
+		return scanObject(b, i+1, depth+1, nil)
 	case '[':
 		return scanArray(b, i+1, depth+1)
 	case '"':
@@ -120,7 +94,10 @@ func scanValue(b []byte, i, depth int) (int, bool) {
 	}
 }
 
-func scanObject(b []byte, i, depth int) (int, bool) {
+// scanObject scans the members of an object whose '{' is before b[i].
+// With dev, it also notes the object's first "DeviceID" member (top level
+// only: nested objects are scanned without).
+func scanObject(b []byte, i, depth int, dev *deviceID) (int, bool) {
 	if depth > maxNesting {
 		return i, false
 	}
@@ -132,16 +109,22 @@ func scanObject(b []byte, i, depth int) (int, bool) {
 		if i >= len(b) || b[i] != '"' {
 			return i, false
 		}
+		start := i + 1
 		var ok bool
-		if i, ok = scanString(b, i+1); !ok {
+		if i, ok = scanString(b, start); !ok {
 			return i, false
 		}
+		isDev := dev != nil && !dev.found && string(b[start:i-1]) == "DeviceID"
 		i = skipSpace(b, i)
 		if i >= len(b) || b[i] != ':' {
 			return i, false
 		}
-		if i, ok = scanValue(b, skipSpace(b, i+1), depth); !ok {
+		v := skipSpace(b, i+1)
+		if i, ok = scanValue(b, v, depth); !ok {
 			return i, false
+		}
+		if isDev {
+			dev.val, dev.found = deviceIDValue(b[v:i]), true
 		}
 		i = skipSpace(b, i)
 		if i >= len(b) {
