@@ -357,6 +357,63 @@ func BenchmarkScanColumn(b *testing.B) {
 	}
 }
 
+// BenchmarkScanCold is the storage bench's target figure as a kernel:
+// one op scans the value column alone (OnlyColumns) of every point, or of
+// one measure, of 1,000 devices over an hour from compacted parts, with
+// no page cache, so every page is read and decoded. The consumer sums in
+// four chains, as the storage bench does, so that its own dependent
+// additions are not what is measured. points/cpu-s is the figure to
+// compare (the target is per core).
+//
+//	go test ./internal/tsdb -run '^$' -bench 'BenchmarkScanCold$' -count 10
+func BenchmarkScanCold(b *testing.B) {
+	const devices, ticks = 1000, 3600
+	for _, measure := range []string{"all", "temperature"} {
+		b.Run("measure="+measure, func(b *testing.B) {
+			db := openBenchDB(b, tsdb.Options{NoSync: true, HeadMaxPoints: 1 << 30, PageCacheBytes: -1})
+			fillBenchDB(b, db, newBenchFleet(devices, time.Now().Add(-48*time.Hour)), devices, ticks, true)
+			req := tsdb.ScanRequest{Database: benchDBName, Table: benchTblName, MinTime: math.MinInt64, MaxTime: math.MaxInt64,
+				Columns: []string{benchCol}, OnlyColumns: true}
+			want := devices * ticks * 4
+			if measure != "all" {
+				req.MeasureNames = []string{measure}
+				want /= 4
+			}
+			runtime.GC()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cputime.Now()
+			var sum float64
+			for range b.N {
+				rows := 0
+				err := db.Scan(context.Background(), req, func(bt *columnar.Batch) error {
+					var s0, s1, s2, s3 float64
+					f := bt.Col(benchCol).Floats
+					for len(f) >= 4 {
+						s0, s1, s2, s3 = s0+f[0], s1+f[1], s2+f[2], s3+f[3]
+						f = f[4:]
+					}
+					for _, v := range f {
+						s0 += v
+					}
+					sum += s0 + s1 + s2 + s3
+					rows += bt.Len()
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rows != want {
+					b.Fatalf("%d rows, want %d", rows, want)
+				}
+			}
+			b.ReportMetric(float64(b.N*want)/b.Elapsed().Seconds(), "points/s")
+			b.ReportMetric(float64(b.N*want)/(cputime.Now()-cpu0).Seconds(), "points/cpu-s")
+			runtime.KeepAlive(sum)
+		})
+	}
+}
+
 // BenchmarkSeriesHour: one op reads one device's temperature over one
 // hour (3,600 points), from compacted parts or from the hot tier.
 //

@@ -728,3 +728,39 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestBatchesEndAtPages: a scan longer than one batch cuts its batches
+// where pages start, so that no page is decompressed twice, and still
+// returns every row once. Series of 3,600 rows go two to a 8,192-row page.
+func TestBatchesEndAtPages(t *testing.T) {
+	b := seedBatch(50, 3600)
+	path := filepath.Join(t.TempDir(), "p.parquet")
+	if _, err := part.Write(path, b, []string{"DeviceID"}, part.WriterOptions{PageRows: 8192}); err != nil {
+		t.Fatal(err)
+	}
+	r := openPart(t, path)
+	for _, only := range []bool{false, true} {
+		f := part.All()
+		f.Columns = []string{"measure_value::double"}
+		f.ProjectOnly = only
+		var lens []int
+		err := r.Scan(context.Background(), f, func(bt *columnar.Batch) error {
+			lens = append(lens, bt.Len())
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := 0
+		for i, n := range lens {
+			total += n
+			if i < len(lens)-1 && n%7200 != 0 {
+				t.Errorf("projectOnly=%v: batch %d of %d rows ends inside a page of 7,200", only, i, n)
+			}
+		}
+		if total != b.Len() || len(lens) < 2 {
+			t.Errorf("projectOnly=%v: %d rows in %d batches, want %d in several", only, total, len(lens), b.Len())
+		}
+		checkScan(t, r, b, f)
+	}
+}
