@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
+	"github.com/sluice-dev/sluice/internal/tsdb/enc"
 	"github.com/sluice-dev/sluice/internal/tsdb/part"
 )
 
@@ -100,13 +101,11 @@ func (db *DB) flushLocked(ctx context.Context) error {
 		oldest := now - int64(t.info.Retention.Magnetic)
 		db.mu.RUnlock()
 		for _, pb := range db.partitionBatches(t, t.flushing, oldest) {
-			for _, sub := range splitByScale(pb.batch) {
-				p, err := db.writePart(t, pb.partition, sub, pb.dims, 0)
-				if err != nil {
-					return fail(err)
-				}
-				added = append(added, p)
+			p, err := db.writePart(t, pb.partition, pb.batch, pb.dims, 0)
+			if err != nil {
+				return fail(err)
 			}
+			added = append(added, p)
 			points += pb.batch.Len()
 		}
 	}
@@ -201,15 +200,20 @@ func mergeInto(dst, src *memtable) {
 	}
 }
 
+// partitionBatch is the rows of one part to write: one partition's points
+// whose DOUBLE values share one decimal scale (see splitByScale).
 type partitionBatch struct {
 	partition int64
 	batch     *columnar.Batch
 	dims      []string
 }
 
-// partitionBatches turns a memtable into one sorted batch per partition,
-// leaving out points older than oldest (expired by retention). The
-// memtable must not change while this runs (it is the flushing one).
+// partitionBatches turns a memtable into sorted batches, one per partition
+// and decimal scale, leaving out points older than oldest (expired by
+// retention). The memtable must not change while this runs (it is the
+// flushing one). The batches are what splitByScale would make of one
+// batch per partition, built without that copy: a measure's scale is
+// found from its series' points before any row is copied.
 func (db *DB) partitionBatches(t *table, m *memtable, oldest int64) []partitionBatch {
 	t.mu.RLock()
 	dimSet := map[string]bool{}
@@ -232,16 +236,32 @@ func (db *DB) partitionBatches(t *table, m *memtable, oldest int64) []partitionB
 	sort.Strings(dims)
 	sort.Slice(list, func(i, j int) bool { return compareSeries(list[i].s, list[j].s, dims) < 0 })
 
-	// Runs of each series' points by partition, counted first so that
-	// every partition's columns are allocated once, at their final size.
+	// Runs of each series' points by partition. A partition's runs are in
+	// sort order, so each measure's runs follow one another.
 	type run struct {
 		ms   *memSeries
 		p    int64
 		i, j int
+		key  int // index into keys: partition and measure
+	}
+	type measureKey struct {
+		p       int64
+		measure string
 	}
 	runs := make([]run, 0, len(list))
-	rows := map[int64]int{}
+	var keys []measureKey
+	var scalers []enc.Scaler
+	keyOf := map[measureKey]int{}
+	_, split := fieldSet[splitColumn]
 	for _, ms := range list {
+		var vals *columnar.Column
+		if split {
+			for _, f := range ms.fields {
+				if f.name == splitColumn {
+					vals = f.col
+				}
+			}
+		}
 		i := 0
 		for i < len(ms.times) {
 			if ms.times[i] < oldest {
@@ -253,27 +273,66 @@ func (db *DB) partitionBatches(t *table, m *memtable, oldest int64) []partitionB
 			for j < len(ms.times) && ms.times[j] < p+int64(db.opts.PartitionDuration) {
 				j++
 			}
-			runs = append(runs, run{ms, p, i, j})
-			rows[p] += j - i
+			mk := measureKey{p, ms.s.measure}
+			k, ok := keyOf[mk]
+			if !ok {
+				k = len(keys)
+				keyOf[mk] = k
+				keys = append(keys, mk)
+				scalers = append(scalers, enc.Scaler{})
+			}
+			if vals != nil {
+				var nulls []bool
+				if vals.Nulls != nil {
+					nulls = vals.Nulls[i:j]
+				}
+				scalers[k].Add(vals.Floats[i:j], nulls)
+			}
+			runs = append(runs, run{ms, p, i, j, k})
 			i = j
 		}
 	}
-	byPart := map[int64]*batchBuilder{}
-	var order []int64
+	// Each (partition, measure) gets its part: one per partition and
+	// scale, in the order the scales first appear in the partition's
+	// sorted rows (measure names ascending), as splitByScale orders them.
+	type batchKey struct {
+		p     int64
+		scale int
+	}
+	into := make([]batchKey, len(keys))
+	for k, mk := range keys {
+		scale := 0
+		if split {
+			var ok bool
+			if scale, ok = scalers[k].Scale(); !ok {
+				scale = -1
+			}
+		}
+		into[k] = batchKey{mk.p, scale}
+	}
+	rows := map[batchKey]int{}
 	for _, r := range runs {
-		bb := byPart[r.p]
+		rows[into[r.key]] += r.j - r.i
+	}
+	byKey := map[batchKey]*batchBuilder{}
+	var order []batchKey
+	for _, r := range runs {
+		bk := into[r.key]
+		bb := byKey[bk]
 		if bb == nil {
 			bb = newBatchBuilder(dims, fieldSet, true)
-			bb.reserve(rows[r.p])
-			byPart[r.p] = bb
-			order = append(order, r.p)
+			bb.reserve(rows[bk])
+			byKey[bk] = bb
+			order = append(order, bk)
 		}
 		bb.appendMem(r.ms.s, r.ms.times, r.ms.versions, r.ms.fields, r.i, r.j)
 	}
-	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	// Partitions ascending; within one, the scales' first appearances
+	// keep their order (a partition's runs come in sort order).
+	sort.SliceStable(order, func(i, j int) bool { return order[i].p < order[j].p })
 	out := make([]partitionBatch, 0, len(order))
-	for _, p := range order {
-		out = append(out, partitionBatch{partition: p, batch: byPart[p].b, dims: dims})
+	for _, bk := range order {
+		out = append(out, partitionBatch{partition: bk.p, batch: byKey[bk].b, dims: dims})
 	}
 	return out
 }

@@ -5,6 +5,10 @@ import (
 	"github.com/sluice-dev/sluice/internal/tsdb/enc"
 )
 
+// splitColumn is the column whose decimal scale splits parts: the value
+// column of single-measure DOUBLE records.
+const splitColumn = "measure_value::double"
+
 // splitByScale splits the rows of a partition batch into batches whose
 // measures need the same decimal scale in measure_value::double.
 //
@@ -16,7 +20,7 @@ import (
 // the scale it needs. Rows are sorted by measure name first, so each
 // measure is one contiguous run and the split keeps the sort order.
 func splitByScale(b *columnar.Batch) []*columnar.Batch {
-	v := b.Col("measure_value::double")
+	v := b.Col(splitColumn)
 	mn := b.Col("measure_name")
 	if v == nil || mn == nil || b.Len() == 0 {
 		return []*columnar.Batch{b}

@@ -60,37 +60,74 @@ func FromMantissa(m int64, scale int) float64 {
 // when no scale works for all values; an all-NULL or empty input gives
 // (0, true).
 func DecimalScale(vals []float64, nulls []bool) (scale int, ok bool) {
-	// Single pass that only raises the scale when a value needs it, then a
-	// verification pass at the final scale: a value that round-trips at a
-	// lower scale almost always does at a higher one, but "almost" is not
-	// "always" once mantissas approach 2^53, so it is checked, not assumed.
+	var s Scaler
+	s.Add(vals, nulls)
+	return s.Scale()
+}
+
+// Scaler is DecimalScale over values that come in several slices (a
+// measure's points spread over many series): Add each slice, then Scale.
+// The slices are kept, not copied, until Scale has checked them. The
+// answer is DecimalScale's over the slices' concatenation.
+type Scaler struct {
+	scale  int
+	failed bool
+	vals   [][]float64
+	nulls  [][]bool
+}
+
+// Add notes the values of one more slice (nulls as in DecimalScale).
+func (s *Scaler) Add(vals []float64, nulls []bool) {
+	if s.failed || len(vals) == 0 {
+		return
+	}
+	// One pass that only raises the scale when a value needs it; Scale
+	// then verifies every value at the final scale: a value that
+	// round-trips at a lower scale almost always does at a higher one,
+	// but "almost" is not "always" once mantissas approach 2^53, so it is
+	// checked, not assumed.
 	for i, v := range vals {
 		if nulls != nil && nulls[i] {
 			continue
 		}
-		if _, ok := Mantissa(v, scale); ok {
+		if _, ok := Mantissa(v, s.scale); ok {
 			continue
 		}
 		found := false
-		for s := scale + 1; s <= MaxScale; s++ {
-			if _, ok := Mantissa(v, s); ok {
-				scale, found = s, true
+		for x := s.scale + 1; x <= MaxScale; x++ {
+			if _, ok := Mantissa(v, x); ok {
+				s.scale, found = x, true
 				break
 			}
 		}
 		if !found {
-			return 0, false
+			s.failed = true
+			s.vals, s.nulls = nil, nil
+			return
 		}
 	}
-	for i, v := range vals {
-		if nulls != nil && nulls[i] {
-			continue
-		}
-		if _, ok := Mantissa(v, scale); !ok {
-			return 0, false
+	s.vals = append(s.vals, vals)
+	s.nulls = append(s.nulls, nulls)
+}
+
+// Scale returns the smallest scale at which every value added round-trips,
+// or ok=false if there is none.
+func (s *Scaler) Scale() (scale int, ok bool) {
+	if s.failed {
+		return 0, false
+	}
+	for k, vals := range s.vals {
+		nulls := s.nulls[k]
+		for i, v := range vals {
+			if nulls != nil && nulls[i] {
+				continue
+			}
+			if _, ok := Mantissa(v, s.scale); !ok {
+				return 0, false
+			}
 		}
 	}
-	return scale, true
+	return s.scale, true
 }
 
 // AppendMantissas appends the mantissas of vals at scale to dst and returns

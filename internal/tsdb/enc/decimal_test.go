@@ -162,3 +162,41 @@ func BenchmarkDecimal(b *testing.B) {
 		}
 	})
 }
+
+// TestScalerSplit: DecimalScale over slices added one by one to a Scaler
+// is DecimalScale over their concatenation, however the values are cut.
+func TestScalerSplit(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	pick := []float64{21.3, 45.12, 230, 0.001, -7.25, math.Pi, 1e17, 123456.789, 0, math.Copysign(0, -1)}
+	for range 2000 {
+		n := r.IntN(12)
+		vals := make([]float64, n)
+		var nulls []bool
+		if r.IntN(2) == 0 {
+			nulls = make([]bool, n)
+		}
+		for i := range vals {
+			vals[i] = pick[r.IntN(len(pick))]
+			if nulls != nil {
+				nulls[i] = r.IntN(4) == 0
+			}
+		}
+		ws, wok := DecimalScale(vals, nulls)
+		var s Scaler
+		for i := 0; i < n; {
+			j := i + 1 + r.IntN(n-i)
+			var nn []bool
+			if nulls != nil {
+				nn = nulls[i:j]
+			}
+			s.Add(vals[i:j], nn)
+			if r.IntN(3) == 0 {
+				s.Add(nil, nil) // an empty slice changes nothing
+			}
+			i = j
+		}
+		if gs, gok := s.Scale(); gs != ws || gok != wok {
+			t.Fatalf("%v nulls %v: Scaler %d %v, DecimalScale %d %v", vals, nulls, gs, gok, ws, wok)
+		}
+	}
+}
