@@ -155,8 +155,21 @@ func (c *catalogFile) save(path string) error {
 	return writeFileAtomic(path, b)
 }
 
+// errUnsynced marks a replacement whose rename happened but whose directory
+// fsync failed: the directory shows the new file now, but a power cut may
+// bring the old one back. A caller must then neither undo what the new file
+// records (it is what a restart without a power cut reads) nor delete what
+// the old one needs.
+var errUnsynced = errors.New("the file was replaced but its directory could not be synced")
+
 // writeFileAtomic replaces path with data: temp file, fsync, rename, fsync dir.
 func writeFileAtomic(path string, data []byte) error {
+	return replaceFile(path, data, syncDir)
+}
+
+// replaceFile is writeFileAtomic with the directory fsync given (a test
+// makes it fail). An error after the rename wraps errUnsynced.
+func replaceFile(path string, data []byte, syncDir func(string) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -178,7 +191,10 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("tsdb: rename %s: %w", path, err)
 	}
-	return syncDir(dir)
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("tsdb: replace %s: %w: %w", path, errUnsynced, err)
+	}
+	return nil
 }
 
 func syncDir(dir string) error {

@@ -3,10 +3,10 @@ package tsdb
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
-	"path/filepath"
 	"slices"
 	"time"
 )
@@ -109,7 +109,13 @@ func (db *DB) compactPartition(ctx context.Context, t *table, p int64, parts []*
 		keep = append(keep, m.entry)
 	}
 	db.manifest.Parts = keep
-	if err := db.manifest.save(filepath.Join(db.dir, "MANIFEST")); err != nil {
+	// unsynced: the new manifest is in place but a power cut may bring
+	// back the old one, which names the merged parts: they leave the
+	// table but their files stay (Open deletes them once no manifest
+	// names them).
+	err := db.saveManifest()
+	unsynced := errors.Is(err, errUnsynced)
+	if err != nil && !unsynced {
 		db.manifest.Parts = prev
 		db.mu.Unlock()
 		for _, m := range made {
@@ -124,7 +130,14 @@ func (db *DB) compactPartition(ctx context.Context, t *table, p int64, parts []*
 	t.flushEpoch++
 	t.mu.Unlock()
 	for _, pr := range parts {
-		pr.obsolete()
+		if unsynced {
+			pr.abandon()
+		} else {
+			pr.obsolete()
+		}
+	}
+	if unsynced {
+		return fmt.Errorf("tsdb: compaction: the merged parts' files are kept until a restart: %w", err)
 	}
 	db.metrics.compactions.Inc()
 	db.logger.Debug("tsdb: compacted partition", "table", t.id, "partition", fmtTime(p), "parts", len(parts), "rows", out.b.Len(), "took", time.Since(start))
@@ -163,7 +176,10 @@ func (db *DB) applyRetention() error {
 			}
 		}
 		db.manifest.Parts = keep
-		if err := db.manifest.save(filepath.Join(db.dir, "MANIFEST")); err != nil {
+		// unsynced: as in compaction, the dropped parts' files stay.
+		err := db.saveManifest()
+		unsynced := errors.Is(err, errUnsynced)
+		if err != nil && !unsynced {
 			db.manifest.Parts = prev
 			db.mu.Unlock()
 			return fmt.Errorf("tsdb: retention: %w", err)
@@ -172,12 +188,19 @@ func (db *DB) applyRetention() error {
 		t.mu.Lock()
 		for _, p := range expired {
 			for _, pr := range t.partitions[p] {
-				pr.obsolete()
+				if unsynced {
+					pr.abandon()
+				} else {
+					pr.obsolete()
+				}
 			}
 			delete(t.partitions, p)
 		}
 		t.flushEpoch++
 		t.mu.Unlock()
+		if unsynced {
+			return fmt.Errorf("tsdb: retention: the dropped parts' files are kept until a restart: %w", err)
+		}
 		db.metrics.retentionDrops.Add(float64(len(expired)))
 	}
 	return nil

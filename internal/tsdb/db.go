@@ -112,7 +112,8 @@ type DB struct {
 	wal     *wal.Log
 	lock    *flock.Lock
 	commit  *commitQueue
-	pages   *part.PageCache // nil when Options.PageCacheBytes < 0
+	pages   *part.PageCache        // nil when Options.PageCacheBytes < 0
+	syncDir func(dir string) error // fsyncs a directory; tests make it fail
 	stop    chan struct{}
 	wg      sync.WaitGroup // the commit goroutine
 	maintWG sync.WaitGroup // the maintenance loop
@@ -146,13 +147,14 @@ func Open(dir string, opts Options, logger *slog.Logger, reg prometheus.Register
 		return nil, fmt.Errorf("tsdb: open %s: %w", dir, err)
 	}
 	db := &DB{
-		lock:   lock,
-		dir:    dir,
-		opts:   opts,
-		logger: logger,
-		tables: map[tableName]*table{},
-		stop:   make(chan struct{}),
-		pages:  part.NewPageCache(opts.PageCacheBytes),
+		lock:    lock,
+		dir:     dir,
+		opts:    opts,
+		logger:  logger,
+		tables:  map[tableName]*table{},
+		stop:    make(chan struct{}),
+		pages:   part.NewPageCache(opts.PageCacheBytes),
+		syncDir: syncDir,
 	}
 	db.walGenAtomic.Store(1)
 	if err := db.open(reg); err != nil {
@@ -498,7 +500,7 @@ func (db *DB) DeleteTable(ctx context.Context, dbName, name string) error {
 		}
 	}
 	db.manifest.Parts = keep
-	err := db.manifest.save(filepath.Join(db.dir, "MANIFEST"))
+	err := db.saveManifest()
 	db.mu.Unlock()
 	t.mu.Lock()
 	t.deleted = true

@@ -2,6 +2,7 @@ package tsdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -117,7 +118,15 @@ func (db *DB) flushLocked(ctx context.Context) error {
 		db.manifest.Parts = append(db.manifest.Parts, p.entry)
 	}
 	db.manifest.WALStart = seg
-	if err := db.manifest.save(filepath.Join(db.dir, "MANIFEST")); err != nil {
+	// unsynced: the new manifest is in place but a power cut may bring
+	// the old one back. The flush then completes in memory (the parts are
+	// what a plain restart finds), but the WAL is kept, so that the old
+	// manifest, if it comes back, still finds every point in it; Open
+	// deletes the parts it does not name. The next manifest write that
+	// syncs makes the flush durable and the next flush truncates the WAL.
+	err = db.saveManifest()
+	unsynced := errors.Is(err, errUnsynced)
+	if err != nil && !unsynced {
 		db.manifest.Parts, db.manifest.WALStart = old, oldStart
 		db.mu.Unlock()
 		return fail(err)
@@ -147,6 +156,10 @@ func (db *DB) flushLocked(ctx context.Context) error {
 		t.flushing = nil
 		t.flushEpoch++
 		t.mu.Unlock()
+	}
+	if unsynced {
+		db.metrics.flushErrors.Inc()
+		return fmt.Errorf("tsdb: flush: the wal is kept: %w", err)
 	}
 	if err := db.wal.TruncateBefore(seg); err != nil {
 		db.logger.Warn("tsdb: truncating the wal after a flush failed; it will be retried", "err", err)

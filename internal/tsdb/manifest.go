@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // manifest names the live part files and the first WAL segment not yet
@@ -59,10 +60,17 @@ func loadManifest(path string) (*manifest, error) {
 	return &m, nil
 }
 
-func (m *manifest) save(path string) error {
+func (m *manifest) save(path string, syncDir func(string) error) error {
 	b, err := json.MarshalIndent(m, "", " ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b)
+	return replaceFile(path, b, syncDir)
+}
+
+// saveManifest replaces the MANIFEST file with db.manifest; db.mu must be
+// held for writing. An error that wraps errUnsynced means the new manifest
+// is in place but perhaps not durable: see errUnsynced.
+func (db *DB) saveManifest() error {
+	return db.manifest.save(filepath.Join(db.dir, "MANIFEST"), db.syncDir)
 }

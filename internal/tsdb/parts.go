@@ -23,7 +23,9 @@ type partRef struct {
 	path  string
 	r     *part.Reader
 	refs  atomic.Int32
-	dead  atomic.Bool
+	dead  atomic.Bool // the file goes with the last reference
+	// dropped: the manifest's reference is gone (obsolete or abandon).
+	dropped atomic.Bool
 	// written is when this process wrote the part (DB clock, ns); 0 for
 	// parts found at open. Compaction waits for a partition to be quiet
 	// before merging it whole.
@@ -44,7 +46,17 @@ func (p *partRef) release() {
 
 // obsolete drops the manifest's reference; the file goes with the last reader.
 func (p *partRef) obsolete() {
-	if p.dead.CompareAndSwap(false, true) {
+	if p.dropped.CompareAndSwap(false, true) {
+		p.dead.Store(true)
+		p.release()
+	}
+}
+
+// abandon drops the manifest's reference but keeps the file, for a part
+// that a manifest which may come back after a power cut still names (see
+// errUnsynced). Open deletes it once no manifest does.
+func (p *partRef) abandon() {
+	if p.dropped.CompareAndSwap(false, true) {
 		p.release()
 	}
 }
