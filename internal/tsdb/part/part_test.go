@@ -308,7 +308,12 @@ func TestFilterMatchesBruteForce(t *testing.T) {
 				f.MeasureNames = append(f.MeasureNames, "watt")
 			}
 		}
-		switch r.IntN(5) {
+		switch r.IntN(6) {
+		case 5:
+			// Several devices, one perhaps twice or absent, with a
+			// second dimension's filter: the lead dimension's runs.
+			f.Dims = append(f.Dims, part.DimFilter{Name: "DeviceID", Values: []string{fmt.Sprintf("dev-%05d", r.IntN(45)), fmt.Sprintf("dev-%05d", r.IntN(45)), fmt.Sprintf("dev-%05d", r.IntN(45))}},
+				part.DimFilter{Name: "region", Values: []string{"us", "eu-west", "eu-north"}[:1+r.IntN(3)]})
 		case 1:
 			f.Dims = append(f.Dims, part.DimFilter{Name: "DeviceID", Values: []string{fmt.Sprintf("dev-%05d", r.IntN(45))}})
 		case 2:
@@ -762,5 +767,56 @@ func TestBatchesEndAtPages(t *testing.T) {
 			t.Errorf("projectOnly=%v: %d rows in %d batches, want %d in several", only, total, len(lens), b.Len())
 		}
 		checkScan(t, r, b, f)
+	}
+}
+
+// TestLeadDimensionRuns: the series of a measure are found by binary search
+// on the first dimension's values; a NULL sorts first and never equals a
+// value, not even the empty string.
+func TestLeadDimensionRuns(t *testing.T) {
+	b := &columnar.Batch{}
+	tc := b.Add("time", columnar.NewColumn(columnar.Timestamp, 0))
+	vc := b.Add("version", columnar.NewColumn(columnar.Int64, 0))
+	mc := b.Add("measure_name", columnar.NewColumn(columnar.String, 0))
+	dev := b.Add("DeviceID", columnar.NewColumn(columnar.String, 0))
+	reg := b.Add("region", columnar.NewColumn(columnar.String, 0))
+	val := b.Add("measure_value::double", columnar.NewColumn(columnar.Float64, 0))
+	null := "<null>"
+	for _, m := range []string{"hum", "temp"} {
+		for _, d := range []string{null, "", "a", "b", "c"} {
+			for _, g := range []string{null, "x"} {
+				for k := range 3 {
+					tc.AppendInt(int64(1e18) + int64(k)*1e9)
+					vc.AppendInt(1)
+					mc.AppendString(m)
+					if d == null {
+						dev.AppendNull()
+					} else {
+						dev.AppendString(d)
+					}
+					if g == null {
+						reg.AppendNull()
+					} else {
+						reg.AppendString(g)
+					}
+					val.AppendFloat(float64(k))
+				}
+			}
+		}
+	}
+	path, _ := writePart(t, b, part.WriterOptions{PageRows: 4})
+	pr := openPart(t, path)
+	for _, devs := range [][]string{{""}, {"a", "c"}, {"zz"}, {"", "b"}, {"c", "a", "a"}} {
+		for _, measures := range [][]string{nil, {"temp"}} {
+			for _, regs := range [][]string{nil, {"x"}} {
+				f := part.All()
+				f.MeasureNames = measures
+				f.Dims = []part.DimFilter{{Name: "DeviceID", Values: devs}}
+				if regs != nil {
+					f.Dims = append(f.Dims, part.DimFilter{Name: "region", Values: regs})
+				}
+				t.Run(fmt.Sprint(devs, measures, regs), func(t *testing.T) { checkScan(t, pr, b, f) })
+			}
+		}
 	}
 }
