@@ -50,7 +50,12 @@ type table struct {
 	// flushEpoch changes whenever head data moves to parts, so a writer that
 	// looked up cold points without the lock can tell its answer is stale.
 	flushEpoch uint64
-	deleted    bool
+	// coldLo and coldHi cache coldRange as of flushEpoch coldEpoch (if
+	// coldKnown).
+	coldLo, coldHi int64
+	coldEpoch      uint64
+	coldKnown      bool
+	deleted        bool
 }
 
 func newTable(ti *TableInfo) *table {

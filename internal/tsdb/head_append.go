@@ -56,11 +56,6 @@ type writeScratch struct {
 	touched uint64 // what touch read (unused; so the loads are not dropped)
 }
 
-// touchRun is how many records applyLocked touches before applying them:
-// enough to keep the core's outstanding cache misses busy, few enough that
-// what was touched is still cached when applied.
-const touchRun = 16
-
 // defGen is a WAL generation as series.defGen keeps it: 32 bits, never 0
 // (a new series' defGen), so a series would be wrongly taken as defined
 // only after 2^32-1 WAL cuts without a write to it.
@@ -132,26 +127,44 @@ func (db *DB) Write(ctx context.Context, dbName, tableName string, recs []Record
 	sc := t.getScratch(len(recs))
 	preps := sc.preps
 	var memo dimsMemo
+	lo, hi := int64(maxTime), int64(minTime) // times of the valid records
 	for i := range recs {
 		preps[i] = prepared{}
 		db.prepare(t, sc, i, &recs[i], oldest, newest, &memo)
+		if pr := &preps[i]; pr.reason == "" {
+			lo, hi = min(lo, pr.p.t), max(hi, pr.p.t)
+		}
 	}
 
-	// Most writes bring new points, after everything in the parts: find
-	// their series under the write lock, and if none needs a look at the
-	// parts, decide right away.
+	// Most writes bring new points, after everything in the parts: if no
+	// record falls inside the time range of the table's parts, none needs
+	// them, and the series of each run of records are found just before
+	// the run is applied (where what finding them loaded is still cached).
+	// Otherwise find every record's series under the write lock first,
+	// and if none needs a look at the parts after all, decide right away.
 	t.mu.Lock()
-	if !t.locate(sc) {
-		rejects, err := db.applyLocked(t, sc, nil)
-		if err != nil {
-			return nil, fmt.Errorf("tsdb: write to %s.%s: %w", dbName, tableName, err)
-		}
-		t.putScratch(sc)
-		return rejects, nil
+	find := false
+	if clo, chi := t.coldRange(); lo > hi || hi < clo || lo > chi {
+		find = true
+	} else if t.locate(sc) {
+		t.mu.Unlock()
+		return db.writeCold(ctx, t, sc, dbName, tableName)
 	}
-	t.mu.Unlock()
+	rejects, err := db.applyLocked(t, sc, nil, find)
+	if err != nil {
+		return nil, fmt.Errorf("tsdb: write to %s.%s: %w", dbName, tableName, err)
+	}
+	t.putScratch(sc)
+	return rejects, nil
+}
+
+// writeCold applies the records of a Write some of which fall inside
+// their series' cold bounds: it looks their stored points up in the parts
+// without the table lock, then applies under it, and looks again if a
+// flush moved points to parts meanwhile.
+func (db *DB) writeCold(ctx context.Context, t *table, sc *writeScratch, dbName, tableName string) ([]Reject, error) {
 	for {
-		cold, epoch, err := db.coldLookups(ctx, t, preps)
+		cold, epoch, err := db.coldLookups(ctx, t, sc.preps)
 		if err != nil {
 			return nil, fmt.Errorf("tsdb: write to %s.%s: look up stored points: %w", dbName, tableName, err)
 		}
@@ -160,7 +173,7 @@ func (db *DB) Write(ctx context.Context, dbName, tableName string, recs []Record
 			t.mu.Unlock() // a flush moved points to parts meanwhile: look again
 			continue
 		}
-		rejects, err := db.applyLocked(t, sc, cold)
+		rejects, err := db.applyLocked(t, sc, cold, false)
 		if err != nil {
 			// sc is not reused: after a WAL failure the commit goroutine
 			// may still hold the entry.
@@ -172,8 +185,10 @@ func (db *DB) Write(ctx context.Context, dbName, tableName string, recs []Record
 }
 
 // applyLocked applies prepared records to t, which the caller has locked;
-// it unlocks t and waits for durability.
-func (db *DB) applyLocked(t *table, sc *writeScratch, cold map[int]*point) ([]Reject, error) {
+// it unlocks t and waits for durability. With find, the records' series
+// are not looked up yet (pr.s is nil): each run of records finds them just
+// before it is applied (else locate or coldLookups did).
+func (db *DB) applyLocked(t *table, sc *writeScratch, cold map[int]*point, find bool) ([]Reject, error) {
 	var rejects []Reject
 	if t.deleted {
 		t.mu.Unlock()
@@ -184,11 +199,12 @@ func (db *DB) applyLocked(t *table, sc *writeScratch, cold map[int]*point) ([]Re
 	preps := sc.preps
 	enc.reserve(len(preps))
 	var touched uint64
-	for i0 := 0; i0 < len(preps); i0 += touchRun {
-		run := preps[i0:min(i0+touchRun, len(preps))]
-		for i := range run {
-			touched += touch(&run[i])
+	for i0 := 0; i0 < len(preps); i0 += applyRun {
+		run := preps[i0:min(i0+applyRun, len(preps))]
+		if find {
+			touched += t.findSeries(run)
 		}
+		touched += touchRun(run)
 		for k := range run {
 			pr := &run[k]
 			i := i0 + k
@@ -205,7 +221,7 @@ func (db *DB) applyLocked(t *table, sc *writeScratch, cold map[int]*point) ([]Re
 			}
 		}
 	}
-	sc.touched = touched // keeps the loads
+	sc.touched += touched // keeps the loads
 	var seq uint64
 	if enc.npoints > 0 {
 		sc.entry = enc.appendEntry(sc.entry[:0], t.id)
@@ -446,68 +462,26 @@ func (t *table) apply(pr *prepared, cold *point, gen uint32, enc *entryEncoder) 
 	t.applySlow(s, ms, pr, cold, gen, enc)
 }
 
+// applyRun is how many records applyLocked takes a level at a time
+// (finding their series, touching what apply will use) before applying
+// them: enough to keep the core's outstanding cache misses busy, few
+// enough that what was loaded is still cached when applied.
+const applyRun = 32
+
 // locate sets pr.s of every valid record whose series exists and reports
 // whether any of them falls inside its series' cold bounds, where the
 // upsert decision needs the parts (coldLookups; the test here is the
 // one coldLookups makes to choose what it looks up). t.mu must be held for
 // writing.
-//
-// It goes through the records in runs, one level of the lookup at a time
-// for the whole run (index slots, dimension sets, their arrays, the
-// series), so that the cache misses of a run's records are in flight
-// together instead of one after another.
 func (t *table) locate(sc *writeScratch) (cold bool) {
 	preps := sc.preps
 	var x uint64
-	var dss [locateRun]*dimSet
-	for i0 := 0; i0 < len(preps); i0 += locateRun {
-		run := preps[i0:min(i0+locateRun, len(preps))]
-		// The records of one event share their Dimensions slice (package
-		// event makes them so): one lookup for all of them.
-		same := func(i int) bool {
-			return i > 0 && unsafe.SliceData(run[i].dims) == unsafe.SliceData(run[i-1].dims) && len(run[i].dims) == len(run[i-1].dims)
-		}
+	for i0 := 0; i0 < len(preps); i0 += applyRun {
+		run := preps[i0:min(i0+applyRun, len(preps))]
+		x += t.findSeries(run)
 		for i := range run {
-			if run[i].reason == "" && !same(i) {
-				x += t.byDims.touch(run[i].h)
-			}
-		}
-		for i := range run {
-			if pr := &run[i]; pr.reason == "" && !same(i) {
-				if sl := t.byDims.slot(pr.h); sl != nil && *sl != nil {
-					x += uint64(len((*sl).dims) + len((*sl).measures))
-				}
-			}
-		}
-		for i := range run {
-			if pr := &run[i]; pr.reason == "" && !same(i) {
-				if sl := t.byDims.slot(pr.h); sl != nil && *sl != nil && len((*sl).measures) > 0 && len((*sl).dims) > 0 {
-					x += uint64(len((*sl).measures[0]) + len((*sl).dims[0].Value))
-				}
-			}
-		}
-		var ds *dimSet
-		var lastDims *Dimension
-		lastN := -1
-		for i := range run {
-			pr := &run[i]
-			dss[i] = nil
-			if pr.reason != "" {
-				continue
-			}
-			if p := unsafe.SliceData(pr.dims); p != lastDims || len(pr.dims) != lastN || p == nil {
-				lastDims, lastN = p, len(pr.dims)
-				ds = t.lookupDims(pr.h, pr.dims)
-			}
-			dss[i] = ds
-		}
-		for i := range run {
-			if ds := dss[i]; ds != nil {
-				pr := &run[i]
-				pr.s = ds.find(pr.measure)
-				if pr.s != nil {
-					x += uint64(pr.s.coldMax)
-				}
+			if s := run[i].s; s != nil {
+				x += uint64(s.coldMax)
 			}
 		}
 		for i := range run {
@@ -520,32 +494,119 @@ func (t *table) locate(sc *writeScratch) (cold bool) {
 	return cold
 }
 
-// locateRun is how many records locate takes a level at a time.
-const locateRun = 32
+// coldRange returns the range of times of the table's parts (lo > hi: no
+// parts): a record outside it has no stored point in them, whatever its
+// series. It is kept between calls until flushEpoch changes, which every
+// change of t.partitions that may widen it makes (flush, compaction; open
+// adds parts before any write). t.mu must be held for writing.
+func (t *table) coldRange() (lo, hi int64) {
+	if !t.coldKnown || t.coldEpoch != t.flushEpoch {
+		lo, hi = maxTime, minTime
+		for _, ps := range t.partitions {
+			for _, p := range ps {
+				lo, hi = min(lo, p.entry.MinTime), max(hi, p.entry.MaxTime)
+			}
+		}
+		t.coldLo, t.coldHi, t.coldEpoch, t.coldKnown = lo, hi, t.flushEpoch, true
+	}
+	return t.coldLo, t.coldHi
+}
 
-// touch reads the memory that apply of pr will use (the series, its
-// memSeries, the ends of its slices) and returns a value made from it. A
-// loop that touches a run of records before applying them has the cache
-// misses of all of them in flight at once (each record's are a chain of
-// dependent loads, but the records' chains are independent), where apply
+// findSeries sets pr.s of every valid record of run (at most applyRun
+// long) whose series exists, and returns a value made from what it read.
+//
+// It goes one level of the lookup at a time for the whole run (index
+// slots, dimension sets, their arrays, the series), so that the cache
+// misses of a run's records are in flight together instead of one after
+// another. The records of one event share their Dimensions slice (package
+// event makes them so), and so the same pr.dims: a run of records with
+// the same pr.dims (pointer and length) looks its dimension set up once.
+func (t *table) findSeries(run []prepared) uint64 {
+	var x uint64
+	var heads [applyRun]int32 // the records that start a run of the same pr.dims
+	var slots [applyRun]**dimSet
+	var dss [applyRun]*dimSet
+	n := 0
+	var last *Dimension
+	lastN := -1
+	for i := range run {
+		pr := &run[i]
+		if pr.reason != "" {
+			continue
+		}
+		if p := unsafe.SliceData(pr.dims); p != last || len(pr.dims) != lastN || p == nil {
+			last, lastN = p, len(pr.dims)
+			heads[n] = int32(i)
+			n++
+		}
+	}
+	for j := range n {
+		x += t.byDims.touch(run[heads[j]].h)
+	}
+	for j := range n {
+		sl := t.byDims.slot(run[heads[j]].h)
+		slots[j] = sl
+		if sl != nil && *sl != nil {
+			x += uint64(len((*sl).dims) + len((*sl).measures))
+		}
+	}
+	for j := range n {
+		if sl := slots[j]; sl != nil && *sl != nil && len((*sl).measures) > 0 && len((*sl).dims) > 0 {
+			x += uint64(len((*sl).measures[0]) + len((*sl).dims[0].Value))
+		}
+	}
+	for j := range n {
+		pr := &run[heads[j]]
+		dss[j] = t.lookupDims(pr.h, pr.dims)
+	}
+	j := -1
+	for i := range run {
+		pr := &run[i]
+		if pr.reason != "" {
+			continue
+		}
+		if j+1 < n && int(heads[j+1]) == i {
+			j++
+		}
+		if ds := dss[j]; ds != nil {
+			pr.s = ds.find(pr.measure)
+		}
+	}
+	return x
+}
+
+// touchRun reads the memory that apply of run's records will use (their
+// series, memSeries, the ends of its slices) a level at a time, and
+// returns a value made from it. Each record's loads are a chain of
+// dependent ones, but the records' chains are independent: this has the
+// cache misses of a whole level of them in flight at once, where apply
 // alone would wait for them one record at a time.
-func touch(pr *prepared) uint64 {
-	s := pr.s
-	if s == nil || pr.reason != "" {
-		return 0
+func touchRun(run []prepared) uint64 {
+	var x uint64
+	var mss [applyRun]*memSeries
+	for i := range run {
+		mss[i] = nil
+		if s := run[i].s; s != nil && run[i].reason == "" {
+			x += uint64(s.latest.t) + uint64(s.latest1[0].val.I)
+			mss[i] = s.act
+		}
 	}
-	x := uint64(s.latest.t) + uint64(s.latest1[0].val.I)
-	ms := s.act
-	if ms == nil {
-		return x
+	for i := range run {
+		if ms := mss[i]; ms != nil {
+			x += uint64(len(ms.times)+cap(ms.times)+len(ms.col0.Floats)+cap(ms.col0.Floats)) + uint64(ms.fast)
+		}
 	}
-	if n := len(ms.times); n < cap(ms.times) {
-		x += uint64(ms.times[:n+1][n])
+	for i := range run {
+		if ms := mss[i]; ms != nil {
+			if n := len(ms.times); n < cap(ms.times) {
+				x += uint64(ms.times[:n+1][n])
+			}
+			if n := len(ms.col0.Floats); n < cap(ms.col0.Floats) {
+				x += math.Float64bits(ms.col0.Floats[:n+1][n])
+			}
+		}
 	}
-	if n := len(ms.col0.Floats); n < cap(ms.col0.Floats) {
-		x += math.Float64bits(ms.col0.Floats[:n+1][n])
-	}
-	return x + uint64(ms.fast)
+	return x
 }
 
 // checkTypes enforces the table's column rules; false means pr is rejected.
