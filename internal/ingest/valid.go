@@ -1,5 +1,7 @@
 package ingest
 
+import "encoding/binary"
+
 // validJSON reports whether b is one syntactically valid JSON value with
 // optional surrounding whitespace: exactly what encoding/json.Valid
 // accepts (RFC 8259 grammar, control characters refused in strings, UTF-8
@@ -171,6 +173,16 @@ func scanArray(b []byte, i, depth int) (int, bool) {
 
 // scanString scans a string whose opening quote is before b[i].
 func scanString(b []byte, i int) (int, bool) {
+	// Eight bytes at a time while none of them is '"', '\\' or a control
+	// character (the bytes a string's end or escape can start with): keys,
+	// device ids and timestamps are 8 to 40 plain bytes.
+	for i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:])
+		if special8(x) != 0 {
+			break
+		}
+		i += 8
+	}
 	for i < len(b) {
 		c := b[i]
 		if plainByte[c] {
@@ -200,6 +212,17 @@ func scanString(b []byte, i int) (int, bool) {
 		}
 	}
 	return i, false
+}
+
+// special8 is non-zero when one of the eight bytes of x is '"', '\\' or
+// below 0x20. (The classic has-zero-byte test on x^'"' and x^'\\', and
+// has-less-than-0x20 on x; they may flag a byte after a true one, which
+// only ends the fast loop as early as the true one does.)
+func special8(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ (ones * '"')
+	s := x ^ (ones * '\\')
+	return ((q-ones) & ^q | (s-ones) & ^s | (x-ones*0x20) & ^x) & highs
 }
 
 func isHex(c byte) bool {
