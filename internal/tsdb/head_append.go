@@ -49,8 +49,9 @@ type prepared struct {
 // what they keep.
 type writeScratch struct {
 	preps   []prepared
-	singles []fieldValue // the single-measure value of each record
-	multi   []fieldValue // arena of multi-measure values
+	recs    []Record      // the Write's records
+	one     [1]fieldValue // the value of the single-measure record being applied (see applyLocked)
+	multi   []fieldValue  // arena of multi-measure values
 	enc     entryEncoder
 	entry   []byte // the encoded WAL entry
 	touched uint64 // what touch read (unused; so the loads are not dropped)
@@ -72,14 +73,14 @@ func (t *table) getScratch(n int) *writeScratch {
 	}
 	if cap(sc.preps) < n {
 		sc.preps = make([]prepared, n)
-		sc.singles = make([]fieldValue, n)
 	}
-	sc.preps, sc.singles, sc.multi = sc.preps[:n], sc.singles[:n], sc.multi[:0]
+	sc.preps, sc.multi = sc.preps[:n], sc.multi[:0]
 	sc.enc.reset()
 	return sc
 }
 
 func (t *table) putScratch(sc *writeScratch) {
+	sc.recs = nil // the caller's
 	if cap(sc.preps) <= maxPooledRecords {
 		t.scratch.Put(sc)
 	}
@@ -125,6 +126,7 @@ func (db *DB) Write(ctx context.Context, dbName, tableName string, recs []Record
 		newest = maxTime
 	}
 	sc := t.getScratch(len(recs))
+	sc.recs = recs
 	preps := sc.preps
 	var memo dimsMemo
 	lo, hi := int64(maxTime), int64(minTime) // times of the valid records
@@ -213,6 +215,13 @@ func (db *DB) applyLocked(t *table, sc *writeScratch, cold map[int]*point, find 
 				if cold != nil {
 					c = cold[i]
 				}
+				if !pr.multi {
+					// apply copies what it keeps of the value, so one
+					// slot serves every record.
+					v := &sc.recs[i].Value
+					sc.one[0] = fieldValue{singleField(v.Type), *v}
+					pr.p.fields = sc.one[:]
+				}
 				t.apply(pr, c, gen, enc)
 			}
 			if pr.reason != "" {
@@ -298,8 +307,9 @@ func (db *DB) prepare(t *table, sc *writeScratch, i int, r *Record, oldest, newe
 			reject(rejectInvalid, "%s", reason)
 			return
 		}
-		sc.singles[i] = fieldValue{singleField(r.Value.Type), r.Value}
-		pr.p.fields = sc.singles[i : i+1 : i+1]
+		// pr.p.fields stays nil: applyLocked sets it to the value just
+		// before apply (a copy per record here would be as much memory
+		// again as preps, written and read back out of the caches).
 	} else {
 		pr.multi = true
 		if len(r.Multi) == 0 || len(r.Multi) > maxMultiMeasures {
@@ -552,7 +562,19 @@ func (t *table) findSeries(run []prepared) uint64 {
 	}
 	for j := range n {
 		if sl := slots[j]; sl != nil && *sl != nil && len((*sl).measures) > 0 && len((*sl).dims) > 0 {
-			x += uint64(len((*sl).measures[0]) + len((*sl).dims[0].Value))
+			ds := *sl
+			x += uint64(len(ds.measures[0]) + len(ds.dims[0].Value) + len(ds.dims[len(ds.dims)-1].Value))
+		}
+	}
+	// The dimension values the comparison reads (those of another event's
+	// records are other strings with the same bytes).
+	for j := range n {
+		if sl := slots[j]; sl != nil && *sl != nil {
+			for _, d := range (*sl).dims {
+				if d.Value != "" {
+					x += uint64(d.Value[0])
+				}
+			}
 		}
 	}
 	for j := range n {
