@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/sluice-dev/sluice/internal/cputime"
 )
 
 func mustDetector(t testing.TB, opts DetectorOptions) *Detector {
@@ -165,24 +167,50 @@ func TestDetectorIndexChurn(t *testing.T) {
 				t.Errorf("stats %+v with max %d", st, limit)
 			}
 			for si := range d.shards {
-				sh := &d.shards[si]
-				used := 0
-				for _, e := range sh.table {
-					if e != 0 {
-						used++
-					}
-				}
-				if used != len(sh.series) || 2*used > len(sh.table) {
-					t.Errorf("shard %d: %d table entries for %d series in %d places", si, used, len(sh.series), len(sh.table))
-				}
-				for i := range sh.series {
-					s := &sh.series[i]
-					if got := sh.find(s.hash, s.key); got != int32(i) {
-						t.Fatalf("shard %d: %q found at %d, lives at %d", si, s.key, got, i)
-					}
-				}
+				checkShard(t, &d.shards[si])
 			}
 		})
+	}
+}
+
+// checkShard checks a shard's index and groups: the table holds exactly
+// the groups' leaders, at most half full; every series is found under its
+// key and name, and its group's members point at their leader.
+func checkShard(t *testing.T, sh *detShard) {
+	t.Helper()
+	used, leaders := 0, 0
+	for _, e := range sh.table {
+		if e != 0 {
+			used++
+		}
+	}
+	for i := range sh.series {
+		s := &sh.series[i]
+		if s.lead == int32(i) {
+			leaders++
+		}
+		key, name := sh.nameOf(int32(i))
+		if got := sh.series[s.lead].lead; got != s.lead {
+			t.Fatalf("series %d: leader %d leads %d", i, s.lead, got)
+		}
+		found := int32(-1)
+		sh.eachMember(s.lead, func(slot int32, n string) {
+			if n == name && found < 0 {
+				found = slot
+			}
+			if sh.series[slot].lead != s.lead {
+				t.Fatalf("member %d of %q: leader %d, want %d", slot, key, sh.series[slot].lead, s.lead)
+			}
+		})
+		if found != int32(i) {
+			t.Fatalf("%q/%q found at %d, lives at %d", key, name, found, i)
+		}
+		if l := sh.findGroup(sh.series[s.lead].hash, key); l != s.lead {
+			t.Fatalf("group %q found at %d, led by %d", key, l, s.lead)
+		}
+	}
+	if used != leaders || 2*used > len(sh.table) {
+		t.Errorf("%d table entries for %d groups (%d series) in %d places", used, leaders, len(sh.series), len(sh.table))
 	}
 }
 
@@ -496,17 +524,38 @@ func TestObserveBatchMatchesObserve(t *testing.T) {
 }
 
 // BenchmarkObserveBatch: ObserveBatch over batches of 10,000 points of
-// many series, against Observe point by point, per point.
+// many series, against Observe point by point, per point. measures=1
+// names each series by a whole key; measures=4 names 4 series per device
+// by the device's key and a measure name, a device's points side by side
+// (as the pipeline's scorer does).
 //
 //	go test ./internal/insights -run '^$' -bench 'ObserveBatch' -benchmem -count 5
 func BenchmarkObserveBatch(b *testing.B) {
-	for _, n := range []int{1000, 40000} {
+	for _, tc := range []struct{ series, measures int }{{1000, 1}, {40000, 1}, {40000, 4}} {
 		for _, batch := range []bool{false, true} {
-			b.Run(fmt.Sprintf("series=%d/batch=%v", n, batch), func(b *testing.B) {
+			if tc.measures > 1 && !batch {
+				continue
+			}
+			name := fmt.Sprintf("series=%d/batch=%v", tc.series, batch)
+			if tc.measures > 1 {
+				name = fmt.Sprintf("series=%d/measures=%d/batch=%v", tc.series, tc.measures, batch)
+			}
+			b.Run(name, func(b *testing.B) {
+				n := tc.series
 				d := mustDetector(b, DetectorOptions{})
 				pts := make([]Obs, 10000)
+				measures := [...]string{"/temperature", "/humidity", "/pressure", "/power"}
 				for i := range pts {
-					pts[i].Key = fmt.Sprintf("device-%08d/temperature", i%n)
+					if tc.measures == 1 {
+						pts[i].Key = fmt.Sprintf("device-%08d/temperature", i%n)
+						continue
+					}
+					s := i % n
+					pts[i].Key = fmt.Sprintf("device-%08d", s/tc.measures)
+					if i > 0 && pts[i-1].Key == pts[i].Key {
+						pts[i].Key = pts[i-1].Key // one view per device, as the scorer's
+					}
+					pts[i].Name = measures[s%tc.measures]
 				}
 				step := 0
 				next := func() {
@@ -523,6 +572,7 @@ func BenchmarkObserveBatch(b *testing.B) {
 				var out []Point
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu0 := cputime.Now()
 				for b.Loop() {
 					next()
 					if batch {
@@ -534,7 +584,11 @@ func BenchmarkObserveBatch(b *testing.B) {
 						}
 					}
 				}
+				cpu := cputime.Now() - cpu0
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pts)), "ns/point")
+				if cpu > 0 {
+					b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*len(pts)), "cpu-ns/point")
+				}
 			})
 		}
 	}

@@ -49,20 +49,27 @@ var anomalyColumns = []tsdb.DeclaredColumn{
 // scorer is a worker's scratch space for scoring, reused across batches so
 // that a point costs no allocation (except a series the Detector meets for
 // the first time, and a flagged point's row).
+//
+// A point's series is named, for the Detector, by its device's dimensions
+// (the key, shared by the device's measures: the Detector looks it up once
+// for a run of them) and its measure (the name). Key+name is the whole key
+// of the detector before groups, so that its snapshots find their series.
 type scorer struct {
-	key       []byte           // the series key being built
-	prefix    int              // bytes of key that encode dimsOf
-	dimsOf    *tsdb.Dimension  // first element of the Dimensions slice encoded in key[:prefix]
+	keys      []byte           // the batch's keys and names, one after the other
+	k0, k1    int              // keys[k0:k1] encodes dimsOf
+	dimsOf    *tsdb.Dimension  // first element of the Dimensions slice encoded in keys[k0:k1]
 	dimsLen   int              // and its length
-	dimsOK    bool             // key[:prefix] is valid
+	dimsOK    bool             // keys[k0:k1] is valid
 	sorted    []tsdb.Dimension // scratch for dimensions that are not sorted by name
-	keys      []byte           // the batch's series keys, one after the other
-	ends      []int            // where each point's key ends in keys
+	spans     []keySpan        // per point: where its key and name are in keys
 	obs       []insights.Obs   // the batch's points
 	from      []obsSource      // and where each came from
 	pts       []insights.Point // their scores
 	anomalies []tsdb.Record    // rows for sluice.anomalies of the pending batch
 }
+
+// keySpan locates a point's key (keys[k0:k1]) and name (keys[n0:n1]).
+type keySpan struct{ k0, k1, n0, n1 int }
 
 // obsSource is the record (index in the batch) and the measure label of a
 // scored point.
@@ -84,7 +91,7 @@ func (w *worker) score(recs []tsdb.Record, rejects []tsdb.Reject) {
 	if !slices.IsSortedFunc(rejects, func(a, b tsdb.Reject) int { return a.Index - b.Index }) {
 		slices.SortFunc(rejects, func(a, b tsdb.Reject) int { return a.Index - b.Index })
 	}
-	s.keys, s.ends, s.obs, s.from = s.keys[:0], s.ends[:0], s.obs[:0], s.from[:0]
+	s.keys, s.spans, s.obs, s.from = s.keys[:0], s.spans[:0], s.obs[:0], s.from[:0]
 	next := 0 // index into rejects
 	for i := range recs {
 		for next < len(rejects) && rejects[next].Index < i {
@@ -109,16 +116,16 @@ func (w *worker) score(recs []tsdb.Record, rejects []tsdb.Reject) {
 	if len(s.obs) == 0 {
 		return
 	}
-	// The keys are views of s.keys, which no longer grows; ObserveBatch
-	// copies a key it keeps (a new series).
-	start := 0
-	for k, end := range s.ends {
-		s.obs[k].Key = unsafe.String(unsafe.SliceData(s.keys[start:end]), end-start)
-		start = end
+	// The keys and names are views of s.keys, which no longer grows; the
+	// points of a device's event share one view of their key.
+	// ObserveBatch copies a key or name it keeps (a new series).
+	for k, sp := range s.spans {
+		s.obs[k].Key = view(s.keys[sp.k0:sp.k1])
+		s.obs[k].Name = view(s.keys[sp.n0:sp.n1])
 	}
 	s.pts = d.ObserveBatch(s.pts[:0], s.obs)
 	for k := range s.obs {
-		s.obs[k].Key = "" // keep no view of the scratch
+		s.obs[k].Key, s.obs[k].Name = "", "" // keep no view of the scratch
 	}
 	for k := range s.pts {
 		if s.pts[k].IsAnomaly {
@@ -126,6 +133,8 @@ func (w *worker) score(recs []tsdb.Record, rejects []tsdb.Reject) {
 		}
 	}
 }
+
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func numeric(v tsdb.Value) (float64, bool) {
 	switch v.Type {
@@ -141,9 +150,9 @@ func numeric(v tsdb.Value) (float64, bool) {
 // measure (value "" for a single-measure record) to the batch.
 func (s *scorer) add(i int, r *tsdb.Record, measure, value, label string, v float64) {
 	s.setDims(r.Dimensions)
-	s.keys = append(s.keys, s.key[:s.prefix]...)
+	n0 := len(s.keys)
 	s.keys = appendString(appendString(s.keys, measure), value)
-	s.ends = append(s.ends, len(s.keys))
+	s.spans = append(s.spans, keySpan{k0: s.k0, k1: s.k1, n0: n0, n1: len(s.keys)})
 	s.obs = append(s.obs, insights.Obs{T: r.Time, V: v})
 	s.from = append(s.from, obsSource{rec: i, label: label})
 }
@@ -173,9 +182,10 @@ func (w *worker) flag(r *tsdb.Record, label string, pt *insights.Point) {
 	})
 }
 
-// setDims makes key[:prefix] the encoding of dims, sorted by name. The
-// records of one event share one Dimensions slice, so consecutive records
-// usually reuse the encoding.
+// setDims makes keys[k0:k1] the encoding of dims, sorted by name,
+// appending it to keys unless the last one is of the same Dimensions
+// slice: the records of one event share one, so consecutive records
+// usually reuse the encoding (and a device's points their key's view).
 func (s *scorer) setDims(dims []tsdb.Dimension) {
 	if s.dimsOK && len(dims) == s.dimsLen && (len(dims) == 0 || &dims[0] == s.dimsOf) {
 		return
@@ -192,11 +202,12 @@ func (s *scorer) setDims(dims []tsdb.Dimension) {
 	}
 	// Canonical: the count, then each name and value, length-prefixed, so
 	// that no two different series share a key.
-	s.key = binary.AppendUvarint(s.key[:0], uint64(len(dims)))
+	s.k0 = len(s.keys)
+	s.keys = binary.AppendUvarint(s.keys, uint64(len(dims)))
 	for _, dm := range dims {
-		s.key = appendString(appendString(s.key, dm.Name), dm.Value)
+		s.keys = appendString(appendString(s.keys, dm.Name), dm.Value)
 	}
-	s.prefix = len(s.key)
+	s.k1 = len(s.keys)
 }
 
 func cmpDim(a, b tsdb.Dimension) int { return strings.Compare(a.Name, b.Name) }

@@ -213,7 +213,7 @@ func TestSeriesKey(t *testing.T) {
 	key := func(dims []tsdb.Dimension, measure, value string) string {
 		var s scorer
 		s.setDims(dims)
-		return string(appendString(appendString(s.key[:s.prefix], measure), value))
+		return string(appendString(appendString(s.keys[s.k0:s.k1], measure), value))
 	}
 	tests := []struct {
 		name string

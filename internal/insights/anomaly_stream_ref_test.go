@@ -1,0 +1,312 @@
+package insights
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+)
+
+// refDetector is the Detector as it was before groups, reduced to its
+// semantics: one model and profile per whole series key, exact LRU
+// eviction beyond max (what the Detector does in one shard of at most 64
+// series), and the version-1 snapshot it wrote.
+type refDetector struct {
+	p                           params
+	max, profLen                int
+	series                      map[string]*refSeries
+	tick                        uint64
+	observed, anomalies, evicts uint64
+}
+
+type refSeries struct {
+	m    model
+	prof []float32
+	seen uint64
+}
+
+func newRef(t testing.TB, opts DetectorOptions) *refDetector {
+	d := mustDetector(t, opts) // for the validated parameters
+	return &refDetector{p: d.p, max: d.maxSeries, profLen: d.profLen, series: map[string]*refSeries{}}
+}
+
+func (r *refDetector) profiles(s *refSeries) (daily, weekly []float32) {
+	if r.p.dailySlots > 0 {
+		daily = s.prof[:r.p.dailySlots]
+	}
+	if r.p.weeklySlots > 0 {
+		weekly = s.prof[r.p.dailySlots:]
+	}
+	return daily, weekly
+}
+
+func (r *refDetector) observe(key string, t int64, v float64) Point {
+	s := r.series[key]
+	if s == nil {
+		if len(r.series) >= r.max {
+			var old string
+			var seen uint64 = math.MaxUint64
+			for k, o := range r.series {
+				if o.seen < seen {
+					old, seen = k, o.seen
+				}
+			}
+			delete(r.series, old)
+			r.evicts++
+		}
+		s = &refSeries{prof: make([]float32, r.profLen)}
+		r.series[key] = s
+	}
+	r.tick++
+	s.seen = r.tick
+	daily, weekly := r.profiles(s)
+	pt := s.m.observe(&r.p, daily, weekly, t, v)
+	r.observed++
+	if pt.IsAnomaly {
+		r.anomalies++
+	}
+	return pt
+}
+
+func (r *refDetector) stats() DetectorStats {
+	return DetectorStats{Series: len(r.series), Observed: r.observed, Anomalies: r.anomalies, Evicted: r.evicts}
+}
+
+// snapshotV1 writes the reference's state as the Detector of version 1
+// did (its appendSnapSeries and Snapshot, copied).
+func (r *refDetector) snapshotV1() []byte {
+	le := binary.LittleEndian
+	b := append([]byte(snapMagic), 1, 0)
+	b = le.AppendUint16(b, uint16(r.p.dailySlots))
+	b = le.AppendUint16(b, uint16(r.p.weeklySlots))
+	b = le.AppendUint16(b, 0)
+	keys := make([]string, 0, len(r.series))
+	for k := range r.series {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return int(r.series[a].seen) - int(r.series[b].seen) })
+	for _, key := range keys {
+		s := r.series[key]
+		daily, weekly := r.profiles(s)
+		s.m.flush(daily, weekly)
+		m := &s.m
+		b = append(b, 1)
+		b = binary.AppendUvarint(b, uint64(len(key)))
+		b = append(b, key...)
+		for _, f := range [...]float64{m.level, m.trend, m.absDev, m.slowDev, m.fastDev, m.interval, m.runSum, m.resol, m.prev, m.slowLevel} {
+			b = le.AppendUint64(b, math.Float64bits(f))
+		}
+		b = le.AppendUint64(b, uint64(m.last))
+		b = le.AppendUint32(b, m.n)
+		b = le.AppendUint32(b, uint32(m.run))
+		b = append(b, m.upHist, m.downHist)
+		for _, f := range s.prof {
+			b = le.AppendUint32(b, math.Float32bits(f))
+		}
+	}
+	b = append(b, 0)
+	b = le.AppendUint64(b, uint64(len(keys)))
+	return le.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// groupedBatch returns a batch of telemetry-like points: events of random
+// devices, each event's measures side by side (sometimes only some of them,
+// sometimes in another order), now and then a late point or a NaN.
+func groupedBatch(rng *rand.Rand, pts []Obs, devices, measures int, last []int64) []Obs {
+	n := 1 + rng.IntN(800)
+	for range n {
+		dev := rng.IntN(devices)
+		if rng.IntN(50) != 0 { // else an old point, which does not teach
+			last[dev] += sec * int64(1+rng.IntN(5))
+		}
+		order := rng.Perm(measures)
+		if rng.IntN(10) != 0 {
+			slices.Sort(order)
+		}
+		key := fmt.Sprintf("\x03dev-%05d", dev)
+		for _, m := range order {
+			if rng.IntN(20) == 0 {
+				continue
+			}
+			v := 20 + float64(m) + rng.NormFloat64()
+			switch rng.IntN(300) {
+			case 0:
+				v += 30
+			case 1:
+				v = math.NaN()
+			}
+			pts = append(pts, Obs{Key: key, Name: fmt.Sprintf("/m%d", m), T: t0 + last[dev], V: v})
+		}
+	}
+	return pts
+}
+
+// TestObserveBatchGroupsMatchReference: ObserveBatch with points named by
+// device key and measure name gives bit for bit the Points and counters of
+// the detector before groups fed the same points under whole keys, with
+// one shard and 64, with exact LRU eviction and without.
+func TestObserveBatchGroupsMatchReference(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		maxSeries          int
+		devices, measures  int
+		observeOnePerPoint bool
+	}{
+		{"one_shard", 1000, 150, 4, false},
+		{"one_shard_evicting", 40, 30, 3, false},
+		{"shards", 100000, 2000, 4, false},
+		{"shards_observe", 100000, 300, 4, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := DetectorOptions{MaxSeries: tc.maxSeries}
+			d, ref := mustDetector(t, opts), newRef(t, opts)
+			rng := rand.New(rand.NewPCG(3, 4))
+			last := make([]int64, tc.devices)
+			var pts []Obs
+			var want, got []Point
+			for round := range 60 {
+				pts = groupedBatch(rng, pts[:0], tc.devices, tc.measures, last)
+				want = want[:0]
+				for _, p := range pts {
+					want = append(want, ref.observe(p.Key+p.Name, p.T, p.V))
+				}
+				if tc.observeOnePerPoint {
+					got = got[:0]
+					for _, p := range pts {
+						got = append(got, d.Observe(p.Key+p.Name, p.T, p.V))
+					}
+				} else {
+					got = d.ObserveBatch(got[:0], pts)
+				}
+				comparePoints(t, round, pts, got, want)
+			}
+			if a, b := d.Stats(), ref.stats(); a != b {
+				t.Errorf("stats: %+v, reference %+v", a, b)
+			}
+			for si := range d.shards {
+				checkShard(t, &d.shards[si])
+			}
+		})
+	}
+}
+
+func comparePoints(t *testing.T, round int, pts []Obs, got, want []Point) {
+	t.Helper()
+	same := func(a, b Point) bool {
+		return a.Time == b.Time && a.IsAnomaly == b.IsAnomaly &&
+			sameBits(a.Value, b.Value) && sameBits(a.Expected, b.Expected) && sameBits(a.Lower, b.Lower) &&
+			sameBits(a.Upper, b.Upper) && sameBits(a.Score, b.Score)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("round %d: %d points, want %d", round, len(got), len(want))
+	}
+	for i := range want {
+		if !same(got[i], want[i]) {
+			t.Fatalf("round %d point %d (%+v): got %+v, want %+v", round, i, pts[i], got[i], want[i])
+		}
+	}
+}
+
+func sameBits(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
+
+// TestDetectorRestoreVersion1: a version-1 snapshot (whole keys) restores;
+// each series is taken up by the first point of a (key, name) that spells
+// its key, and goes on exactly as the old detector would; a snapshot taken
+// before all are met keeps the others for the next restore.
+func TestDetectorRestoreVersion1(t *testing.T) {
+	for _, opts := range []DetectorOptions{{}, {DailySlots: -1, WeeklySlots: -1}, {MaxSeries: 64}} {
+		t.Run(fmt.Sprintf("max=%d/daily=%d", opts.MaxSeries, opts.DailySlots), func(t *testing.T) {
+			const devices, measures = 12, 4
+			ref := newRef(t, opts)
+			rng := rand.New(rand.NewPCG(5, 6))
+			last := make([]int64, devices)
+			var pts []Obs
+			for range 30 {
+				pts = groupedBatch(rng, pts[:0], devices, measures, last)
+				for _, p := range pts {
+					ref.observe(p.Key+p.Name, p.T, p.V)
+				}
+			}
+			v1 := ref.snapshotV1()
+			d := mustDetector(t, opts)
+			if err := d.Restore(bytes.NewReader(v1)); err != nil {
+				t.Fatal(err)
+			}
+			if a, b := d.Stats().Series, len(ref.series); a != b {
+				t.Fatalf("restored %d series, want %d", a, b)
+			}
+			var got, want []Point
+			for round := range 30 {
+				pts = groupedBatch(rng, pts[:0], devices/2, measures, last) // half the devices only
+				want = want[:0]
+				for _, p := range pts {
+					want = append(want, ref.observe(p.Key+p.Name, p.T, p.V))
+				}
+				got = d.ObserveBatch(got[:0], pts)
+				comparePoints(t, round, pts, got, want)
+				if round == 10 {
+					// Through a snapshot of version 2 with unsplit series in it.
+					var buf bytes.Buffer
+					if err := d.Snapshot(&buf); err != nil {
+						t.Fatal(err)
+					}
+					d = mustDetector(t, opts)
+					if err := d.Restore(&buf); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if a, b := d.Stats().Series, len(ref.series); a != b {
+				t.Errorf("%d series, reference %d", a, b)
+			}
+			// The other half's series come from the snapshot too.
+			for round := range 10 {
+				pts = groupedBatch(rng, pts[:0], devices, measures, last)
+				want = want[:0]
+				for _, p := range pts {
+					want = append(want, ref.observe(p.Key+p.Name, p.T, p.V))
+				}
+				got = d.ObserveBatch(got[:0], pts)
+				comparePoints(t, 100+round, pts, got, want)
+			}
+			if d.unsplit.n.Load() != 0 {
+				t.Errorf("%d unsplit series left", d.unsplit.n.Load())
+			}
+		})
+	}
+}
+
+// TestDetectorUnsplitCap: unsplit series waiting count against MaxSeries:
+// new series push the least recently seen of them out.
+func TestDetectorUnsplitCap(t *testing.T) {
+	opts := DetectorOptions{MaxSeries: 20, DailySlots: -1, WeeklySlots: -1}
+	ref := newRef(t, opts)
+	for i := range 20 {
+		ref.observe(fmt.Sprintf("old-%02d", i), t0, 5)
+	}
+	d := mustDetector(t, opts)
+	if err := d.Restore(bytes.NewReader(ref.snapshotV1())); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		d.ObserveBatch(nil, []Obs{{Key: "new-", Name: fmt.Sprint(i), T: t0, V: 1}})
+	}
+	if st := d.Stats(); st.Series != 20 {
+		t.Errorf("stats %+v, want 20 series", st)
+	}
+	// The five least recent went; the next is still there.
+	if _, ok := d.unsplit.idx["old-04"]; ok {
+		t.Error("old-04 kept")
+	}
+	if p := d.ObserveBatch(nil, []Obs{{Key: "old-", Name: "05", T: t0 + sec, V: 1}}); p[0].Expected != 5 || d.unsplit.n.Load() != 14 {
+		t.Errorf("old-05 not taken up: %+v, %d unsplit left", p[0], d.unsplit.n.Load())
+	}
+	if !reflect.DeepEqual(d.Stats(), DetectorStats{Series: 20, Observed: 6}) {
+		t.Errorf("stats %+v", d.Stats())
+	}
+}
