@@ -51,7 +51,7 @@ func (db *DB) SeriesCounts(ctx context.Context, req ScanRequest, fn func(*column
 	// no fields.
 	capReq := req
 	capReq.Columns = onlyNames(req.Columns, t)
-	snap := db.capture(t, &capReq)
+	snap := db.captureTimes(t, &capReq, true)
 	defer snap.release()
 
 	c := &counter{db: db, req: &req, snap: snap, acc: map[string]*seriesCount{}}
@@ -64,16 +64,30 @@ func (db *DB) SeriesCounts(ctx context.Context, req ScanRequest, fn func(*column
 			partitions = append(partitions, p)
 		}
 	}
+	var rows, spare []countRow // the merged path's counts, in series order
 	for _, p := range partitions {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		prows, ok, err := c.merged(ctx, p)
+		if err != nil {
+			return err
+		}
+		if ok {
+			// Partitions hold disjoint times: counts add.
+			rows, spare = mergeCountRows(spare[:0], rows, prows, snap.allDims), rows
+			continue
 		}
 		if err := c.partition(ctx, p); err != nil {
 			return err
 		}
 	}
 	if len(c.acc) == 0 {
-		return nil
+		return c.emitRows(rows, fn)
+	}
+	for _, r := range rows {
+		c.key = orderKey(c.key[:0], r.s.measure, r.s.dims, snap.allDims)
+		c.add(c.key, r.s.measure, r.s.dims, r.n, r.min, r.max)
 	}
 	keys := make([]string, 0, len(c.acc))
 	for k := range c.acc {
@@ -295,27 +309,20 @@ func (c *counter) partition(ctx context.Context, p int64) error {
 		}
 		// Overlapping sources: the series' points are the union of their
 		// times (a point in two places is one row, whatever its versions).
-		c.times = c.times[:0]
 		var measure string
 		var dims []Dimension
 		for _, ps := range src.parts {
-			start := len(c.times)
-			var err error
-			if c.times, err = ps.r.AppendTimes(ctx, c.times, ps.st.Start, ps.st.Start+ps.st.Rows); err != nil {
-				return err
-			}
-			c.times = append(c.times[:start], inRange(c.times[start:], c.req.MinTime, c.req.MaxTime)...)
 			measure = ps.st.Measure
 		}
 		for _, m := range src.mem {
-			c.times = append(c.times, m.times...)
 			measure, dims = m.s.measure, m.s.dims
 		}
 		if dims == nil {
 			dims = identityDims(src.parts[0])
 		}
-		slices.Sort(c.times)
-		c.times = slices.Compact(c.times)
+		if err := c.unionTimes(ctx, src.parts, src.mem); err != nil {
+			return err
+		}
 		if len(c.times) > 0 {
 			c.add([]byte(key), measure, dims, int64(len(c.times)), c.times[0], c.times[len(c.times)-1])
 		}
@@ -326,20 +333,307 @@ func (c *counter) partition(ctx context.Context, p int64) error {
 // countPart counts series st of part r; c.key is its order key, dims its
 // dimensions.
 func (c *counter) countPart(ctx context.Context, r *part.Reader, st *part.SeriesStat, dims []Dimension) error {
-	if st.MinTime >= c.req.MinTime && st.MaxTime <= c.req.MaxTime {
-		c.add(c.key, st.Measure, dims, st.Rows, st.MinTime, st.MaxTime)
-		return nil
-	}
-	// The series straddles a bound: read its times.
-	var err error
-	if c.times, err = r.AppendTimes(ctx, c.times[:0], st.Start, st.Start+st.Rows); err != nil {
+	n, lo, hi, err := c.partCount(ctx, r, st)
+	if err != nil {
 		return err
 	}
-	in := inRange(c.times, c.req.MinTime, c.req.MaxTime)
-	if len(in) > 0 {
-		c.add(c.key, st.Measure, dims, int64(len(in)), in[0], in[len(in)-1])
-	}
+	c.add(c.key, st.Measure, dims, n, lo, hi)
 	return nil
+}
+
+// partCount returns the points of series st of part r in the request's
+// range, and their time bounds.
+func (c *counter) partCount(ctx context.Context, r *part.Reader, st *part.SeriesStat) (n, lo, hi int64, err error) {
+	if st.MinTime >= c.req.MinTime && st.MaxTime <= c.req.MaxTime {
+		return st.Rows, st.MinTime, st.MaxTime, nil
+	}
+	// The series straddles a bound: read its times.
+	if c.times, err = r.AppendTimes(ctx, c.times[:0], st.Start, st.Start+st.Rows); err != nil {
+		return 0, 0, 0, err
+	}
+	in := inRange(c.times, c.req.MinTime, c.req.MaxTime)
+	if len(in) == 0 {
+		return 0, 0, 0, nil
+	}
+	return int64(len(in)), in[0], in[len(in)-1], nil
+}
+
+// countRow is one series' count in SeriesCounts' merged path.
+type countRow struct {
+	s        *series
+	n        int64
+	min, max int64
+}
+
+// merged counts the matching series of partition p by merging its
+// sources in series order: each part's series statistics (whose series
+// the part's index resolves once per part) and the hot tier's snapshots,
+// sorted here. A series is found in every source by pointer, its sources'
+// counts add where their times are disjoint, and the rows come out in
+// series order, so no series is keyed by a string or looked up in a map.
+// ok is false, with nothing counted, when a part has no index: then
+// partition counts p.
+func (c *counter) merged(ctx context.Context, p int64) (rows []countRow, ok bool, err error) {
+	parts, mem := c.snap.parts[p], c.snap.mem[p]
+	idx := make([]*seriesIndex, len(parts))
+	for k, pr := range parts {
+		if idx[k], err = pr.index(c.snap.t); idx[k] == nil || err != nil {
+			return nil, false, err
+		}
+	}
+	dims := c.snap.allDims
+	// The hot tier's series are found by pointer as the merge of the
+	// parts meets them (a series may have a snapshot in each of two
+	// memtables: next chains them); those no part holds are sorted and
+	// counted after.
+	memAt := make(map[*series]int32, len(mem))
+	next := make([]int32, len(mem))
+	for i := range mem {
+		next[i] = -1
+		if j, ok := memAt[mem[i].s]; ok {
+			next[i] = j
+		}
+		memAt[mem[i].s] = int32(i)
+	}
+	used := make([]bool, len(mem))
+	allDisjoint := c.disjointSources(parts, mem, p)
+	filtered := c.req.MeasureNames != nil || len(c.req.Dims) > 0
+	pos := make([]int, len(parts))
+	var group []partSeries
+	var groupMem []*memSnap
+	var spans [][2]int64
+	for {
+		var cur *series
+		for k, ix := range idx {
+			if i := pos[k]; i < len(ix.ser) {
+				if h := ix.ser[i]; cur == nil || h != cur && compareSeries(h, cur, dims) < 0 {
+					cur = h
+				}
+			}
+		}
+		if cur == nil {
+			break
+		}
+		group, groupMem = group[:0], groupMem[:0]
+		for k, ix := range idx {
+			if i := pos[k]; i < len(ix.ser) && ix.ser[i] == cur {
+				pos[k]++
+				if st := &ix.stats[i]; st.MaxTime >= c.req.MinTime && st.MinTime <= c.req.MaxTime {
+					group = append(group, partSeries{parts[k].r, st})
+				}
+			}
+		}
+		if len(mem) > 0 {
+			if j, ok := memAt[cur]; ok {
+				for ; j >= 0; j = next[j] {
+					used[j] = true
+					groupMem = append(groupMem, &mem[j]) // capture applied the filters
+				}
+			}
+		}
+		if len(group) == 0 && len(groupMem) == 0 || len(group) > 0 && filtered && !c.req.matchSeries(cur) {
+			continue
+		}
+		row := countRow{s: cur}
+		disjoint := allDisjoint || len(group)+len(groupMem) == 1
+		if !disjoint {
+			spans = spans[:0]
+			for _, ps := range group {
+				spans = append(spans, [2]int64{ps.st.MinTime, ps.st.MaxTime})
+			}
+			for _, m := range groupMem {
+				spans = append(spans, [2]int64{m.times[0], m.times[len(m.times)-1]})
+			}
+			disjoint = disjointSpans(spans)
+		}
+		if disjoint {
+			for _, ps := range group {
+				n, lo, hi, err := c.partCount(ctx, ps.r, ps.st)
+				if err != nil {
+					return nil, false, err
+				}
+				row.add(n, lo, hi)
+			}
+			for _, m := range groupMem {
+				row.add(int64(len(m.times)), m.times[0], m.times[len(m.times)-1])
+			}
+		} else {
+			// Overlapping sources: the series' points are the union of
+			// their times (a point in two places is one row).
+			if err := c.unionTimes(ctx, group, groupMem); err != nil {
+				return nil, false, err
+			}
+			if len(c.times) > 0 {
+				row.add(int64(len(c.times)), c.times[0], c.times[len(c.times)-1])
+			}
+		}
+		if row.n > 0 {
+			rows = append(rows, row)
+		}
+	}
+	// Series of the hot tier alone (new since the last flush).
+	var only []*memSnap
+	for i := range mem {
+		if !used[i] {
+			only = append(only, &mem[i])
+		}
+	}
+	if len(only) == 0 {
+		return rows, true, nil
+	}
+	slices.SortFunc(only, func(a, b *memSnap) int {
+		if a.s == b.s {
+			return 0
+		}
+		return compareSeries(a.s, b.s, dims)
+	})
+	var memRows []countRow
+	for i := 0; i < len(only); {
+		j := i + 1
+		for j < len(only) && only[j].s == only[i].s {
+			j++
+		}
+		row := countRow{s: only[i].s}
+		if j-i == 1 {
+			m := only[i]
+			row.add(int64(len(m.times)), m.times[0], m.times[len(m.times)-1])
+		} else {
+			// Both memtables hold the series.
+			if err := c.unionTimes(ctx, nil, only[i:j]); err != nil {
+				return nil, false, err
+			}
+			row.add(int64(len(c.times)), c.times[0], c.times[len(c.times)-1])
+		}
+		memRows = append(memRows, row)
+		i = j
+	}
+	return mergeCountRows(make([]countRow, 0, len(rows)+len(memRows)), rows, memRows, dims), true, nil
+}
+
+// disjointSources reports whether no series can have points of
+// overlapping times in two of partition p's sources: no two sources
+// overlap in time unless they are parts of disjoint measures (a flush
+// writes a part per decimal scale, each of its own measures, over one
+// time span). Then each series' counts add without a look at its spans.
+func (c *counter) disjointSources(parts []*partRef, mem []memSnap, p int64) bool {
+	if c.snap.memSrc[p] > 1 {
+		return false // the flushing and the active memtable may overlap
+	}
+	for i, a := range parts {
+		for _, b := range parts[:i] {
+			if a.entry.MinTime <= b.entry.MaxTime && b.entry.MinTime <= a.entry.MaxTime &&
+				(a.entry.Measures == nil || b.entry.Measures == nil || anyIn(a.entry.Measures, b.entry.Measures)) {
+				return false
+			}
+		}
+	}
+	if len(mem) == 0 {
+		return true
+	}
+	lo, hi := mem[0].times[0], mem[0].times[len(mem[0].times)-1]
+	for i := range mem {
+		lo, hi = min(lo, mem[i].times[0]), max(hi, mem[i].times[len(mem[i].times)-1])
+	}
+	for _, a := range parts {
+		if a.entry.MinTime <= hi && lo <= a.entry.MaxTime {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *countRow) add(n, lo, hi int64) {
+	if n == 0 {
+		return
+	}
+	if r.n == 0 {
+		r.min, r.max = lo, hi
+	}
+	r.n += n
+	r.min, r.max = min(r.min, lo), max(r.max, hi)
+}
+
+// unionTimes sets c.times to the distinct times, in range and ascending, of
+// a series' sources.
+func (c *counter) unionTimes(ctx context.Context, parts []partSeries, mem []*memSnap) error {
+	c.times = c.times[:0]
+	for _, ps := range parts {
+		start := len(c.times)
+		var err error
+		if c.times, err = ps.r.AppendTimes(ctx, c.times, ps.st.Start, ps.st.Start+ps.st.Rows); err != nil {
+			return err
+		}
+		c.times = append(c.times[:start], inRange(c.times[start:], c.req.MinTime, c.req.MaxTime)...)
+	}
+	for _, m := range mem {
+		c.times = append(c.times, m.times...)
+	}
+	slices.Sort(c.times)
+	c.times = slices.Compact(c.times)
+	return nil
+}
+
+// mergeCountRows appends to dst the rows of a and b (each in series
+// order) in series order, adding up the counts of a series in both.
+func mergeCountRows(dst, a, b []countRow, dims []string) []countRow {
+	if len(a) == 0 {
+		return append(dst, b...)
+	}
+	for len(a) > 0 && len(b) > 0 {
+		x, y := &a[0], &b[0]
+		switch c := 0; {
+		case x.s == y.s:
+			r := *x
+			r.add(y.n, y.min, y.max)
+			dst = append(dst, r)
+			a, b = a[1:], b[1:]
+		default:
+			if c = compareSeries(x.s, y.s, dims); c < 0 {
+				dst = append(dst, *x)
+				a = a[1:]
+			} else {
+				dst = append(dst, *y)
+				b = b[1:]
+			}
+		}
+	}
+	dst = append(dst, a...)
+	return append(dst, b...)
+}
+
+// emitRows calls fn with the merged path's rows (see SeriesCounts).
+func (c *counter) emitRows(rows []countRow, fn func(*columnar.Batch) error) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	b := &columnar.Batch{}
+	var mn *columnar.Column
+	if c.req.Columns == nil || slices.Contains(c.req.Columns, "measure_name") {
+		mn = b.Add("measure_name", columnar.NewColumn(columnar.String, len(rows)))
+	}
+	dims := make([]*columnar.Column, len(c.snap.dims))
+	for i, d := range c.snap.dims {
+		dims[i] = b.Add(d, columnar.NewColumn(columnar.String, len(rows)))
+	}
+	cnt := b.Add(CountColumn, columnar.NewColumn(columnar.Int64, len(rows)))
+	lo := b.Add(MinTimeColumn, columnar.NewColumn(columnar.Timestamp, len(rows)))
+	hi := b.Add(MaxTimeColumn, columnar.NewColumn(columnar.Timestamp, len(rows)))
+	for _, r := range rows {
+		if mn != nil {
+			mn.AppendString(r.s.measure)
+		}
+		for i, d := range c.snap.dims {
+			if v, ok := dimValue(r.s.dims, d); ok {
+				dims[i].AppendString(v)
+			} else {
+				dims[i].AppendNull()
+			}
+		}
+		cnt.AppendInt(r.n)
+		lo.AppendInt(r.min)
+		hi.AppendInt(r.max)
+	}
+	return fn(b)
 }
 
 // identityDims returns a part series' dimensions as the tsdb names them.

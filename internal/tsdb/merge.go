@@ -217,3 +217,153 @@ func appendRangeOrNull(dst, src *columnar.Column, i, j int) {
 		dst.AppendNull()
 	}
 }
+
+// seriesSource is one source of one series in a partition, for scanSeries:
+// rows [lo, hi) of a part, or a hot-tier snapshot; its times are
+// times[t0:t1] of scanSeries' buffer.
+type seriesSource struct {
+	pr     *partRef
+	mem    *memSnap
+	lo, hi int64
+	t0, t1 int
+}
+
+// scanSeries emits the rows of partition p for the few series of
+// snap.series (Scan of one device's measure, as a dashboard's panel asks
+// for it), series by series, each one's sources in time order. It looks
+// each series up in each part's series index (cached per part) and reads
+// its time and value columns alone, instead of compiling a filter for
+// every part, searching its series statistics, decoding the version,
+// measure and dimension columns and merging the runs by key. ok is false,
+// with nothing emitted, when the partition needs the general merge: a
+// series whose sources overlap in time or repeat a time, a part without
+// an index, or a value column only the part scan can read (not DOUBLE).
+func (db *DB) scanSeries(ctx context.Context, req *ScanRequest, snap *snapshot, p int64, out *batchBuilder, emit func() error) (ok bool, err error) {
+	parts, mem := snap.parts[p], snap.mem[p]
+	if out.version != nil {
+		return false, nil
+	}
+	idx := make([]*seriesIndex, len(parts))
+	for k, pr := range parts {
+		ix, err := pr.index(snap.t)
+		if ix == nil || err != nil {
+			return false, err
+		}
+		meta := pr.r.Meta()
+		for f, name := range out.fieldNames {
+			if c, ok := meta.Column(name); ok && c.Type == out.fields[f].Type && c.Type != columnar.Float64 {
+				return false, nil
+			}
+		}
+		idx[k] = ix
+	}
+	// Plan every series' sources (reading part times) before emitting
+	// any row, so that a partition the plan cannot serve goes whole to
+	// the general merge.
+	var times []int64
+	srcs := make([]seriesSource, 0, len(snap.series)*(len(parts)+1))
+	ends := make([]int, 0, len(snap.series)) // srcs of series i end at ends[i]
+	for _, s := range snap.series {
+		first := len(srcs)
+		for k, pr := range parts {
+			i := idx[k].find(s, snap.allDims)
+			if i < 0 {
+				continue
+			}
+			st := &idx[k].stats[i]
+			if st.MaxTime < req.MinTime || st.MinTime > req.MaxTime {
+				continue
+			}
+			t0 := len(times)
+			if times, err = pr.r.AppendTimes(ctx, times, st.Start, st.Start+st.Rows); err != nil {
+				return false, err
+			}
+			all := times[t0:]
+			a, _ := slices.BinarySearch(all, req.MinTime)
+			z, found := slices.BinarySearch(all, req.MaxTime)
+			if found {
+				z++
+			}
+			if a >= z {
+				times = times[:t0]
+				continue
+			}
+			srcs = append(srcs, seriesSource{pr: pr, lo: st.Start + int64(a), hi: st.Start + int64(z), t0: t0 + a, t1: t0 + z})
+		}
+		for i := range mem {
+			if m := &mem[i]; m.s == s {
+				t0 := len(times)
+				times = append(times, m.times...)
+				srcs = append(srcs, seriesSource{mem: m, t0: t0, t1: len(times)})
+			}
+		}
+		these := srcs[first:]
+		slices.SortFunc(these, func(a, b seriesSource) int { return cmp.Compare(times[a.t0], times[b.t0]) })
+		for j := range these {
+			ts := times[these[j].t0:these[j].t1]
+			for x := 1; x < len(ts); x++ {
+				if ts[x] <= ts[x-1] {
+					return false, nil // a repeated time: versions decide
+				}
+			}
+			if j > 0 && ts[0] <= times[these[j-1].t1-1] {
+				return false, nil // overlapping sources
+			}
+		}
+		ends = append(ends, len(srcs))
+	}
+	first := 0
+	for si, s := range snap.series {
+		for _, src := range srcs[first:ends[si]] {
+			if err := appendSource(ctx, out, s, src, times); err != nil {
+				return true, err
+			}
+		}
+		first = ends[si]
+		if out.b.Len() >= scanBatchRows {
+			if err := emit(); err != nil {
+				return true, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// appendSource appends the rows of one source of series s to out.
+func appendSource(ctx context.Context, out *batchBuilder, s *series, src seriesSource, times []int64) error {
+	if src.mem != nil {
+		m := src.mem
+		out.appendMem(m.s, m.times, m.versions, m.fields, 0, len(m.times))
+		return nil
+	}
+	n := src.t1 - src.t0
+	appendInts(out.time, times[src.t0:src.t1])
+	appendRepeated(out.measure, s.measure, n)
+	for k, name := range out.dimNames {
+		if v, ok := dimValue(s.dims, name); ok {
+			appendRepeated(out.dims[k], v, n)
+		} else {
+			appendNulls(out.dims[k], n)
+		}
+	}
+	meta := src.pr.r.Meta()
+	for k, name := range out.fieldNames {
+		c, ok := meta.Column(name)
+		if !ok || c.Type != out.fields[k].Type {
+			// As a part scan's rows are merged: a column the part
+			// lacks, or holds with another type, reads as NULL.
+			appendNulls(out.fields[k], n)
+			continue
+		}
+		if err := src.pr.r.AppendFloats(ctx, out.fields[k], name, src.lo, src.hi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func appendNulls(c *columnar.Column, n int) {
+	for range n {
+		c.AppendNull()
+	}
+}

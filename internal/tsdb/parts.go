@@ -6,8 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/sluice-dev/sluice/internal/columnar"
@@ -30,6 +32,83 @@ type partRef struct {
 	// parts found at open. Compaction waits for a partition to be quiet
 	// before merging it whole.
 	written int64
+
+	idxOnce sync.Once
+	idx     *seriesIndex // see index
+	idxErr  error
+}
+
+// seriesIndex is a part's series statistics with, for each, the table's
+// series of that identity: queries that merge a partition's sources
+// (SeriesCounts, Scan of a few series) match them by pointer and order
+// them by compareSeries instead of keying every series of every part by
+// a string on every query. Parts are immutable and a table never forgets
+// a series, so the index holds for the part's life.
+type seriesIndex struct {
+	stats []part.SeriesStat // file order, which is compareSeries order
+	ser   []*series         // parallel to stats
+}
+
+// find returns the position of s in the index, or -1; dims is the
+// table's dimension list (compareSeries order).
+func (ix *seriesIndex) find(s *series, dims []string) int {
+	i, ok := slices.BinarySearchFunc(ix.ser, s, func(x, s *series) int {
+		if x == s {
+			return 0
+		}
+		return compareSeries(x, s, dims)
+	})
+	if !ok || ix.ser[i] != s {
+		return -1
+	}
+	return i
+}
+
+// index returns the part's series index of table t, built on first use;
+// nil (and no error) when the part cannot have one: it predates series
+// statistics, or names a series t does not know or out of order (which
+// the write paths never do). Callers then take the general paths. t.mu
+// must not be held.
+func (p *partRef) index(t *table) (*seriesIndex, error) {
+	p.idxOnce.Do(func() { p.idx, p.idxErr = buildSeriesIndex(t, p.r) })
+	return p.idx, p.idxErr
+}
+
+func buildSeriesIndex(t *table, r *part.Reader) (*seriesIndex, error) {
+	stats, err := r.Series()
+	if err != nil || stats == nil {
+		return nil, err
+	}
+	names := r.Meta().Dims
+	ix := &seriesIndex{stats: stats, ser: make([]*series, len(stats))}
+	var dims []Dimension
+	t.mu.RLock()
+	allDims, _ := t.columns(nil)
+	for i := range stats {
+		st := &stats[i]
+		dims = dims[:0]
+		for j, name := range names {
+			if st.Nulls == nil || !st.Nulls[j] {
+				dims = append(dims, Dimension{name, st.Dims[j]})
+			}
+		}
+		if !slices.IsSortedFunc(dims, func(a, b Dimension) int { return strings.Compare(a.Name, b.Name) }) {
+			slices.SortFunc(dims, func(a, b Dimension) int { return strings.Compare(a.Name, b.Name) })
+		}
+		s := t.lookupSeries(dimsHash(t.seed, dims), st.Measure, dims)
+		if s == nil {
+			t.mu.RUnlock()
+			return nil, nil
+		}
+		ix.ser[i] = s
+	}
+	t.mu.RUnlock()
+	for i := 1; i < len(ix.ser); i++ {
+		if compareSeries(ix.ser[i-1], ix.ser[i], allDims) >= 0 {
+			return nil, nil
+		}
+	}
+	return ix, nil
 }
 
 func (p *partRef) acquire() { p.refs.Add(1) }

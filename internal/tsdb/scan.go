@@ -141,14 +141,29 @@ type memSnap struct {
 	fields   []*fieldCol
 }
 
-func captureMem(ms *memSeries, lo, hi int64) (memSnap, bool) {
-	i := sort.Search(len(ms.times), func(i int) bool { return ms.times[i] >= lo })
-	j := sort.Search(len(ms.times), func(i int) bool { return ms.times[i] > hi })
+// captureMem captures the points of ms in [lo, hi]; timesOnly leaves the
+// value columns out.
+func captureMem(ms *memSeries, lo, hi int64, timesOnly bool) (memSnap, bool) {
+	i, j := 0, len(ms.times)
+	if j == 0 {
+		return memSnap{}, false
+	}
+	// The usual query bounds hold the whole series: check its ends
+	// before searching.
+	if ms.times[0] < lo {
+		i = sort.Search(len(ms.times), func(i int) bool { return ms.times[i] >= lo })
+	}
+	if ms.times[j-1] > hi {
+		j = sort.Search(len(ms.times), func(i int) bool { return ms.times[i] > hi })
+	}
 	if i >= j {
 		return memSnap{}, false
 	}
 	ms.shared.Store(true)
 	snap := memSnap{s: ms.s, times: ms.times[i:j:j], versions: ms.versions[i:j:j]}
+	if timesOnly {
+		return snap, true
+	}
 	for _, f := range ms.fields {
 		c := *f.col // copy the slice headers; appends cannot reach [i:j]
 		c.Bools, c.Ints, c.Floats, c.Strs = sub(c.Bools, i, j), sub(c.Ints, i, j), sub(c.Floats, i, j), sub(c.Strs, i, j)
@@ -175,7 +190,18 @@ type snapshot struct {
 	mem     map[int64][]memSnap // by partition
 	memSrc  map[int64]int       // number of memtables with data per partition
 	parts   map[int64][]*partRef
+	t       *table
+	// series, when direct, are the few series that can match the
+	// request (every series that may have rows in a source), in
+	// compareSeries order: Scan then reads them from each source by
+	// series instead of scanning the sources with a filter.
+	series []*series
+	direct bool
 }
+
+// directSeriesMax bounds the series a Scan reads series by series (see
+// snapshot.series): a dashboard's query of one device's measure or a few.
+const directSeriesMax = 64
 
 func (s *snapshot) release() {
 	for _, ps := range s.parts {
@@ -186,17 +212,32 @@ func (s *snapshot) release() {
 }
 
 func (db *DB) capture(t *table, req *ScanRequest) *snapshot {
+	return db.captureTimes(t, req, false)
+}
+
+// captureTimes is capture; timesOnly leaves the hot tier's value columns
+// out of the snapshot (for callers that read only times: SeriesCounts).
+func (db *DB) captureTimes(t *table, req *ScanRequest, timesOnly bool) *snapshot {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	snap := &snapshot{mem: map[int64][]memSnap{}, memSrc: map[int64]int{}, parts: map[int64][]*partRef{}}
+	snap := &snapshot{mem: map[int64][]memSnap{}, memSrc: map[int64]int{}, parts: map[int64][]*partRef{}, t: t}
 	snap.dims, snap.fields = t.columns(req.Columns)
 	snap.allDims, _ = t.columns(nil)
 	candidates, selective := t.candidates(req)
+	if selective && len(candidates) <= directSeriesMax {
+		snap.direct = true
+		for _, s := range candidates {
+			if req.matchSeries(s) {
+				snap.series = append(snap.series, s)
+			}
+		}
+		slices.SortFunc(snap.series, func(a, b *series) int { return compareSeries(a, b, snap.allDims) })
+	}
+	filtered := req.MeasureNames != nil || len(req.Dims) > 0
 	for _, m := range []*memtable{t.active, t.flushing} {
 		if m == nil {
 			continue
 		}
-		var seen map[int64]bool // partitions with rows of m
 		var list []*memSeries
 		if selective {
 			// A few series of many: size the list by them, not by m.
@@ -212,11 +253,41 @@ func (db *DB) capture(t *table, req *ScanRequest) *snapshot {
 				list = append(list, ms)
 			}
 		}
+		// m's snapshots by partition, gathered here and stored in
+		// snap.mem after: a series' points often span two partitions,
+		// so a map look-up per series and partition would cost more
+		// than the capture itself.
+		type byPartition struct {
+			p    int64
+			list []memSnap
+		}
+		var parts []byPartition
+		last := 0
+		put := func(p int64, ms memSnap) {
+			if last >= len(parts) || parts[last].p != p {
+				// Each series' points come in time order, so the
+				// next partition, or the first again, is the
+				// likely one.
+				switch {
+				case last+1 < len(parts) && parts[last+1].p == p:
+					last++
+				case len(parts) > 0 && parts[0].p == p:
+					last = 0
+				default:
+					last = slices.IndexFunc(parts, func(x byPartition) bool { return x.p == p })
+				}
+				if last < 0 {
+					last = len(parts)
+					parts = append(parts, byPartition{p, snap.mem[p]})
+				}
+			}
+			parts[last].list = append(parts[last].list, ms)
+		}
 		for _, ms := range list {
-			if !req.matchSeries(ms.s) {
+			if filtered && !req.matchSeries(ms.s) {
 				continue
 			}
-			snapAll, ok := captureMem(ms, req.MinTime, req.MaxTime)
+			snapAll, ok := captureMem(ms, req.MinTime, req.MaxTime, timesOnly)
 			if !ok {
 				continue
 			}
@@ -225,17 +296,21 @@ func (db *DB) capture(t *table, req *ScanRequest) *snapshot {
 			for i < len(snapAll.times) {
 				p := db.partitionOf(snapAll.times[i])
 				end := p + int64(db.opts.PartitionDuration)
-				j := i + sort.Search(len(snapAll.times)-i, func(k int) bool { return snapAll.times[i+k] >= end })
-				snap.mem[p] = append(snap.mem[p], sliceSnap(snapAll, i, j))
-				if !seen[p] {
-					if seen == nil {
-						seen = map[int64]bool{}
-					}
-					seen[p] = true
-					snap.memSrc[p]++
+				j := len(snapAll.times)
+				if snapAll.times[j-1] >= end {
+					j = i + sort.Search(len(snapAll.times)-i, func(k int) bool { return snapAll.times[i+k] >= end })
+				}
+				if i == 0 && j == len(snapAll.times) {
+					put(p, snapAll)
+				} else {
+					put(p, sliceSnap(snapAll, i, j))
 				}
 				i = j
 			}
+		}
+		for _, x := range parts {
+			snap.mem[x.p] = x.list
+			snap.memSrc[x.p]++
 		}
 	}
 	lo := db.partitionOf(req.MinTime)
@@ -381,6 +456,14 @@ func (db *DB) scanPartition(ctx context.Context, req *ScanRequest, snap *snapsho
 			}
 		}
 	default:
+		if snap.direct {
+			// A few series: read each from its sources (when they
+			// allow it) rather than scanning every source.
+			var ok bool
+			if ok, err = db.scanSeries(ctx, req, snap, p, out, emit); ok || err != nil {
+				return err
+			}
+		}
 		err = db.mergePartition(ctx, req, snap, parts, mem, out, emit)
 	}
 	return err
