@@ -19,7 +19,8 @@ import (
 // query=series-hour is Q1 (one series over the last hour, a different
 // device each op); query=counts-per-device is Q5's store side (SeriesCounts
 // of every series, projecting DeviceID). cpu-ns/op is the process's CPU
-// time per op, the steadier figure on a shared machine.
+// time per op, the steadier figure on a shared machine. state=compacted
+// runs the same after a flush and Compact.
 //
 //	go test ./internal/tsdb -run '^$' -bench 'BenchmarkLiveQueries$' -count 5
 func BenchmarkLiveQueries(b *testing.B) {
@@ -48,7 +49,7 @@ func BenchmarkLiveQueries(b *testing.B) {
 		}
 	}
 	end := f.start + int64(ticks)*1e9
-	b.Run("query=series-hour", func(b *testing.B) {
+	seriesHour := func(b *testing.B) {
 		b.ReportAllocs()
 		rows := 0
 		cpu := cpuClock()
@@ -65,8 +66,8 @@ func BenchmarkLiveQueries(b *testing.B) {
 		if rows < ticks-1 || rows > ticks {
 			b.Fatalf("%d rows, want %d", rows, ticks)
 		}
-	})
-	b.Run("query=counts-per-device", func(b *testing.B) {
+	}
+	countsPerDevice := func(b *testing.B) {
 		b.ReportAllocs()
 		cpu := cpuClock()
 		for b.Loop() {
@@ -87,7 +88,17 @@ func BenchmarkLiveQueries(b *testing.B) {
 			}
 		}
 		b.ReportMetric(cpu()/float64(b.N), "cpu-ns/op")
-	})
+	}
+	b.Run("state=live/query=series-hour", seriesHour)
+	b.Run("state=live/query=counts-per-device", countsPerDevice)
+	if err := db.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Compact(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("state=compacted/query=series-hour", seriesHour)
+	b.Run("state=compacted/query=counts-per-device", countsPerDevice)
 }
 
 // cpuClock returns a function giving the process CPU time (ns) since the

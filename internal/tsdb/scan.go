@@ -414,6 +414,16 @@ func (db *DB) scanPartition(ctx context.Context, req *ScanRequest, snap *snapsho
 		if err := emit(); err != nil {
 			return err
 		}
+		if snap.direct {
+			// A few series: read each where the part's index puts it.
+			var ok bool
+			if ok, err = db.scanSeries(ctx, req, snap, p, out, emit); ok || err != nil {
+				if err == nil {
+					err = emit()
+				}
+				return err
+			}
+		}
 		like := out.b
 		only := req.OnlyColumns && len(req.Columns) > 0
 		if only {
