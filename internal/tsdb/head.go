@@ -112,7 +112,12 @@ type series struct {
 	okType    columnar.Type
 	latestSet bool
 	actGen    uint8 // see act
-	latest1   [1]fieldValue
+	// actFast is act.fast whenever act is the active memtable's (actGen):
+	// the append fast path reads it here, where the series' other fields
+	// are, rather than in a cache line of act it would not read otherwise
+	// (see memSeries). Whatever sets act or changes its fast sets it.
+	actFast columnar.Type
+	latest1 [1]fieldValue
 
 	// Second pair: what finding it uses.
 	measure string
@@ -368,16 +373,21 @@ func newMemtable() *memtable {
 // flushing memtable, which it held once, cost 32 bytes in the 288-byte
 // class; the series' act, actGen and latest tell the write path as much.)
 type memSeries struct {
+	// What an append of a DOUBLE, BIGINT, TIMESTAMP or BOOLEAN point
+	// reads and writes (times, versions and col0 up to its Floats) is in
+	// the first 128 bytes, a pair of cache lines, the unit the hardware
+	// fetches: with tens of thousands of series most appends miss the
+	// caches, and a second pair would be a second miss.
 	times    []int64
 	versions []int64
+	col0     columnar.Column
 	// fast is the type of the series' only value column when that column
 	// is the single-measure column of the type (measure_value::<type>),
 	// lives in col0 and has no NULLs; Unknown otherwise. A point of that
 	// type after the newest appends to times, versions and col0 directly.
-	// put keeps it up to date (see setFast).
+	// put keeps it up to date (see setFast); series.actFast mirrors it.
 	fast   columnar.Type
 	shared atomic.Bool
-	col0   columnar.Column
 	fc0    fieldCol
 	field0 [1]*fieldCol
 	fields []*fieldCol

@@ -206,7 +206,7 @@ func (db *DB) applyLocked(t *table, sc *writeScratch, cold map[int]*point, find 
 		if find {
 			touched += t.findSeries(run)
 		}
-		touched += touchRun(run)
+		touched += touchRun(run, sc.recs[i0:i0+len(run)])
 		for k := range run {
 			pr := &run[k]
 			i := i0 + k
@@ -438,13 +438,16 @@ func (t *table) apply(pr *prepared, cold *point, gen uint32, enc *entryEncoder) 
 	ms := s.act
 	if ms == nil || s.actGen != t.active.gen {
 		ms = t.active.series[s.id]
-		s.act, s.actGen = ms, t.active.gen
+		s.act, s.actGen, s.actFast = ms, t.active.gen, columnar.Unknown
+		if ms != nil {
+			s.actFast = ms.fast
+		}
 	}
 	// The common case: a new point of a single-measure series after its
 	// newest, nothing in the flushing memtable or the parts to compare
 	// with. (A point after the series' latest is after all its points in
 	// the flushing memtable: latest is the newest point ever stored.)
-	if ms != nil && !pr.multi && ms.fast == typ && cold == nil && (t.flushing == nil || (s.latestSet && pr.p.t > s.latest.t)) {
+	if ms != nil && !pr.multi && s.actFast == typ && cold == nil && (t.flushing == nil || (s.latestSet && pr.p.t > s.latest.t)) {
 		if n := len(ms.times); n > 0 && pr.p.t > ms.times[n-1] {
 			ms.times = append(grow(ms.times), pr.p.t)
 			ms.appendVersion(pr.p.v)
@@ -598,16 +601,18 @@ func (t *table) findSeries(run []prepared) uint64 {
 }
 
 // touchRun reads the memory that apply of run's records will use (their
-// series, memSeries, the ends of its slices) a level at a time, and
-// returns a value made from it. Each record's loads are a chain of
+// series, memSeries, the ends of its slices, and the records' values, read
+// long before by prepare) a level at a time, and returns a value made
+// from it. Each record's loads are a chain of
 // dependent ones, but the records' chains are independent: this has the
 // cache misses of a whole level of them in flight at once, where apply
 // alone would wait for them one record at a time.
-func touchRun(run []prepared) uint64 {
+func touchRun(run []prepared, recs []Record) uint64 {
 	var x uint64
 	var mss [applyRun]*memSeries
 	for i := range run {
 		mss[i] = nil
+		x += uint64(recs[i].Value.Type)
 		if s := run[i].s; s != nil && run[i].reason == "" {
 			x += uint64(s.latest.t) + uint64(s.latest1[0].val.I)
 			mss[i] = s.act
@@ -615,7 +620,7 @@ func touchRun(run []prepared) uint64 {
 	}
 	for i := range run {
 		if ms := mss[i]; ms != nil {
-			x += uint64(len(ms.times)+cap(ms.times)+len(ms.col0.Floats)+cap(ms.col0.Floats)) + uint64(ms.fast)
+			x += uint64(len(ms.times) + cap(ms.times) + len(ms.col0.Floats) + cap(ms.col0.Floats))
 		}
 	}
 	for i := range run {
@@ -690,6 +695,7 @@ func (t *table) applySlow(s *series, ms *memSeries, pr *prepared, cold *point, g
 		s.okType = pr.p.fields[0].val.Type
 	}
 	s.act, s.actGen = t.active.put(s, pr.p), t.active.gen
+	s.actFast = s.act.fast
 	t.updateLatest(s, pr.p)
 	if s.defGen != gen {
 		enc.addSeries(s)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // sharedDimsRecords makes a batch shaped like the pipeline's: events of
@@ -43,6 +44,8 @@ func sharedDimsRecords(rng *rand.Rand, base int64, slicesByDev [][]Dimension, n 
 				r.Value = Double(math.NaN()) // an invalid value inside the run
 			case 2:
 				r.Dimensions = []Dimension{{"device", fmt.Sprint("d", rng.Intn(len(slicesByDev)))}} // a slice of its own
+			case 3:
+				r.MeasureName, r.Multi = "env", []MeasureValue{{"hum", Double(float64(rng.Intn(2)))}} // no fast path
 			}
 			recs = append(recs, r)
 		}
@@ -110,12 +113,54 @@ func TestWriteSharedDimsModel(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
+				checkActFast(t, db, step)
 				req := ScanRequest{Database: "iot", Table: "telemetry", MinTime: math.MinInt64, MaxTime: math.MaxInt64}
 				if got, want := scanRows(t, db, req), m.rows(math.MinInt64, math.MaxInt64, nil, nil); !slices.Equal(got, want) {
 					t.Fatalf("step %d: scan disagrees with the model\n got %d rows: %v\nwant %d rows: %v", step, len(got), got, len(want), want)
 				}
 			}
 		})
+	}
+}
+
+// checkActFast checks series.actFast against the memSeries it mirrors.
+func checkActFast(t *testing.T, db *DB, step int) {
+	t.Helper()
+	tb, err := db.table("iot", "telemetry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.mu.RLock()
+	defer tb.mu.RUnlock()
+	for _, ss := range tb.byMeasure {
+		for _, s := range ss {
+			if s.act != nil && s.actGen == tb.active.gen && s.actFast != s.act.fast {
+				t.Fatalf("step %d: series %s %v: actFast %v, act.fast %v", step, s.measure, s.dims, s.actFast, s.act.fast)
+			}
+		}
+	}
+}
+
+// TestMemSeriesLayout: what an append of a fixed-size value reads and
+// writes of a memSeries is in its first 128 bytes (see memSeries).
+func TestMemSeriesLayout(t *testing.T) {
+	var ms memSeries
+	for _, f := range []struct {
+		name     string
+		off, len uintptr
+	}{
+		{"times", unsafe.Offsetof(ms.times), unsafe.Sizeof(ms.times)},
+		{"versions", unsafe.Offsetof(ms.versions), unsafe.Sizeof(ms.versions)},
+		{"col0.Bools", unsafe.Offsetof(ms.col0) + unsafe.Offsetof(ms.col0.Bools), unsafe.Sizeof(ms.col0.Bools)},
+		{"col0.Ints", unsafe.Offsetof(ms.col0) + unsafe.Offsetof(ms.col0.Ints), unsafe.Sizeof(ms.col0.Ints)},
+		{"col0.Floats", unsafe.Offsetof(ms.col0) + unsafe.Offsetof(ms.col0.Floats), unsafe.Sizeof(ms.col0.Floats)},
+	} {
+		if f.off+f.len > 128 {
+			t.Errorf("memSeries.%s ends at byte %d, past the first 128", f.name, f.off+f.len)
+		}
+	}
+	if got := unsafe.Sizeof(ms); got > 256 {
+		t.Errorf("memSeries is %d bytes, want at most 256 (a size class)", got)
 	}
 }
 
@@ -215,4 +260,18 @@ func TestWriteColdRange(t *testing.T) {
 	if len(rows) != 2+3+1+1 { // the first two, one new point per step, ts+5, device b
 		t.Errorf("%d rows, want 7:\n%s", len(rows), strings.Join(rows, "\n"))
 	}
+}
+
+// BenchmarkDimsHash: one op hashes the pipeline's three dimensions.
+//
+//	go test ./internal/tsdb -run '^$' -bench 'BenchmarkDimsHash$' -count 5
+func BenchmarkDimsHash(b *testing.B) {
+	seed := newTable(&TableInfo{}).seed
+	dims := []Dimension{{"DeviceID", "3f2a9c1e-0000-4000-8000-00000000002a"}, {"model", "v3"}, {"region", "v4"}}
+	b.ReportAllocs()
+	var x uint64
+	for range b.N {
+		x += dimsHash(seed, dims)
+	}
+	_ = x
 }
