@@ -13,7 +13,7 @@ package insights
 // slots, its recency and its group's links, 192 bytes), its profiles (4
 // bytes per slot: 864 bytes with the default 48 daily and 168 weekly
 // slots), its name's bytes and a share of its group's member list (the
-// key's bytes once per group, 5 bytes and the name per series) and of the
+// key's bytes once per group, 8 bytes and the name per series) and of the
 // index (2 to 4 entries of 8 bytes per group): about 1,100 bytes plus the
 // key's length for a group of one series with the defaults
 // (TestDetectorMemory measures 1,180 to 1,290 bytes with 27-byte keys,
@@ -144,7 +144,7 @@ type detSeries struct {
 	m    model
 	seen uint64 // the shard's tick at the series' latest point
 	// Leader only: members is the group's key (its first klen bytes), then
-	// per member its slot (u32) and its name (length uvarint, bytes), in
+	// per member its slot and its name's length (u32 each) and the name, in
 	// the order they joined; hash is the key's maphash with the
 	// Detector's seed.
 	members string
@@ -238,8 +238,8 @@ func (d *Detector) Observe(seriesKey string, t int64, v float64) Point {
 	s := &sh.series[k]
 	sh.tick++
 	s.seen = sh.tick
-	daily, weekly := d.profiles(sh, k)
-	pt := s.m.observe(&d.p, daily, weekly, t, v)
+	var pt Point
+	s.m.stepStream(&pt, &d.p, d.profLen > 0, sh.prof, int(k)*d.profLen, t, v)
 	sh.observed++
 	if pt.IsAnomaly {
 		sh.anomalies++
@@ -343,6 +343,7 @@ func (d *Detector) observeRuns(sh *detShard, order []int32, sc *obsScratch, pts 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	var lead [lookAhead]int32
+	seasonal := d.profLen > 0
 	for len(order) > 0 {
 		part := order[:min(lookAhead, len(order))]
 		order = order[len(part):]
@@ -357,11 +358,10 @@ func (d *Detector) observeRuns(sh *detShard, order []int32, sc *obsScratch, pts 
 			if l >= 0 {
 				ms := sh.series[l].members[sh.series[l].klen:]
 				for o := 0; o < len(ms); {
-					k := uint32(ms[o]) | uint32(ms[o+1])<<8 | uint32(ms[o+2])<<16 | uint32(ms[o+3])<<24
+					k, n := memberAt(ms, o)
 					s := &sh.series[k]
 					touch += s.m.level + s.m.prev + float64(s.seen)
-					n, w := uvarintString(ms[o+4:])
-					o += 4 + w + n
+					o += memberHead + n
 				}
 			}
 		}
@@ -379,29 +379,42 @@ func (d *Detector) observeRuns(sh *detShard, order []int32, sc *obsScratch, pts 
 			if changed {
 				l = sh.findGroup(h, key)
 			}
-			off := 0 // where the next member is likely: after the last one found
+			// The group's members, and where the next point's is likely:
+			// after the last one found (a device's measures come in the
+			// same order event after event).
+			var ms string
+			if l >= 0 {
+				ms = sh.series[l].members[sh.series[l].klen:]
+			}
+			mo := 0
 			for i := first; i < end; i++ {
 				p := &pts[i]
 				k := int32(-1)
-				if l >= 0 {
-					k, off = sh.member(l, p.Name, off)
+				if mo+memberHead <= len(ms) {
+					if slot, n := memberAt(ms, mo); ms[mo+memberHead:mo+memberHead+n] == p.Name {
+						k, mo = slot, mo+memberHead+n
+					}
+				}
+				if k < 0 && l >= 0 {
+					k, mo = sh.member(l, p.Name, mo)
 				}
 				if k < 0 {
 					k = d.add(sh, key, p.Name, h)
 					changed = true
-					l, off = sh.series[k].lead, 0
+					l = sh.series[k].lead
+					ms = sh.series[l].members[sh.series[l].klen:]
+					mo = len(ms)
 				}
 				s := &sh.series[k]
 				sh.tick++
 				s.seen = sh.tick
-				daily, weekly := d.profiles(sh, k)
 				pt := &out[i]
-				s.m.observeInto(pt, &d.p, daily, weekly, p.T, p.V)
-				sh.observed++
+				s.m.stepStream(pt, &d.p, seasonal, sh.prof, int(k)*d.profLen, p.T, p.V)
 				if pt.IsAnomaly {
 					sh.anomalies++
 				}
 			}
+			sh.observed += uint64(end - first)
 		}
 	}
 }
@@ -464,9 +477,7 @@ func (sh *detShard) findGroup(h uint64, key string) int32 {
 
 // member returns the slot of the series named name in the group led by l
 // (or -1), looking from the member at offset off of the member list on,
-// round to it, and the offset after the member found. Points of a device
-// come in the same order batch after batch, so the first compare usually
-// hits.
+// round to it, and the offset after the member found.
 func (sh *detShard) member(l int32, name string, off int) (int32, int) {
 	ms := sh.series[l].members[sh.series[l].klen:]
 	if off >= len(ms) {
@@ -474,11 +485,9 @@ func (sh *detShard) member(l int32, name string, off int) (int32, int) {
 	}
 	o := off
 	for {
-		slot := int32(uint32(ms[o]) | uint32(ms[o+1])<<8 | uint32(ms[o+2])<<16 | uint32(ms[o+3])<<24)
-		n, w := uvarintString(ms[o+4:])
-		nb := o + 4 + w
-		e := nb + n
-		if ms[nb:e] == name {
+		slot, n := memberAt(ms, o)
+		e := o + memberHead + n
+		if ms[o+memberHead:e] == name {
 			return slot, e
 		}
 		o = e
@@ -491,25 +500,22 @@ func (sh *detShard) member(l int32, name string, off int) (int32, int) {
 	}
 }
 
-// uvarintString decodes a uvarint the Detector wrote at the start of s.
-func uvarintString(s string) (int, int) {
-	if s[0] < 0x80 {
-		return int(s[0]), 1
-	}
-	var x uint64
-	for i := 0; ; i++ {
-		b := s[i]
-		x |= uint64(b&0x7f) << (7 * i)
-		if b < 0x80 {
-			return int(x), i + 1
-		}
-	}
+// memberHead is the size of a member entry's head: its slot (u32) and its
+// name's length (u32), little-endian; the name follows.
+const memberHead = 8
+
+// memberAt decodes the head of the member entry at ms[o:].
+func memberAt(ms string, o int) (slot int32, n int) {
+	h := ms[o : o+memberHead]
+	slot = int32(uint32(h[0]) | uint32(h[1])<<8 | uint32(h[2])<<16 | uint32(h[3])<<24)
+	n = int(uint32(h[4]) | uint32(h[5])<<8 | uint32(h[6])<<16 | uint32(h[7])<<24)
+	return slot, n
 }
 
 // appendMember appends the member entry of slot i named name to b.
 func appendMember(b []byte, i int32, name string) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(i))
-	b = binary.AppendUvarint(b, uint64(len(name)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(name)))
 	return append(b, name...)
 }
 
@@ -517,10 +523,9 @@ func appendMember(b []byte, i int32, name string) []byte {
 func (sh *detShard) eachMember(l int32, fn func(slot int32, name string)) {
 	ms := sh.series[l].members[sh.series[l].klen:]
 	for o := 0; o < len(ms); {
-		slot := int32(binary.LittleEndian.Uint32([]byte(ms[o : o+4])))
-		n, w := uvarintString(ms[o+4:])
-		fn(slot, ms[o+4+w:o+4+w+n])
-		o += 4 + w + n
+		slot, n := memberAt(ms, o)
+		fn(slot, ms[o+memberHead:o+memberHead+n])
+		o += memberHead + n
 	}
 }
 

@@ -310,3 +310,83 @@ func TestDetectorUnsplitCap(t *testing.T) {
 		t.Errorf("stats %+v", d.Stats())
 	}
 }
+
+// TestStreamStepMatchesModel: the Detector's model step gives bit for bit
+// the Points, state and profiles of model.observeInto on the same streams:
+// regular and jittery intervals, gaps, late points, NaN and ±Inf values,
+// spikes, level shifts, noise bursts, times before 1970, every profile
+// configuration.
+func TestStreamStepMatchesModel(t *testing.T) {
+	for _, slots := range [][2]int{{48, 168}, {-1, -1}, {96, -1}, {-1, 168}, {4, 7}} {
+		for seed := range uint64(4) {
+			t.Run(fmt.Sprintf("daily=%d/weekly=%d/seed=%d", slots[0], slots[1], seed), func(t *testing.T) {
+				d := mustDetector(t, DetectorOptions{DailySlots: slots[0], WeeklySlots: slots[1]})
+				p := &d.p
+				rng := rand.New(rand.NewPCG(seed, 7))
+				var ma, mb model
+				profA := make([]float32, d.profLen)
+				profB := make([]float32, 3+d.profLen+5) // at an offset in a larger array
+				const off = 3
+				var daily, weekly []float32
+				if p.dailySlots > 0 {
+					daily = profA[:p.dailySlots]
+				}
+				if p.weeklySlots > 0 {
+					weekly = profA[p.dailySlots:]
+				}
+				tm := t0 + int64(rng.IntN(1000))*sec
+				if seed == 3 {
+					tm = -40 * nsPerDay // before 1970
+				}
+				step := []int64{sec, 60 * sec, 300 * sec}[seed%3]
+				level := 10.0
+				var pa, pb Point
+				for i := range 30000 {
+					switch x := rng.IntN(1000); {
+					case x < 5: // a gap
+						tm += step * int64(2+rng.IntN(500))
+					case x < 25: // late: the same time or older
+						tm -= step * int64(rng.IntN(3))
+					default:
+						tm += step + int64(rng.NormFloat64()*float64(step)/20)
+					}
+					if i%5000 == 4999 {
+						level += 3 // a shift
+					}
+					noise := 0.2
+					if i%7000 > 6900 {
+						noise = 3 // a burst
+					}
+					v := level + 2*math.Sin(float64(tm)/float64(nsPerDay)*2*math.Pi) + noise*rng.NormFloat64()
+					switch rng.IntN(2000) {
+					case 0:
+						v = math.NaN()
+					case 1:
+						v = math.Inf(1 - 2*rng.IntN(2))
+					case 2:
+						v += 40
+					}
+					ma.observeInto(&pa, p, daily, weekly, tm, v)
+					mb.stepStream(&pb, p, d.profLen > 0, profB, off, tm, v)
+					if !(pa.Time == pb.Time && pa.IsAnomaly == pb.IsAnomaly && sameBits(pa.Value, pb.Value) &&
+						sameBits(pa.Expected, pb.Expected) && sameBits(pa.Lower, pb.Lower) && sameBits(pa.Upper, pb.Upper) && sameBits(pa.Score, pb.Score)) {
+						t.Fatalf("point %d (t %d, v %v): step %+v, model %+v", i, tm, v, pb, pa)
+					}
+					if ma != mb {
+						t.Fatalf("point %d: state %+v, model %+v", i, mb, ma)
+					}
+				}
+				ma.flush(daily, weekly)
+				if p.dailySlots > 0 {
+					mb.day.flush(profB[off : off+p.dailySlots])
+				}
+				if p.weeklySlots > 0 {
+					mb.week.flush(profB[off+p.dailySlots : off+d.profLen])
+				}
+				if !slices.Equal(profA, profB[off:off+d.profLen]) {
+					t.Error("profiles differ")
+				}
+			})
+		}
+	}
+}

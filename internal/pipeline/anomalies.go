@@ -55,28 +55,35 @@ var anomalyColumns = []tsdb.DeclaredColumn{
 // for a run of them) and its measure (the name). Key+name is the whole key
 // of the detector before groups, so that its snapshots find their series.
 type scorer struct {
-	keys      []byte           // the batch's keys and names, one after the other
+	keys      []byte           // the batch's keys (encoded dimensions), one after the other
 	k0, k1    int              // keys[k0:k1] encodes dimsOf
 	dimsOf    *tsdb.Dimension  // first element of the Dimensions slice encoded in keys[k0:k1]
 	dimsLen   int              // and its length
 	dimsOK    bool             // keys[k0:k1] is valid
 	sorted    []tsdb.Dimension // scratch for dimensions that are not sorted by name
-	spans     []keySpan        // per point: where its key and name are in keys
+	keyRuns   []keyRun         // the batch's points by key
+	names     []encName        // encoded names met lately, kept across batches
+	nameAt    int              // where the next name is likely in names
 	obs       []insights.Obs   // the batch's points
 	from      []obsSource      // and where each came from
 	pts       []insights.Point // their scores
 	anomalies []tsdb.Record    // rows for sluice.anomalies of the pending batch
 }
 
-// keySpan locates a point's key (keys[k0:k1]) and name (keys[n0:n1]).
-type keySpan struct{ k0, k1, n0, n1 int }
+// keyRun says that the points from obs[first] on (to the next run's) have
+// the key keys[k0:k1].
+type keyRun struct{ first, k0, k1 int }
 
-// obsSource is the record (index in the batch) and the measure label of a
-// scored point.
-type obsSource struct {
-	rec   int
-	label string
-}
+// encName is the encoded series name of a measure (value "") or of a value
+// of a multi-measure record: appendString(measure) then appendString(value).
+type encName struct{ measure, value, enc string }
+
+// maxNames bounds the names a scorer keeps: past it, it starts again.
+const maxNames = 1024
+
+// obsSource is the record (index in the batch) of a scored point and the
+// index of its value in the record's Multi (-1: a single-measure record).
+type obsSource struct{ rec, value int32 }
 
 // score runs the batch's numeric measure values through the Detector,
 // skipping records the store rejected, and keeps a row per anomaly. The
@@ -91,7 +98,7 @@ func (w *worker) score(recs []tsdb.Record, rejects []tsdb.Reject) {
 	if !slices.IsSortedFunc(rejects, func(a, b tsdb.Reject) int { return a.Index - b.Index }) {
 		slices.SortFunc(rejects, func(a, b tsdb.Reject) int { return a.Index - b.Index })
 	}
-	s.keys, s.spans, s.obs, s.from = s.keys[:0], s.spans[:0], s.obs[:0], s.from[:0]
+	s.keys, s.keyRuns, s.obs, s.from = s.keys[:0], s.keyRuns[:0], s.obs[:0], s.from[:0]
 	next := 0 // index into rejects
 	for i := range recs {
 		for next < len(rejects) && rejects[next].Index < i {
@@ -103,38 +110,73 @@ func (w *worker) score(recs []tsdb.Record, rejects []tsdb.Reject) {
 		r := &recs[i]
 		if r.Multi == nil {
 			if v, ok := numeric(r.Value); ok {
-				s.add(i, r, r.MeasureName, "", r.MeasureName, v)
+				s.add(i, -1, r, s.name(r.MeasureName, ""), v)
 			}
 			continue
 		}
 		for j := range r.Multi {
 			if v, ok := numeric(r.Multi[j].Value); ok {
-				s.add(i, r, r.MeasureName, r.Multi[j].Name, r.Multi[j].Name, v)
+				s.add(i, j, r, s.name(r.MeasureName, r.Multi[j].Name), v)
 			}
 		}
 	}
 	if len(s.obs) == 0 {
 		return
 	}
-	// The keys and names are views of s.keys, which no longer grows; the
-	// points of a device's event share one view of their key.
-	// ObserveBatch copies a key or name it keeps (a new series).
-	for k, sp := range s.spans {
-		s.obs[k].Key = view(s.keys[sp.k0:sp.k1])
-		s.obs[k].Name = view(s.keys[sp.n0:sp.n1])
+	// The keys are views of s.keys, which no longer grows: the points of
+	// a device's event share one view of their key. ObserveBatch copies a
+	// key it keeps (a new series).
+	for k, kr := range s.keyRuns {
+		end := len(s.obs)
+		if k+1 < len(s.keyRuns) {
+			end = s.keyRuns[k+1].first
+		}
+		key := unsafe.String(unsafe.SliceData(s.keys[kr.k0:kr.k1]), kr.k1-kr.k0)
+		for o := kr.first; o < end; o++ {
+			s.obs[o].Key = key
+		}
 	}
 	s.pts = d.ObserveBatch(s.pts[:0], s.obs)
 	for k := range s.obs {
-		s.obs[k].Key, s.obs[k].Name = "", "" // keep no view of the scratch
+		s.obs[k].Key = "" // keep no view of the scratch
 	}
 	for k := range s.pts {
 		if s.pts[k].IsAnomaly {
-			w.flag(&recs[s.from[k].rec], s.from[k].label, &s.pts[k])
+			r := &recs[s.from[k].rec]
+			label := r.MeasureName
+			if j := s.from[k].value; j >= 0 {
+				label = r.Multi[j].Name
+			}
+			w.flag(r, label, &s.pts[k])
 		}
 	}
 }
 
-func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+// name returns the encoded series name of the value named value of
+// measure (value "" for a single-measure record). A device's measures come
+// in the same order event after event, so the name after the last one
+// found is tried first.
+func (s *scorer) name(measure, value string) string {
+	n := len(s.names)
+	for k := range n {
+		i := s.nameAt + k
+		if i >= n {
+			i -= n
+		}
+		if e := &s.names[i]; e.measure == measure && e.value == value {
+			s.nameAt = i + 1 // n at most: the next lookup wraps
+			return e.enc
+		}
+	}
+	if n == maxNames {
+		s.names = s.names[:0]
+	}
+	// Cloned: the cache outlives the batch whose records lent the strings.
+	enc := string(appendString(appendString(nil, measure), value))
+	s.names = append(s.names, encName{measure: strings.Clone(measure), value: strings.Clone(value), enc: enc})
+	s.nameAt = len(s.names)
+	return enc
+}
 
 func numeric(v tsdb.Value) (float64, bool) {
 	switch v.Type {
@@ -146,15 +188,12 @@ func numeric(v tsdb.Value) (float64, bool) {
 	return 0, false
 }
 
-// add appends the point of record i (r) with the value named value of
-// measure (value "" for a single-measure record) to the batch.
-func (s *scorer) add(i int, r *tsdb.Record, measure, value, label string, v float64) {
+// add appends the point v of record i (r), the value of index j in its
+// Multi (-1: a single-measure record), named name, to the batch.
+func (s *scorer) add(i, j int, r *tsdb.Record, name string, v float64) {
 	s.setDims(r.Dimensions)
-	n0 := len(s.keys)
-	s.keys = appendString(appendString(s.keys, measure), value)
-	s.spans = append(s.spans, keySpan{k0: s.k0, k1: s.k1, n0: n0, n1: len(s.keys)})
-	s.obs = append(s.obs, insights.Obs{T: r.Time, V: v})
-	s.from = append(s.from, obsSource{rec: i, label: label})
+	s.obs = append(s.obs, insights.Obs{Name: name, T: r.Time, V: v})
+	s.from = append(s.from, obsSource{rec: int32(i), value: int32(j)})
 }
 
 // flag keeps the row of an anomaly the Detector found in record r.
@@ -202,17 +241,22 @@ func (s *scorer) setDims(dims []tsdb.Dimension) {
 	}
 	// Canonical: the count, then each name and value, length-prefixed, so
 	// that no two different series share a key.
+	s.keyRuns = append(s.keyRuns, keyRun{first: len(s.obs), k0: len(s.keys)})
 	s.k0 = len(s.keys)
 	s.keys = binary.AppendUvarint(s.keys, uint64(len(dims)))
 	for _, dm := range dims {
 		s.keys = appendString(appendString(s.keys, dm.Name), dm.Value)
 	}
 	s.k1 = len(s.keys)
+	s.keyRuns[len(s.keyRuns)-1].k1 = s.k1
 }
 
 func cmpDim(a, b tsdb.Dimension) int { return strings.Compare(a.Name, b.Name) }
 
 func appendString(b []byte, s string) []byte {
+	if len(s) < 0x80 { // the uvarint's one byte, without its loop
+		return append(append(b, byte(len(s))), s...)
+	}
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 

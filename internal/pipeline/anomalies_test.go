@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -258,5 +259,27 @@ func TestScoreReusesDims(t *testing.T) {
 	w.score(recs[3:4], nil) // the next batch starts with no dimensions
 	if st := det.Stats(); st.Series != 4 {
 		t.Errorf("stats %+v, want 4 series", st)
+	}
+}
+
+// TestScorerNames: the cached encoded names are those of the whole series
+// key's tail (appendString of the measure, then of the value), in any order
+// of lookups, past the cache's bound, and for equal names in new strings.
+func TestScorerNames(t *testing.T) {
+	var s scorer
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 5 * maxNames {
+		m := fmt.Sprintf("m%d", rng.IntN(maxNames+maxNames/2))
+		v := ""
+		if i%3 == 0 {
+			v = fmt.Sprintf("v%d", rng.IntN(3))
+		}
+		want := string(appendString(appendString(nil, m), v))
+		if got := s.name(strings.Clone(m), v); got != want {
+			t.Fatalf("lookup %d: name(%q, %q) = %q, want %q", i, m, v, got, want)
+		}
+		if len(s.names) > maxNames || s.nameAt > len(s.names) {
+			t.Fatalf("lookup %d: %d names, next at %d", i, len(s.names), s.nameAt)
+		}
 	}
 }
