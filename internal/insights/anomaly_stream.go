@@ -51,6 +51,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -145,8 +146,9 @@ type detSeries struct {
 	seen uint64 // the shard's tick at the series' latest point
 	// Leader only: members is the group's key (its first klen bytes), then
 	// per member its slot and its name's length (u32 each) and the name, in
-	// the order they joined; hash is the key's maphash with the
-	// Detector's seed.
+	// the order they joined, or nothing for a group of the leader alone
+	// named "" (a solo group: Observe's, as small as the key); hash is the
+	// key's maphash with the Detector's seed.
 	members string
 	hash    uint64
 	klen    uint32
@@ -357,6 +359,10 @@ func (d *Detector) observeRuns(sh *detShard, order []int32, sc *obsScratch, pts 
 			lead[j] = l
 			if l >= 0 {
 				ms := sh.series[l].members[sh.series[l].klen:]
+				if len(ms) == 0 {
+					s := &sh.series[l]
+					touch += s.m.level + s.m.prev + float64(s.seen)
+				}
 				for o := 0; o < len(ms); {
 					k, n := memberAt(ms, o)
 					s := &sh.series[k]
@@ -390,7 +396,11 @@ func (d *Detector) observeRuns(sh *detShard, order []int32, sc *obsScratch, pts 
 			for i := first; i < end; i++ {
 				p := &pts[i]
 				k := int32(-1)
-				if mo+memberHead <= len(ms) {
+				if len(ms) == 0 {
+					if l >= 0 && p.Name == "" {
+						k = l
+					}
+				} else if mo+memberHead <= len(ms) {
 					if slot, n := memberAt(ms, mo); ms[mo+memberHead:mo+memberHead+n] == p.Name {
 						k, mo = slot, mo+memberHead+n
 					}
@@ -480,6 +490,12 @@ func (sh *detShard) findGroup(h uint64, key string) int32 {
 // round to it, and the offset after the member found.
 func (sh *detShard) member(l int32, name string, off int) (int32, int) {
 	ms := sh.series[l].members[sh.series[l].klen:]
+	if len(ms) == 0 { // the leader alone, unnamed
+		if name == "" {
+			return l, 0
+		}
+		return -1, 0
+	}
 	if off >= len(ms) {
 		off = 0
 	}
@@ -522,6 +538,10 @@ func appendMember(b []byte, i int32, name string) []byte {
 // eachMember calls fn with every member of the group led by l.
 func (sh *detShard) eachMember(l int32, fn func(slot int32, name string)) {
 	ms := sh.series[l].members[sh.series[l].klen:]
+	if len(ms) == 0 {
+		fn(l, "")
+		return
+	}
 	for o := 0; o < len(ms); {
 		slot, n := memberAt(ms, o)
 		fn(slot, ms[o+memberHead:o+memberHead+n])
@@ -653,12 +673,20 @@ func (sh *detShard) add(key, name string, h uint64, capacity, profLen int) int32
 	sh.series[i] = detSeries{lead: i}
 	if l := sh.findGroup(h, key); l >= 0 {
 		ld := &sh.series[l]
-		ld.members = string(appendMember([]byte(ld.members), i, name))
+		b := []byte(ld.members)
+		if len(b) == int(ld.klen) { // a solo group gets its list
+			b = appendMember(b, l, "")
+		}
+		ld.members = string(appendMember(b, i, name))
 		sh.series[i].lead = l
 		return i
 	}
 	s := &sh.series[i]
-	s.members = string(appendMember([]byte(key), i, name))
+	if name == "" {
+		s.members = strings.Clone(key) // solo: no list
+	} else {
+		s.members = string(appendMember([]byte(key), i, name))
+	}
 	s.hash, s.klen = h, uint32(len(key))
 	sh.insert(h, i)
 	return i

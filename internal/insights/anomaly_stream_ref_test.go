@@ -116,7 +116,8 @@ func (r *refDetector) snapshotV1() []byte {
 
 // groupedBatch returns a batch of telemetry-like points: events of random
 // devices, each event's measures side by side (sometimes only some of them,
-// sometimes in another order), now and then a late point or a NaN.
+// sometimes in another order; measure 0 unnamed), now and then a late
+// point or a NaN.
 func groupedBatch(rng *rand.Rand, pts []Obs, devices, measures int, last []int64) []Obs {
 	n := 1 + rng.IntN(800)
 	for range n {
@@ -140,7 +141,11 @@ func groupedBatch(rng *rand.Rand, pts []Obs, devices, measures int, last []int64
 			case 1:
 				v = math.NaN()
 			}
-			pts = append(pts, Obs{Key: key, Name: fmt.Sprintf("/m%d", m), T: t0 + last[dev], V: v})
+			name := fmt.Sprintf("/m%d", m)
+			if m == 0 {
+				name = "" // a device's unnamed series: its group starts solo
+			}
+			pts = append(pts, Obs{Key: key, Name: name, T: t0 + last[dev], V: v})
 		}
 	}
 	return pts
