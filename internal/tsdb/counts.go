@@ -33,6 +33,11 @@ const (
 // partition: late data, a flush in progress, parts not yet compacted) or
 // that straddle a time bound have their times read. Parts written before
 // series statistics existed are scanned.
+//
+// A partition whose parts all have a series index (see partRef.index) is
+// counted by merging its sources in series order (counter.merged), the
+// series matched by pointer; otherwise by keying each series by its
+// order key (counter.partition). Both give the same rows.
 func (db *DB) SeriesCounts(ctx context.Context, req ScanRequest, fn func(*columnar.Batch) error) error {
 	t, err := db.table(req.Database, req.Table)
 	if err != nil {

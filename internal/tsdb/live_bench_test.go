@@ -18,7 +18,8 @@ import (
 // The hour starts 25 minutes into an hour, so it spans two partitions.
 // query=series-hour is Q1 (one series over the last hour, a different
 // device each op); query=counts-per-device is Q5's store side (SeriesCounts
-// of every series, projecting DeviceID). cpu-ns/op is the process's CPU
+// of every series, projecting DeviceID); query=fleet-minutely is Q3's
+// (MinuteAggregates of one measure of every device). cpu-ns/op is the process's CPU
 // time per op, the steadier figure on a shared machine. state=compacted
 // runs the same after a flush and Compact.
 //
@@ -89,8 +90,25 @@ func BenchmarkLiveQueries(b *testing.B) {
 		}
 		b.ReportMetric(cpu()/float64(b.N), "cpu-ns/op")
 	}
+	fleetMinutely := func(b *testing.B) {
+		b.ReportAllocs()
+		cpu := cpuClock()
+		for b.Loop() {
+			req := tsdb.ScanRequest{Database: benchDBName, Table: benchTblName, MinTime: end - int64(time.Hour), MaxTime: math.MaxInt64,
+				MeasureNames: []string{"temperature"}, Columns: []string{}}
+			rows := 0
+			if err := db.MinuteAggregates(ctx, req, benchCol, func(bt *columnar.Batch) error { rows += bt.Len(); return nil }); err != nil {
+				b.Fatal(err)
+			}
+			if rows < devices*60 {
+				b.Fatalf("%d rows, want at least %d", rows, devices*60)
+			}
+		}
+		b.ReportMetric(cpu()/float64(b.N), "cpu-ns/op")
+	}
 	b.Run("state=live/query=series-hour", seriesHour)
 	b.Run("state=live/query=counts-per-device", countsPerDevice)
+	b.Run("state=live/query=fleet-minutely", fleetMinutely)
 	if err := db.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -99,6 +117,7 @@ func BenchmarkLiveQueries(b *testing.B) {
 	}
 	b.Run("state=compacted/query=series-hour", seriesHour)
 	b.Run("state=compacted/query=counts-per-device", countsPerDevice)
+	b.Run("state=compacted/query=fleet-minutely", fleetMinutely)
 }
 
 // cpuClock returns a function giving the process CPU time (ns) since the
