@@ -215,14 +215,11 @@ func (db *DB) applyLocked(t *table, sc *writeScratch, cold map[int]*point, find 
 				if cold != nil {
 					c = cold[i]
 				}
+				var v *Value
 				if !pr.multi {
-					// apply copies what it keeps of the value, so one
-					// slot serves every record.
-					v := &sc.recs[i].Value
-					sc.one[0] = fieldValue{singleField(v.Type), *v}
-					pr.p.fields = sc.one[:]
+					v = &sc.recs[i].Value
 				}
-				t.apply(pr, c, gen, enc)
+				t.apply(pr, v, &sc.one, c, gen, enc)
 			}
 			if pr.reason != "" {
 				rejects = append(rejects, Reject{Index: i, Reason: pr.reason, ExistingVersion: existingVersion(pr)})
@@ -413,7 +410,13 @@ func fmtTime(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC333
 // anything, applies it to the active memtable and adds it to enc. It runs
 // with t.mu held. On rejection it sets pr.reason (and pr.p.v to the stored
 // version for conflicts).
-func (t *table) apply(pr *prepared, cold *point, gen uint32, enc *entryEncoder) {
+//
+// v is the value of a single-measure record (nil for a multi-measure one,
+// whose pr.p.fields are set): the append fast path takes it from there,
+// and the paths that need pr.p.fields have them set to it through one
+// (what they keep of the value, they copy, so one slot serves every
+// record).
+func (t *table) apply(pr *prepared, v *Value, one *[1]fieldValue, cold *point, gen uint32, enc *entryEncoder) {
 	s := pr.s
 	if s == nil {
 		// Not there before the lock (coldLookups looked), but another
@@ -424,12 +427,15 @@ func (t *table) apply(pr *prepared, cold *point, gen uint32, enc *entryEncoder) 
 	// checks again: once valid, a column stays valid. (prepare rejected
 	// values of no valid type, so typ is never Unknown for one.)
 	typ := columnar.Unknown
-	if !pr.multi {
-		typ = pr.p.fields[0].val.Type
+	if v != nil {
+		typ = v.Type
 	}
-	known := s != nil && !pr.multi && s.okType == typ
-	if !known && !t.checkTypes(pr) {
-		return
+	known := s != nil && v != nil && s.okType == typ
+	if !known {
+		setSingle(pr, v, one)
+		if !t.checkTypes(pr) {
+			return
+		}
 	}
 	if s == nil {
 		s = t.createSeries(pr.h, pr.measure, pr.dims)
@@ -447,11 +453,10 @@ func (t *table) apply(pr *prepared, cold *point, gen uint32, enc *entryEncoder) 
 	// newest, nothing in the flushing memtable or the parts to compare
 	// with. (A point after the series' latest is after all its points in
 	// the flushing memtable: latest is the newest point ever stored.)
-	if ms != nil && !pr.multi && s.actFast == typ && cold == nil && (t.flushing == nil || (s.latestSet && pr.p.t > s.latest.t)) {
+	if ms != nil && v != nil && s.actFast == typ && cold == nil && (t.flushing == nil || (s.latestSet && pr.p.t > s.latest.t)) {
 		if n := len(ms.times); n > 0 && pr.p.t > ms.times[n-1] {
 			ms.times = append(grow(ms.times), pr.p.t)
 			ms.appendVersion(pr.p.v)
-			v := &pr.p.fields[0].val
 			switch typ {
 			case columnar.Float64:
 				ms.col0.Floats = append(grow(ms.col0.Floats), v.F)
@@ -463,16 +468,26 @@ func (t *table) apply(pr *prepared, cold *point, gen uint32, enc *entryEncoder) 
 				ms.col0.Bools = append(grow(ms.col0.Bools), v.B)
 			}
 			t.active.points++
-			t.updateLatest(s, pr.p)
+			t.updateLatestValue(s, pr.p.t, pr.p.v, v)
 			if s.defGen != gen {
 				enc.addSeries(s)
 				s.defGen = gen
 			}
-			enc.addPoint(s, pr.p, false)
+			enc.addSingle(s, pr.p.t, pr.p.v, v)
 			return
 		}
 	}
+	setSingle(pr, v, one)
 	t.applySlow(s, ms, pr, cold, gen, enc)
+}
+
+// setSingle sets pr.p.fields of a single-measure record (v != nil) to its
+// value, through one.
+func setSingle(pr *prepared, v *Value, one *[1]fieldValue) {
+	if v != nil {
+		one[0] = fieldValue{singleField(v.Type), *v}
+		pr.p.fields = one[:]
+	}
 }
 
 // applyRun is how many records applyLocked takes a level at a time
@@ -566,7 +581,7 @@ func (t *table) findSeries(run []prepared) uint64 {
 	for j := range n {
 		if sl := slots[j]; sl != nil && *sl != nil && len((*sl).measures) > 0 && len((*sl).dims) > 0 {
 			ds := *sl
-			x += uint64(len(ds.measures[0]) + len(ds.dims[0].Value) + len(ds.dims[len(ds.dims)-1].Value))
+			x += uint64(len(ds.measures[0])+len(ds.dims[0].Value)+len(ds.dims[len(ds.dims)-1].Value)) + uint64(uintptr(unsafe.Pointer(ds.series[0])))
 		}
 	}
 	// The dimension values the comparison reads (those of another event's

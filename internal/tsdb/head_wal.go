@@ -105,33 +105,44 @@ func (e *entryEncoder) reserve(n int) {
 const maxSinglePoint = 3*binary.MaxVarintLen64 + 2 + 8
 
 func (e *entryEncoder) addPoint(s *series, p point, multi bool) {
+	if !multi {
+		e.addSingle(s, p.t, p.v, &p.fields[0].val)
+		return
+	}
 	e.npoints++
 	delta := p.t - e.prevT
 	e.prevT = p.t
-	if !multi && p.fields[0].val.Type == columnar.Float64 {
-		// The common point, written in one go.
-		b := slices.Grow(e.points, maxSinglePoint)
-		b = binary.AppendUvarint(b, s.id)
-		b = binary.AppendVarint(b, delta)
-		b = binary.AppendUvarint(b, uint64(p.v))
-		b = append(b, 0, byte(columnar.Float64))
-		e.points = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.fields[0].val.F))
-		return
-	}
 	e.points = binary.AppendUvarint(e.points, s.id)
 	e.points = binary.AppendVarint(e.points, delta)
 	e.points = binary.AppendUvarint(e.points, uint64(p.v))
-	if !multi {
-		e.points = append(e.points, 0)
-		e.points = appendVal(e.points, p.fields[0].val)
-		return
-	}
 	e.points = append(e.points, 1)
 	e.points = binary.AppendUvarint(e.points, uint64(len(p.fields)))
 	for _, f := range p.fields {
 		e.points = appendStr(e.points, f.name)
 		e.points = appendVal(e.points, f.val)
 	}
+}
+
+// addSingle adds a single-measure point: time t, version ver, value v.
+func (e *entryEncoder) addSingle(s *series, t, ver int64, v *Value) {
+	e.npoints++
+	delta := t - e.prevT
+	e.prevT = t
+	if v.Type == columnar.Float64 {
+		// The common point, written in one go.
+		b := slices.Grow(e.points, maxSinglePoint)
+		b = binary.AppendUvarint(b, s.id)
+		b = binary.AppendVarint(b, delta)
+		b = binary.AppendUvarint(b, uint64(ver))
+		b = append(b, 0, byte(columnar.Float64))
+		e.points = binary.LittleEndian.AppendUint64(b, math.Float64bits(v.F))
+		return
+	}
+	e.points = binary.AppendUvarint(e.points, s.id)
+	e.points = binary.AppendVarint(e.points, delta)
+	e.points = binary.AppendUvarint(e.points, uint64(ver))
+	e.points = append(e.points, 0)
+	e.points = appendVal(e.points, *v)
 }
 
 // appendEntry appends the entry to buf (callers reuse buffers).
@@ -321,6 +332,25 @@ func (t *table) registerTypes(s *series, p point, multi bool) {
 		if _, ok := t.fieldTypes[f.name]; !ok {
 			t.fieldTypes[f.name] = f.val.Type
 		}
+	}
+}
+
+// updateLatestValue is updateLatest of a single-measure point: time tm,
+// version ver, value v.
+func (t *table) updateLatestValue(s *series, tm, ver int64, v *Value) {
+	if !s.latestSet || tm > s.latest.t || (tm == s.latest.t && ver >= s.latest.v) {
+		s.latest.t, s.latest.v = tm, ver
+		if cap(s.latest.fields) <= 1 {
+			// nil or latest1 (see updateLatest): set only when nil, which
+			// spares a pointer store (and its write barrier).
+			s.latest1[0] = fieldValue{singleField(v.Type), *v}
+			if cap(s.latest.fields) == 0 {
+				s.latest.fields = s.latest1[:]
+			}
+		} else {
+			s.latest.fields = append(s.latest.fields[:0], fieldValue{singleField(v.Type), *v})
+		}
+		s.latestSet = true
 	}
 }
 
