@@ -1,7 +1,8 @@
 package insights
 
 // Streaming anomaly detection: the batch model (anomaly.go) run forward one
-// point at a time, with state per series kept in fixed-size slots.
+// point at a time (by a copy of its step, anomaly_stream_model.go), with
+// state per series kept in fixed-size slots.
 //
 // Series and groups: a series is named by a key and a name (see Obs). The
 // series of one key form a group (a device's measures) that shares one index
@@ -13,7 +14,8 @@ package insights
 // slots, its recency and its group's links, 192 bytes), its profiles (4
 // bytes per slot: 864 bytes with the default 48 daily and 168 weekly
 // slots), its name's bytes and a share of its group's member list (the
-// key's bytes once per group, 8 bytes and the name per series) and of the
+// key's bytes once per group, 8 bytes and the name per series, none for
+// a group of one unnamed series) and of the
 // index (2 to 4 entries of 8 bytes per group): about 1,100 bytes plus the
 // key's length for a group of one series with the defaults
 // (TestDetectorMemory measures 1,180 to 1,290 bytes with 27-byte keys,
@@ -361,7 +363,7 @@ func (d *Detector) observeRuns(sh *detShard, order []int32, sc *obsScratch, pts 
 				ms := sh.series[l].members[sh.series[l].klen:]
 				if len(ms) == 0 {
 					s := &sh.series[l]
-					touch += s.m.level + s.m.prev + float64(s.seen)
+					touch += s.m.level + s.m.prev // the key compare read the third line
 				}
 				for o := 0; o < len(ms); {
 					k, n := memberAt(ms, o)
