@@ -48,6 +48,34 @@ func newBatchBuilder(dims []string, fields map[string]columnar.Type, withVersion
 	return bb
 }
 
+// keepOnly drops measure_name and the dimension columns that names does
+// not list from the batch being built: a Scan with OnlyColumns that returns
+// none of them then does not fill them row by row (two strings a row,
+// most of a one-series read's work). A dropped measure_name leaves
+// bb.measure nil; every append checks.
+func (bb *batchBuilder) keepOnly(names []string) {
+	keep := func(n string) bool { return slices.Contains(names, n) }
+	nb := &columnar.Batch{}
+	var dimNames []string
+	var dims []*columnar.Column
+	for i, n := range bb.b.Names {
+		c := bb.b.Cols[i]
+		switch {
+		case c == bb.measure && !keep(n):
+			bb.measure = nil
+			continue
+		case slices.Contains(bb.dims, c):
+			if !keep(n) {
+				continue
+			}
+			dimNames, dims = append(dimNames, n), append(dims, c)
+		}
+		nb.Add(n, c)
+	}
+	bb.b, bb.dimNames, bb.dims = nb, dimNames, dims
+	bb.lastSrc = nil
+}
+
 // reset starts a new batch with the same columns.
 func (bb *batchBuilder) reset() {
 	nb := &columnar.Batch{}
@@ -83,7 +111,9 @@ func (bb *batchBuilder) appendMem(s *series, times, versions []int64, fields []*
 	if bb.version != nil {
 		appendInts(bb.version, versions[i:j])
 	}
-	appendRepeated(bb.measure, s.measure, j-i)
+	if bb.measure != nil {
+		appendRepeated(bb.measure, s.measure, j-i)
+	}
 	for k, name := range bb.dimNames {
 		if v, ok := dimValue(s.dims, name); ok {
 			appendRepeated(bb.dims[k], v, j-i)
@@ -178,7 +208,9 @@ func (bb *batchBuilder) appendRow(src *columnar.Batch, i int) {
 	if bb.version != nil {
 		bb.version.AppendInt(bb.srcVer.Ints[i])
 	}
-	bb.measure.AppendString(bb.srcMeasure.Strs[i])
+	if bb.measure != nil {
+		bb.measure.AppendString(bb.srcMeasure.Strs[i])
+	}
 	for k, c := range bb.srcDims {
 		if c != nil {
 			bb.dims[k].AppendFrom(c, i)

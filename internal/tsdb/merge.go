@@ -197,7 +197,9 @@ func (bb *batchBuilder) appendRows(src *columnar.Batch, i, j int) {
 	if bb.version != nil {
 		appendRangeOrNull(bb.version, bb.srcVer, i, j)
 	}
-	appendRangeOrNull(bb.measure, bb.srcMeasure, i, j)
+	if bb.measure != nil {
+		appendRangeOrNull(bb.measure, bb.srcMeasure, i, j)
+	}
 	for k, c := range bb.srcDims {
 		appendRangeOrNull(bb.dims[k], c, i, j)
 	}
@@ -338,7 +340,9 @@ func appendSource(ctx context.Context, out *batchBuilder, s *series, src seriesS
 	}
 	n := src.t1 - src.t0
 	appendInts(out.time, times[src.t0:src.t1])
-	appendRepeated(out.measure, s.measure, n)
+	if out.measure != nil {
+		appendRepeated(out.measure, s.measure, n)
+	}
 	for k, name := range out.dimNames {
 		if v, ok := dimValue(s.dims, name); ok {
 			appendRepeated(out.dims[k], v, n)

@@ -382,6 +382,9 @@ func (db *DB) Scan(ctx context.Context, req ScanRequest, fn func(*columnar.Batch
 	}
 	sort.Slice(partitions, func(i, j int) bool { return partitions[i] < partitions[j] })
 	out := newBatchBuilder(snap.dims, snap.fields, false)
+	if req.OnlyColumns && len(req.Columns) > 0 {
+		out.keepOnly(req.Columns)
+	}
 	emit := func() error {
 		if out.b.Len() == 0 {
 			return nil
