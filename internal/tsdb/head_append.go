@@ -3,6 +3,7 @@ package tsdb
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 	"strings"
@@ -95,6 +96,56 @@ type dimsMemo struct {
 	dims         []Dimension // sorted
 	h            uint64
 	kind, reason string
+	names        stringMemo // hashes of dimension names (see dimsHashMemo)
+	measures     stringMemo // measure names found valid
+}
+
+// stringMemo remembers a few strings by their bytes' address and length,
+// each with a value: the same address and length is the same string (Go
+// strings are immutable), so a batch that repeats strings, as a batch of
+// one fleet's records repeats its measure and dimension names, has them
+// checked or hashed once. A string not found is just computed again.
+type stringMemo struct {
+	keys [8]struct {
+		p *byte
+		n int
+		v uint64
+	}
+	next int
+}
+
+func (m *stringMemo) get(s string) (uint64, bool) {
+	p := unsafe.StringData(s)
+	if p == nil {
+		return 0, false
+	}
+	for i := range m.keys {
+		if k := &m.keys[i]; k.p == p && k.n == len(s) {
+			return k.v, true
+		}
+	}
+	return 0, false
+}
+
+func (m *stringMemo) put(s string, v uint64) {
+	k := &m.keys[m.next%len(m.keys)]
+	k.p, k.n, k.v = unsafe.StringData(s), len(s), v
+	m.next++
+}
+
+// dimsHashMemo is dimsHash(seed, dims), with the names' hashes from m.
+func dimsHashMemo(seed maphash.Seed, dims []Dimension, m *stringMemo) uint64 {
+	h := uint64(len(dims))
+	for _, d := range dims {
+		nh, ok := m.get(d.Name)
+		if !ok {
+			nh = maphash.String(seed, d.Name)
+			m.put(d.Name, nh)
+		}
+		h = mixHash(h, nh)
+		h = mixHash(h, maphash.String(seed, d.Value))
+	}
+	return h
 }
 
 // Write stores a batch of records in a table and returns the records it
@@ -259,23 +310,26 @@ func (db *DB) prepare(t *table, sc *writeScratch, i int, r *Record, oldest, newe
 		pr.kind = kind
 		pr.reason = fmt.Sprintf(format, args...)
 	}
-	if r.MeasureName == "" {
-		reject(rejectInvalid, "MeasureName is empty")
-		return
-	}
-	if len(r.MeasureName) > maxMeasureLen {
-		reject(rejectInvalid, "MeasureName is %d bytes long; the limit is %d", len(r.MeasureName), maxMeasureLen)
-		return
-	}
-	if reservedName(r.MeasureName) {
-		reject(rejectInvalid, "MeasureName %q is reserved", r.MeasureName)
-		return
+	if _, ok := memo.measures.get(r.MeasureName); !ok {
+		if r.MeasureName == "" {
+			reject(rejectInvalid, "MeasureName is empty")
+			return
+		}
+		if len(r.MeasureName) > maxMeasureLen {
+			reject(rejectInvalid, "MeasureName is %d bytes long; the limit is %d", len(r.MeasureName), maxMeasureLen)
+			return
+		}
+		if reservedName(r.MeasureName) {
+			reject(rejectInvalid, "MeasureName %q is reserved", r.MeasureName)
+			return
+		}
+		memo.measures.put(r.MeasureName, 1)
 	}
 	if p := unsafe.SliceData(r.Dimensions); p != memo.ptr || len(r.Dimensions) != memo.n || p == nil {
 		memo.ptr, memo.n = p, len(r.Dimensions)
 		memo.dims, memo.kind, memo.reason = checkDims(r.Dimensions)
 		if memo.reason == "" {
-			memo.h = dimsHash(t.seed, memo.dims)
+			memo.h = dimsHashMemo(t.seed, memo.dims, &memo.names)
 		}
 	}
 	if memo.reason != "" {

@@ -275,3 +275,62 @@ func BenchmarkDimsHash(b *testing.B) {
 	}
 	_ = x
 }
+
+// TestDimsHashMemo: dimsHashMemo gives dimsHash's answer whether the
+// names are the memo's strings, other strings with the same bytes, or
+// substrings of one another, and after the memo has wrapped around.
+func TestDimsHashMemo(t *testing.T) {
+	seed := newTable(&TableInfo{}).seed
+	rng := rand.New(rand.NewSource(1))
+	long := "DeviceIDmodelregion"
+	names := []string{"DeviceID", "model", "region", long[:8], long[8:13], long[:5], "", strings.Clone("model")}
+	for i := range 20 {
+		names = append(names, fmt.Sprint("dim", i))
+	}
+	var m stringMemo
+	for range 2000 {
+		dims := make([]Dimension, rng.Intn(4))
+		for k := range dims {
+			dims[k] = Dimension{names[rng.Intn(len(names))], fmt.Sprint("v", rng.Intn(3))}
+		}
+		if got, want := dimsHashMemo(seed, dims, &m), dimsHash(seed, dims); got != want {
+			t.Fatalf("dimsHashMemo(%v) = %x, dimsHash = %x", dims, got, want)
+		}
+	}
+}
+
+// TestWriteMeasureNameMemo: measure names are checked once per string a
+// batch repeats, and invalid ones among valid ones are each rejected.
+func TestWriteMeasureNameMemo(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	ts := now.Add(-time.Minute).UnixNano()
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), Options{MaintenanceInterval: -1, Now: func() time.Time { return now }}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.EnsureTable(ctx, "iot", "tel", TableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dims := []Dimension{{"DeviceID", "a"}}
+	names := []string{"temp", "time", "temp", "", "ts_x", strings.Repeat("m", maxMeasureLen+1), "measure_value", "temp"[:2], "temp"}
+	var recs []Record
+	for i, n := range names {
+		for range 2 { // each name twice: the second from the memo
+			recs = append(recs, Record{Dimensions: dims, MeasureName: n, Time: ts + int64(i), Value: Double(1)})
+		}
+	}
+	rej, err := db.Write(ctx, "iot", "tel", recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, r := range rej {
+		got = append(got, r.Index)
+	}
+	want := []int{2, 3, 6, 7, 8, 9, 10, 11, 12, 13}
+	if !slices.Equal(got, want) {
+		t.Fatalf("rejected %v, want %v: %+v", got, want, rej)
+	}
+}
