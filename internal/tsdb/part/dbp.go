@@ -393,6 +393,14 @@ func decodeDBPFloats(out []float64, h dbpHeader, src []byte, prev int64, scale, 
 // slower on the benchmark machine.)
 func unpackDeltasFloat(out []float64, src []byte, w uint, minD, prev int64, p float64) int64 {
 	if w == 0 {
+		if minD == 0 {
+			// A flat run (a reading that did not change): one value.
+			v := float64(prev) / p
+			for i := range out {
+				out[i] = v
+			}
+			return prev
+		}
 		for i := range out {
 			prev += minD
 			out[i] = float64(prev) / p
