@@ -59,7 +59,7 @@ func storageFlags(fs *flag.FlagSet) (func(*run) error, func(map[string]bool)) {
 	fs.IntVar(&c.series, "series", 200_000, "series to create for the memory-per-series figure")
 	fs.IntVar(&c.queries, "queries", 1000, "queries per latency figure")
 	fs.IntVar(&c.hotDevices, "hot-devices", 50, "devices that get one more hour in the hot tier for the hot series-hour figure")
-	fs.IntVar(&c.scans, "scans", 3, "full scans per scan figure (the median is reported)")
+	fs.IntVar(&c.scans, "scans", 10, "full scans per scan figure (the median is reported)")
 	fs.BoolVar(&c.noSync, "no-sync", false, "relaxed writes (tsdb.Options.NoSync); the targets are for durable writes")
 	fs.BoolVar(&c.regular, "regular-times", false, "exactly one point per second per device (default: the simulator's sampling jitter of up to 100 ms, in µs)")
 	quick := func(set map[string]bool) {
