@@ -120,6 +120,8 @@ type DB struct {
 
 	flushMu sync.Mutex // one flush or compaction at a time
 
+	timesPool sync.Pool // of *[]int64: scanSeries' scratch
+
 	mu       sync.RWMutex // guards the fields below
 	closed   bool
 	catalog  *catalogFile
@@ -156,6 +158,7 @@ func Open(dir string, opts Options, logger *slog.Logger, reg prometheus.Register
 		pages:   part.NewPageCache(opts.PageCacheBytes),
 		syncDir: syncDir,
 	}
+	db.timesPool.New = func() any { return new([]int64) }
 	db.walGenAtomic.Store(1)
 	if err := db.open(reg); err != nil {
 		lock.Release()

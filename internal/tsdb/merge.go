@@ -262,7 +262,17 @@ func (db *DB) scanSeries(ctx context.Context, req *ScanRequest, snap *snapshot, 
 	// Plan every series' sources (reading part times) before emitting
 	// any row, so that a partition the plan cannot serve goes whole to
 	// the general merge.
-	var times []int64
+	// The sources' times are scratch of this call (appendSource copies
+	// them out): reused across Scans, they are not a few pages' worth of
+	// garbage per dashboard query.
+	tp := db.timesPool.Get().(*[]int64)
+	times := (*tp)[:0]
+	defer func() {
+		if cap(times) <= maxPooledTimes {
+			*tp = times[:0]
+			db.timesPool.Put(tp)
+		}
+	}()
 	srcs := make([]seriesSource, 0, len(snap.series)*(len(parts)+1))
 	ends := make([]int, 0, len(snap.series)) // srcs of series i end at ends[i]
 	for _, s := range snap.series {
@@ -330,6 +340,9 @@ func (db *DB) scanSeries(ctx context.Context, req *ScanRequest, snap *snapshot, 
 	}
 	return true, nil
 }
+
+// maxPooledTimes bounds the times scratch scanSeries keeps for reuse (1 MiB).
+const maxPooledTimes = 128 << 10
 
 // appendSource appends the rows of one source of series s to out.
 func appendSource(ctx context.Context, out *batchBuilder, s *series, src seriesSource, times []int64) error {
