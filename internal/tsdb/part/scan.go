@@ -674,9 +674,9 @@ func (r *Reader) scanGroup(ctx context.Context, g int, q *query, ranges []rowRan
 // decoded column with the most pages starts. A cut inside a page would
 // make the next batch decompress that page again and sum its first rows
 // only to skip them (one page in four or five, at 16 Ki-row pages and
-// 64 Ki-row batches). The columns that are not coarse share their page boundaries
-// (see plan.pageBounds), so one column's boundary suits them all; a coarse
-// column's pages are runs that cost little to read twice.
+// 64 Ki-row batches). The columns that are not coarse share their page
+// boundaries (see plan.pageBounds), so one column's boundary suits them
+// all; a coarse column's pages are runs that cost little to read twice.
 func (r *Reader) batchEnd(g int, q *query, decode []int, lo, hi int64) int64 {
 	end := lo + maxBatchRows
 	if end >= hi {
